@@ -1,0 +1,198 @@
+// Package protocol speaks the AWS JSON 1.1 protocol of CodePipeline over HTTP: it routes a request
+// by its X-Amz-Target header to an operation, decodes the body into the operation's typed input,
+// hands it to a model.Service, and writes the output or the error the way AWS does, with a request
+// id on every response.
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sluicehq/sluice/internal/model"
+)
+
+// DefaultMaxBodyBytes caps a request body unless the Handler says otherwise. The largest legal
+// request, a pipeline declaration at AWS's quotas, is well under it.
+const DefaultMaxBodyBytes = 8 << 20
+
+// Handler answers CodePipeline requests.
+type Handler struct {
+	Service      model.Service
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	requestID := uuid.NewString()
+	w.Header().Set("x-amzn-RequestId", requestID)
+
+	opName, out, err := h.serve(r)
+	status := http.StatusOK
+	if err != nil {
+		status = h.writeError(w, err, opName, requestID)
+	} else {
+		writeJSON(w, http.StatusOK, out)
+	}
+	if h.Logger != nil && h.Logger.Enabled(r.Context(), slog.LevelDebug) {
+		h.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("operation", opName), slog.Int("status", status),
+			slog.Duration("elapsed", time.Since(start)), slog.String("request_id", requestID))
+	}
+}
+
+// serve runs one request and returns the operation's name, its output and its error.
+func (h *Handler) serve(r *http.Request) (opName string, out any, err error) {
+	if r.Method != http.MethodPost {
+		return "", nil, &model.Error{Code: "MethodNotAllowedException", Status: http.StatusMethodNotAllowed,
+			Message: fmt.Sprintf("CodePipeline requests are POSTed, not sent with %s.", r.Method)}
+	}
+	target := r.Header.Get("X-Amz-Target")
+	opName, ok := strings.CutPrefix(target, model.TargetPrefix+".")
+	op, known := model.LookupOperation(opName)
+	if !ok || !known {
+		return opName, nil, model.ErrUnknownOperation("The X-Amz-Target %q names no operation of %s.", target, model.TargetPrefix)
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		return opName, nil, err
+	}
+	in := op.NewInput()
+	if err := Decode(body, in); err != nil {
+		return opName, nil, err
+	}
+	out, err = h.invoke(r.Context(), op, in)
+	return opName, out, err
+}
+
+// invoke calls the operation, turning a panic in it into an internal failure so that one bad
+// request cannot take the connection, or the server, down.
+func (h *Handler) invoke(ctx context.Context, op *model.Operation, in any) (out any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("operation %s panicked: %v", op.Name, p)
+		}
+	}()
+	return op.Invoke(ctx, h.Service, in)
+}
+
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	limit := h.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		return nil, errBodyTooLarge(limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, model.ErrSerialization("The request body could not be read: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, errBodyTooLarge(limit)
+	}
+	return body, nil
+}
+
+func errBodyTooLarge(limit int64) *model.Error {
+	return &model.Error{Code: "RequestEntityTooLargeException", Status: http.StatusRequestEntityTooLarge,
+		Message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
+}
+
+// Decode reads an AWS JSON request body into in, a pointer to an input structure. An empty body is
+// an empty structure; members in that are not part of the input are ignored.
+func Decode(body []byte, in any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if body[0] != '{' {
+		return model.ErrSerialization("The request body must be a JSON object.")
+	}
+	err := json.Unmarshal(body, in)
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr):
+		return model.ErrSerialization("Value at '%s' must be %s, not a JSON %s.", typeErr.Field, wireKind(typeErr.Type), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return model.ErrSerialization("The request body is not valid JSON: %v (at byte %d).", syntaxErr, syntaxErr.Offset)
+	}
+	return model.ErrSerialization("The request body could not be read: %v", err)
+}
+
+// wireKind names the kind of JSON value a Go type is read from, as the model calls it.
+func wireKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map:
+		return "a map"
+	case reflect.Struct:
+		return "a structure"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return "an integer"
+	}
+	return "a " + t.Kind().String()
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, err error, opName, requestID string) int {
+	var apiErr *model.Error
+	if !errors.As(err, &apiErr) {
+		if h.Logger != nil {
+			h.Logger.Error("internal failure", "operation", opName, "request_id", requestID, "err", err)
+		}
+		apiErr = model.ErrInternalFailure("The server failed to process the request; its log has the details under request id %s.", requestID)
+	}
+	status := apiErr.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	w.Header().Set("x-amzn-ErrorType", apiErr.Code)
+	writeJSON(w, status, errorBody{Type: apiErr.Code, Message: apiErr.Message})
+	return status
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		fmt.Fprintf(&buf, `{"__type":"InternalFailure","message":%q}`, "The response could not be encoded: "+err.Error())
+	}
+	b := bytes.TrimSpace(buf.Bytes())
+	if bytes.Equal(b, []byte("null")) {
+		b = []byte("{}")
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,95 @@
+// Package server assembles a running Sluice: it builds the service from its configuration and
+// serves it over HTTP, together with Sluice's own endpoints under /_sluice/.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/protocol"
+)
+
+// Config configures a server.
+type Config struct {
+	DataDir         string
+	AccountID       string
+	Region          string
+	MaxRequestBytes int64
+	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
+// Server is a configured Sluice, ready to serve.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+}
+
+// New checks cfg and prepares everything the server needs before it can answer a request.
+func New(cfg Config) (*Server, error) {
+	if !accountIDPattern.MatchString(cfg.AccountID) {
+		return nil, fmt.Errorf("account id %q is not 12 digits", cfg.AccountID)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("a region is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	svc := api.New(api.Config{AccountID: cfg.AccountID, Region: cfg.Region})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.Handle("/", &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger})
+	return &Server{cfg: cfg, handler: mux}, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers requests on ln until ctx is done, then stops accepting new ones and waits, up to
+// the shutdown timeout, for those in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.cfg.Logger.Info("shutting down")
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestServeAnswersHealthAndShutsDownGracefully(t *testing.T) {
+	srv, err := New(Config{DataDir: t.TempDir(), AccountID: "123456789012", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/_sluice/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "{\"status\":\"ok\"}\n" {
+		t.Fatalf("health: %d %q", resp.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve returned %v after shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/_sluice/health"); err == nil {
+		t.Fatal("the server still answers after shutdown")
+	}
+}
+
+func TestNewRejectsBadIdentity(t *testing.T) {
+	for _, cfg := range []Config{
+		{AccountID: "12345", Region: "us-east-1"},
+		{AccountID: "000000000000", Region: ""},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
