@@ -1,0 +1,59 @@
+// Package postgres opens the store on a PostgreSQL database shared by any number of Sluice
+// replicas, through pgx. Quotas that count records are kept under concurrency with a
+// transaction-scoped advisory lock.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// advisoryLockKey identifies Sluice's lock among the database's advisory locks.
+const advisoryLockKey = 0x51_17_1c_e0
+
+// Open connects to the database at url (postgres://…) and migrates its schema.
+func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
+		Name:                 "postgres",
+		NumberedPlaceholders: true,
+		SerializeCreates:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", advisoryLockKey),
+		IsUniqueViolation:    isUniqueViolation,
+		Migrations:           sub,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}

@@ -1,0 +1,552 @@
+// Package sqlstore implements store.Store on database/sql. The SQL is common to SQLite and
+// PostgreSQL; what differs between them (placeholders, locking, error codes, the schema's
+// migrations) comes from a Dialect supplied by store/sqlite or store/postgres.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Dialect is what a database brings to the shared implementation.
+type Dialect struct {
+	Name string
+	// NumberedPlaceholders: write $1, $2 … instead of ?.
+	NumberedPlaceholders bool
+	// SerializeCreates, run first in a transaction, serializes transactions that count a kind of
+	// record before adding one, so that quotas hold under concurrency.
+	SerializeCreates string
+	// IsUniqueViolation reports whether err is a primary key or unique constraint violation.
+	IsUniqueViolation func(error) bool
+	// Migrations holds files named NNNN_description.sql, applied in order, each once.
+	Migrations fs.FS
+}
+
+// DB is a store.Store on a database/sql handle.
+type DB struct {
+	db      *sql.DB
+	dialect Dialect
+	queries map[string]string
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open runs the pending migrations on db and returns the store. It owns db from then on.
+func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
+	s := &DB{db: db, dialect: dialect, queries: map[string]string{}}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate %s schema: %w", dialect.Name, err)
+	}
+	return s, nil
+}
+
+func (s *DB) Close() error { return s.db.Close() }
+
+// q returns query in the dialect's placeholder form.
+func (s *DB) q(query string) string {
+	if !s.dialect.NumberedPlaceholders {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", name)
+		}
+		script, err := fs.ReadFile(s.dialect.Migrations, name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if s.dialect.SerializeCreates != "" {
+				if _, err := tx.ExecContext(ctx, s.dialect.SerializeCreates); err != nil {
+					return err
+				}
+			}
+			var applied int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM schema_migrations WHERE version = ?`), version).Scan(&applied); err != nil {
+				return err
+			}
+			if applied > 0 {
+				return nil
+			}
+			for _, stmt := range strings.Split(string(script), ";\n") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)`), version, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a transaction and commits it if fn returns nil.
+func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *DB) serializeCreates(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect.SerializeCreates == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.dialect.SerializeCreates)
+	return err
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+func limit(p store.Page) int {
+	if p.Limit <= 0 {
+		return 100
+	}
+	return p.Limit
+}
+
+// Pipelines.
+
+func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN string, tags []store.Tag, maxPipelines int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.serializeCreates(ctx, tx); err != nil {
+			return err
+		}
+		var exists, count int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM pipelines WHERE name = ?`), p.Name).Scan(&exists); err != nil {
+			return err
+		}
+		if exists > 0 {
+			return store.ErrExists
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pipelines`).Scan(&count); err != nil {
+			return err
+		}
+		if maxPipelines > 0 && count >= maxPipelines {
+			return store.ErrLimitExceeded
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipelines (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
+		if s.dialect.IsUniqueViolation(err) {
+			return store.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.insertVersion(ctx, tx, p); err != nil {
+			return err
+		}
+		return s.putTags(ctx, tx, resourceARN, tags, 0)
+	})
+}
+
+func (s *DB) insertVersion(ctx context.Context, tx *sql.Tx, p store.Pipeline) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipeline_versions (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
+	return err
+}
+
+const pipelineColumns = `name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms`
+
+func scanPipeline(row interface{ Scan(...any) error }) (store.Pipeline, error) {
+	var p store.Pipeline
+	var decl string
+	var created, updated int64
+	var polling sql.NullInt64
+	if err := row.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &decl, &created, &updated, &polling); err != nil {
+		return p, err
+	}
+	p.Declaration = []byte(decl)
+	p.Created, p.Updated, p.PollingDisabledAt = fromMS(created), fromMS(updated), timePtr(polling)
+	return p, nil
+}
+
+func (s *DB) GetPipeline(ctx context.Context, name string, version int) (store.Pipeline, error) {
+	if version == 0 {
+		p, err := scanPipeline(s.db.QueryRowContext(ctx, s.q(`SELECT `+pipelineColumns+` FROM pipelines WHERE name = ?`), name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return p, store.ErrNotFound
+		}
+		return p, err
+	}
+	p, err := scanPipeline(s.db.QueryRowContext(ctx, s.q(`SELECT `+pipelineColumns+` FROM pipeline_versions WHERE name = ? AND version = ?`), name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := s.GetPipeline(ctx, name, 0); err != nil {
+			return p, err
+		}
+		return p, store.ErrVersionNotFound
+	}
+	return p, err
+}
+
+func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE pipelines SET version = ?, pipeline_type = ?, execution_mode = ?, declaration = ?, updated_ms = ?, polling_disabled_ms = ? WHERE name = ? AND version = ?`),
+			p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Updated), nullMS(p.PollingDisabledAt), p.Name, p.Version-1)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			var exists int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM pipelines WHERE name = ?`), p.Name).Scan(&exists); err != nil {
+				return err
+			}
+			if exists == 0 {
+				return store.ErrNotFound
+			}
+			return store.ErrConflict
+		}
+		return s.insertVersion(ctx, tx, p)
+	})
+}
+
+func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, stmt := range []string{`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`} {
+			if _, err := tx.ExecContext(ctx, s.q(stmt), name); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		return err
+	})
+}
+
+func (s *DB) ListPipelines(ctx context.Context, page store.Page) ([]store.Pipeline, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, version, pipeline_type, execution_mode, created_ms, updated_ms FROM pipelines WHERE name > ? ORDER BY name LIMIT ?`), page.After, limit(page))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Pipeline
+	for rows.Next() {
+		var p store.Pipeline
+		var created, updated int64
+		if err := rows.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &created, &updated); err != nil {
+			return nil, err
+		}
+		p.Created, p.Updated = fromMS(created), fromMS(updated)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Custom action types.
+
+func (s *DB) CreateActionType(ctx context.Context, t store.ActionType, resourceARN string, tags []store.Tag, maxTypes int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.serializeCreates(ctx, tx); err != nil {
+			return err
+		}
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM action_types WHERE deleted = 0`).Scan(&live); err != nil {
+			return err
+		}
+		if maxTypes > 0 && live >= maxTypes {
+			return store.ErrLimitExceeded
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO action_types (id, owner, declaration, created_ms, deleted) VALUES (?, ?, ?, ?, 0)`),
+			t.ID, t.Owner, string(t.Declaration), ms(t.Created))
+		if s.dialect.IsUniqueViolation(err) {
+			return store.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		return s.putTags(ctx, tx, resourceARN, tags, 0)
+	})
+}
+
+func (s *DB) GetActionType(ctx context.Context, id string) (store.ActionType, error) {
+	var t store.ActionType
+	var decl string
+	var created int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, owner, declaration, created_ms FROM action_types WHERE id = ? AND deleted = 0`), id).Scan(&t.ID, &t.Owner, &decl, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, store.ErrNotFound
+	}
+	t.Declaration, t.Created = []byte(decl), fromMS(created)
+	return t, err
+}
+
+func (s *DB) UpdateActionType(ctx context.Context, t store.ActionType) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE action_types SET declaration = ? WHERE id = ? AND deleted = 0`), string(t.Declaration), t.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (s *DB) DeleteActionType(ctx context.Context, id, resourceARN string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE action_types SET deleted = 1 WHERE id = ?`), id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		return err
+	})
+}
+
+func (s *DB) ListActionTypes(ctx context.Context, owner string, page store.Page) ([]store.ActionType, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, owner, declaration, created_ms FROM action_types WHERE deleted = 0 AND id > ? AND (? = '' OR owner = ?) ORDER BY id LIMIT ?`),
+		page.After, owner, owner, limit(page))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.ActionType
+	for rows.Next() {
+		var t store.ActionType
+		var decl string
+		var created int64
+		if err := rows.Scan(&t.ID, &t.Owner, &decl, &created); err != nil {
+			return nil, err
+		}
+		t.Declaration, t.Created = []byte(decl), fromMS(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Webhooks.
+
+func (s *DB) PutWebhook(ctx context.Context, w store.Webhook, resourceARN string, tags []store.Tag, maxWebhooks, maxTags int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.serializeCreates(ctx, tx); err != nil {
+			return err
+		}
+		var exists, count int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM webhooks WHERE name = ?`), w.Name).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&count); err != nil {
+				return err
+			}
+			if maxWebhooks > 0 && count >= maxWebhooks {
+				return store.ErrLimitExceeded
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (name, definition, url, registered) VALUES (?, ?, ?, 0)`), w.Name, string(w.Definition), w.URL); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET definition = ?, url = ? WHERE name = ?`), string(w.Definition), w.URL, w.Name); err != nil {
+			return err
+		}
+		return s.putTags(ctx, tx, resourceARN, tags, maxTags)
+	})
+}
+
+const webhookColumns = `name, definition, url, registered, last_triggered_ms, error_message, error_code`
+
+func scanWebhook(row interface{ Scan(...any) error }) (store.Webhook, error) {
+	var w store.Webhook
+	var def string
+	var registered int
+	var last sql.NullInt64
+	var msg, code sql.NullString
+	if err := row.Scan(&w.Name, &def, &w.URL, &registered, &last, &msg, &code); err != nil {
+		return w, err
+	}
+	w.Definition, w.Registered, w.LastTriggered = []byte(def), registered != 0, timePtr(last)
+	w.ErrorMessage, w.ErrorCode = msg.String, code.String
+	return w, nil
+}
+
+func (s *DB) GetWebhook(ctx context.Context, name string) (store.Webhook, error) {
+	w, err := scanWebhook(s.db.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`), name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, store.ErrNotFound
+	}
+	return w, err
+}
+
+func (s *DB) SetWebhookRegistered(ctx context.Context, name string, registered bool) error {
+	flag := 0
+	if registered {
+		flag = 1
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhooks SET registered = ? WHERE name = ?`), flag, name)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (s *DB) DeleteWebhook(ctx context.Context, name, resourceARN string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM webhooks WHERE name = ?`), name); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		return err
+	})
+}
+
+func (s *DB) ListWebhooks(ctx context.Context, page store.Page) ([]store.Webhook, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE name > ? ORDER BY name LIMIT ?`), page.After, limit(page))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// Tags.
+
+func (s *DB) ListTags(ctx context.Context, resourceARN string, page store.Page) ([]store.Tag, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag_key, tag_value FROM tags WHERE resource_arn = ? AND tag_key > ? ORDER BY tag_key LIMIT ?`), resourceARN, page.After, limit(page))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Tag
+	for rows.Next() {
+		var t store.Tag
+		if err := rows.Scan(&t.Key, &t.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) TagResource(ctx context.Context, resourceARN string, tags []store.Tag, maxTags int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.putTags(ctx, tx, resourceARN, tags, maxTags)
+	})
+}
+
+// putTags adds or replaces tags on a resource; with maxTags > 0 it fails with ErrTooManyTags when
+// the resource would end up with more.
+func (s *DB) putTags(ctx context.Context, tx *sql.Tx, resourceARN string, tags []store.Tag, maxTags int) error {
+	for _, t := range tags {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tags (resource_arn, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (resource_arn, tag_key) DO UPDATE SET tag_value = excluded.tag_value`),
+			resourceARN, t.Key, t.Value); err != nil {
+			return err
+		}
+	}
+	if maxTags <= 0 || len(tags) == 0 {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM tags WHERE resource_arn = ?`), resourceARN).Scan(&n); err != nil {
+		return err
+	}
+	if n > maxTags {
+		return store.ErrTooManyTags
+	}
+	return nil
+}
+
+func (s *DB) UntagResource(ctx context.Context, resourceARN string, keys []string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ? AND tag_key = ?`), resourceARN, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Secrets.
+
+func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	var value string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, hex.EncodeToString(fresh)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, s.q(`SELECT value FROM secrets WHERE name = ?`), name).Scan(&value)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(value)
+}
