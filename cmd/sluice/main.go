@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/server"
 )
@@ -62,9 +63,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:4566", "address to listen on")
 	dataDir := fs.String("data", "./sluice-data", "directory for the embedded database and artifacts")
+	database := fs.String("database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
+	publicURL := fs.String("public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id that ARNs and messages name")
 	region := fs.String("region", "us-east-1", "AWS region that ARNs name")
 	maxRequest := fs.Int64("max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
+	limits := api.DefaultLimits
+	fs.IntVar(&limits.Pipelines, "max-pipelines", limits.Pipelines, "quota: pipelines in the account")
+	fs.IntVar(&limits.StagesPerPipeline, "max-stages", limits.StagesPerPipeline, "quota: stages per pipeline")
+	fs.IntVar(&limits.ActionsPerStage, "max-actions-per-stage", limits.ActionsPerStage, "quota: actions per stage")
+	fs.IntVar(&limits.CustomActionTypes, "max-custom-action-types", limits.CustomActionTypes, "quota: custom action types in the account")
+	fs.IntVar(&limits.Webhooks, "max-webhooks", limits.Webhooks, "quota: webhooks in the account")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -75,20 +84,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{
-		DataDir:         *dataDir,
-		AccountID:       *accountID,
-		Region:          *region,
-		MaxRequestBytes: *maxRequest,
-		Logger:          logger,
-	})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	srv, err := server.New(ctx, server.Config{
+		DataDir:         *dataDir,
+		Database:        *database,
+		AccountID:       *accountID,
+		Region:          *region,
+		PublicURL:       *publicURL,
+		Limits:          limits,
+		MaxRequestBytes: *maxRequest,
+		Logger:          logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Close()
 	return srv.Serve(ctx, ln)
 }
 

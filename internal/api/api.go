@@ -1,25 +1,80 @@
 // Package api answers CodePipeline's operations: one method per operation, each receiving an input
-// that the protocol layer has already decoded and validated. Operations that Sluice does not answer
-// yet fall through to model.Unimplemented, which says so.
+// that the protocol layer has already decoded and validated, and each working through the store.
+// Operations that Sluice does not answer yet fall through to model.Unimplemented, which says so.
 package api
 
-import "github.com/sluicehq/sluice/internal/model"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Limits are the account's quotas. DefaultLimits holds CodePipeline's.
+type Limits struct {
+	Pipelines         int
+	StagesPerPipeline int
+	ActionsPerStage   int
+	CustomActionTypes int
+	Webhooks          int
+	TagsPerResource   int
+}
+
+// DefaultLimits are CodePipeline's default quotas per account and region.
+var DefaultLimits = Limits{
+	Pipelines:         1000,
+	StagesPerPipeline: pipeline.DefaultLimits.StagesPerPipeline,
+	ActionsPerStage:   pipeline.DefaultLimits.ActionsPerStage,
+	CustomActionTypes: 50,
+	Webhooks:          300,
+	TagsPerResource:   50,
+}
 
 // Config is what the operations need to know about the account they serve.
 type Config struct {
 	AccountID string
 	Region    string
+	// PublicURL is where clients reach this server, for the URLs it hands out (webhooks).
+	PublicURL string
+	Limits    Limits
 }
 
 // Service implements model.Service.
 type Service struct {
 	model.Unimplemented
-	cfg Config
+	cfg    Config
+	store  store.Store
+	tokens *tokens
+	now    func() time.Time
 }
 
 var _ model.Service = (*Service)(nil)
 
-// New returns a Service for the account and region in cfg.
-func New(cfg Config) *Service {
-	return &Service{cfg: cfg}
+// New returns a Service for the account and region in cfg, keeping its state in st.
+func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
+	secret, err := st.Secret(ctx, "pagination-tokens")
+	if err != nil {
+		return nil, fmt.Errorf("load the pagination secret: %w", err)
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, now: time.Now}, nil
+}
+
+// internal wraps an unexpected store error; the protocol layer logs it and answers InternalFailure.
+func internal(op string, err error) error {
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// conflict maps a store conflict that outlived its retries to AWS's exception.
+func conflict(err error, resource string) error {
+	if errors.Is(err, store.ErrConflict) {
+		return model.ErrConcurrentModification("%s was modified by another request at the same time; try again", resource)
+	}
+	return err
 }

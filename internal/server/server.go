@@ -10,18 +10,28 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/protocol"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/postgres"
+	"github.com/sluicehq/sluice/internal/store/sqlite"
 )
 
 // Config configures a server.
 type Config struct {
-	DataDir         string
-	AccountID       string
-	Region          string
+	DataDir string
+	// Database is a postgres:// URL; empty means the embedded SQLite store under DataDir.
+	Database  string
+	AccountID string
+	Region    string
+	// PublicURL is where clients reach the server, for the URLs it hands out.
+	PublicURL       string
+	Limits          api.Limits
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
@@ -33,11 +43,13 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // Server is a configured Sluice, ready to serve.
 type Server struct {
 	cfg     Config
+	store   store.Store
 	handler http.Handler
 }
 
-// New checks cfg and prepares everything the server needs before it can answer a request.
-func New(cfg Config) (*Server, error) {
+// New checks cfg and prepares everything the server needs before it can answer a request: it
+// opens the store and brings its schema up to date.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	if !accountIDPattern.MatchString(cfg.AccountID) {
 		return nil, fmt.Errorf("account id %q is not 12 digits", cfg.AccountID)
 	}
@@ -47,20 +59,53 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.DataDir != "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create data directory: %w", err)
-		}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	svc := api.New(api.Config{AccountID: cfg.AccountID, Region: cfg.Region})
+	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits}, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.Handle("/", &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger})
-	return &Server{cfg: cfg, handler: mux}, nil
+	return &Server{cfg: cfg, store: st, handler: mux}, nil
 }
+
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if strings.HasPrefix(cfg.Database, "postgres://") || strings.HasPrefix(cfg.Database, "postgresql://") {
+		st, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Logger.Info("store", "kind", "postgres")
+		return st, nil
+	}
+	if cfg.Database != "" {
+		return nil, fmt.Errorf("database %q is not a postgres:// URL; leave it empty for the embedded store", cfg.Database)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("a data directory is required for the embedded store")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "sluice.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("store", "kind", "sqlite", "path", path)
+	return st, nil
+}
+
+// Close releases the store; call it after Serve returns.
+func (s *Server) Close() error { return s.store.Close() }
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

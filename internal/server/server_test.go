@@ -10,7 +10,10 @@ import (
 )
 
 func TestServeAnswersHealthAndShutsDownGracefully(t *testing.T) {
-	srv, err := New(Config{DataDir: t.TempDir(), AccountID: "123456789012", Region: "eu-west-1"})
+	srv, err := New(context.Background(), Config{DataDir: t.TempDir(), AccountID: "123456789012", Region: "eu-west-1"})
+	if err == nil {
+		defer srv.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +53,9 @@ func TestNewRejectsBadIdentity(t *testing.T) {
 	for _, cfg := range []Config{
 		{AccountID: "12345", Region: "us-east-1"},
 		{AccountID: "000000000000", Region: ""},
+		{AccountID: "000000000000", Region: "us-east-1", Database: "mysql://x"},
 	} {
-		if _, err := New(cfg); err == nil {
+		if _, err := New(context.Background(), cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+func storeTags(tags []model.Tag) []store.Tag {
+	out := make([]store.Tag, len(tags))
+	for i, t := range tags {
+		out[i] = store.Tag{Key: *t.Key, Value: *t.Value}
+	}
+	return out
+}
+
+// checkTags applies AWS's tagging rules to the tags of one request.
+func checkTags(tags []model.Tag, max int) error {
+	if len(tags) > max {
+		return model.ErrTooManyTags("%d tags were given; a resource can have at most %d", len(tags), max)
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if strings.HasPrefix(strings.ToLower(*t.Key), "aws:") {
+			return model.ErrInvalidTags("Tag key '%s' uses the prefix 'aws:', which is reserved for AWS", *t.Key)
+		}
+		if seen[*t.Key] {
+			return model.ErrInvalidTags("Tag key '%s' is given more than once", *t.Key)
+		}
+		seen[*t.Key] = true
+	}
+	return nil
+}
+
+var pipelineNamePattern = regexp.MustCompile(`^[A-Za-z0-9.@\-_]{1,100}$`)
+
+// taggable checks that arn names a resource of this account and region that exists.
+func (s *Service) taggable(ctx context.Context, arn string) error {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "codepipeline" || parts[5] == "" {
+		return model.ErrInvalidArn("The ARN '%s' is not a CodePipeline resource ARN", arn)
+	}
+	notFound := model.ErrResourceNotFound("The resource '%s' does not exist", arn)
+	if parts[3] != s.cfg.Region || parts[4] != s.cfg.AccountID {
+		return notFound
+	}
+	var err error
+	switch kind, name, _ := strings.Cut(parts[5], ":"); {
+	case kind == "webhook" && name != "":
+		_, err = s.store.GetWebhook(ctx, name)
+	case kind == "actiontype" && name != "":
+		fields := strings.Split(name, "/")
+		if len(fields) != 4 || fields[0] != string(model.ActionOwnerCustom) {
+			return model.ErrInvalidArn("The ARN '%s' does not name an action type as Custom/<category>/<provider>/<version>", arn)
+		}
+		_, err = s.store.GetActionType(ctx, actionTypeKey(fields[1], fields[0], fields[2], fields[3]))
+	case pipelineNamePattern.MatchString(parts[5]):
+		_, err = s.store.GetPipeline(ctx, parts[5], 0)
+	default:
+		return model.ErrInvalidArn("The ARN '%s' does not name a pipeline, webhook or custom action type", arn)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return internal("look up tagged resource", err)
+	}
+	return nil
+}
+
+func (s *Service) TagResource(ctx context.Context, in *model.TagResourceInput) (*model.TagResourceOutput, error) {
+	if err := s.taggable(ctx, *in.ResourceArn); err != nil {
+		return nil, err
+	}
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+		return nil, err
+	}
+	err := s.store.TagResource(ctx, *in.ResourceArn, storeTags(in.Tags), s.cfg.Limits.TagsPerResource)
+	if errors.Is(err, store.ErrTooManyTags) {
+		return nil, model.ErrTooManyTags("The resource would have more than %d tags", s.cfg.Limits.TagsPerResource)
+	}
+	if err != nil {
+		return nil, internal("tag resource", conflict(err, "The resource's tags"))
+	}
+	return &model.TagResourceOutput{}, nil
+}
+
+func (s *Service) UntagResource(ctx context.Context, in *model.UntagResourceInput) (*model.UntagResourceOutput, error) {
+	if err := s.taggable(ctx, *in.ResourceArn); err != nil {
+		return nil, err
+	}
+	for _, k := range in.TagKeys {
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, model.ErrInvalidTags("Tag key '%s' uses the prefix 'aws:', which is reserved for AWS", k)
+		}
+	}
+	if err := s.store.UntagResource(ctx, *in.ResourceArn, in.TagKeys); err != nil {
+		return nil, internal("untag resource", conflict(err, "The resource's tags"))
+	}
+	return &model.UntagResourceOutput{}, nil
+}
+
+func (s *Service) ListTagsForResource(ctx context.Context, in *model.ListTagsForResourceInput) (*model.ListTagsForResourceOutput, error) {
+	if err := s.taggable(ctx, *in.ResourceArn); err != nil {
+		return nil, err
+	}
+	size := 50
+	if in.MaxResults != nil {
+		size = *in.MaxResults
+	}
+	tags, next, err := page(s.tokens, "ListTagsForResource:"+*in.ResourceArn, in.NextToken, size,
+		func(t store.Tag) string { return t.Key },
+		func(after string, n int) ([]store.Tag, error) {
+			return s.store.ListTags(ctx, *in.ResourceArn, store.Page{After: after, Limit: n})
+		})
+	if err != nil {
+		if model.HasCode(err, "InvalidNextTokenException") {
+			return nil, err
+		}
+		return nil, internal("list tags", err)
+	}
+	return &model.ListTagsForResourceOutput{Tags: modelTags(tags), NextToken: next}, nil
+}
+
+func modelTags(tags []store.Tag) []model.Tag {
+	out := make([]model.Tag, len(tags))
+	for i, t := range tags {
+		out[i] = model.Tag{Key: new(t.Key), Value: new(t.Value)}
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/ohler55/ojg/jp"
+
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+func (s *Service) webhookARN(name string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:webhook:%s", s.cfg.Region, s.cfg.AccountID, name)
+}
+
+// placeholder matches a {ConfigurationKey} reference in a filter's matchEquals.
+var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
+
+func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*model.PutWebhookOutput, error) {
+	def := in.Webhook
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+		return nil, err
+	}
+	if err := checkWebhookAuthentication(def); err != nil {
+		return nil, err
+	}
+	rec, err := s.store.GetPipeline(ctx, *def.TargetPipeline, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*def.TargetPipeline)
+	}
+	if err != nil {
+		return nil, internal("put webhook", err)
+	}
+	decl, err := declaration(rec)
+	if err != nil {
+		return nil, err
+	}
+	var target *model.ActionDeclaration
+	for i := range decl.Stages[0].Actions {
+		if *decl.Stages[0].Actions[i].Name == *def.TargetAction {
+			target = &decl.Stages[0].Actions[i]
+		}
+	}
+	if target == nil {
+		return nil, model.ErrActionNotFound("Pipeline '%s' has no source action named '%s' for the webhook to target", *def.TargetPipeline, *def.TargetAction)
+	}
+	for _, f := range def.Filters {
+		if err := checkFilter(f, target); err != nil {
+			return nil, err
+		}
+	}
+
+	url := ""
+	if existing, err := s.store.GetWebhook(ctx, *def.Name); err == nil {
+		url = existing.URL
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, internal("put webhook", err)
+	} else {
+		token := make([]byte, 16)
+		if _, err := rand.Read(token); err != nil {
+			return nil, internal("put webhook", err)
+		}
+		url = strings.TrimSuffix(s.cfg.PublicURL, "/") + "/_sluice/webhooks/trigger?t=" + hex.EncodeToString(token) + "&v=1"
+	}
+	doc, err := json.Marshal(def)
+	if err != nil {
+		return nil, internal("encode webhook", err)
+	}
+	arn := s.webhookARN(*def.Name)
+	err = s.store.PutWebhook(ctx, store.Webhook{Name: *def.Name, Definition: doc, URL: url}, arn, storeTags(in.Tags), s.cfg.Limits.Webhooks, s.cfg.Limits.TagsPerResource)
+	switch {
+	case errors.Is(err, store.ErrLimitExceeded):
+		return nil, model.ErrLimitExceeded("Account '%s' already has %d webhooks, the limit in this region", s.cfg.AccountID, s.cfg.Limits.Webhooks)
+	case errors.Is(err, store.ErrTooManyTags):
+		return nil, model.ErrTooManyTags("The webhook would have more than %d tags", s.cfg.Limits.TagsPerResource)
+	case err != nil:
+		return nil, internal("put webhook", conflict(err, "The webhook"))
+	}
+	stored, err := s.store.GetWebhook(ctx, *def.Name)
+	if err != nil {
+		return nil, internal("put webhook", err)
+	}
+	item, err := s.webhookItem(ctx, stored)
+	if err != nil {
+		return nil, err
+	}
+	return &model.PutWebhookOutput{Webhook: &item}, nil
+}
+
+func checkWebhookAuthentication(def *model.WebhookDefinition) error {
+	conf := def.AuthenticationConfiguration
+	switch *def.Authentication {
+	case model.WebhookAuthenticationTypeGithubHmac:
+		if conf.SecretToken == nil || *conf.SecretToken == "" {
+			return model.ErrInvalidWebhookAuthenticationParameters("GITHUB_HMAC authentication needs a SecretToken in authenticationConfiguration")
+		}
+		if conf.AllowedIPRange != nil {
+			return model.ErrInvalidWebhookAuthenticationParameters("GITHUB_HMAC authentication takes a SecretToken, not an AllowedIPRange")
+		}
+	case model.WebhookAuthenticationTypeIp:
+		if conf.AllowedIPRange == nil {
+			return model.ErrInvalidWebhookAuthenticationParameters("IP authentication needs an AllowedIPRange in CIDR notation in authenticationConfiguration")
+		}
+		if _, err := netip.ParsePrefix(*conf.AllowedIPRange); err != nil {
+			return model.ErrInvalidWebhookAuthenticationParameters("AllowedIPRange '%s' is not an IP range in CIDR notation, such as 10.0.0.0/8", *conf.AllowedIPRange)
+		}
+		if conf.SecretToken != nil {
+			return model.ErrInvalidWebhookAuthenticationParameters("IP authentication takes an AllowedIPRange, not a SecretToken")
+		}
+	case model.WebhookAuthenticationTypeUnauthenticated:
+		if conf.SecretToken != nil || conf.AllowedIPRange != nil {
+			return model.ErrInvalidWebhookAuthenticationParameters("UNAUTHENTICATED webhooks take no authentication parameters")
+		}
+	}
+	return nil
+}
+
+func checkFilter(f model.WebhookFilterRule, target *model.ActionDeclaration) error {
+	path := *f.JsonPath
+	if !strings.HasPrefix(path, "$") {
+		return model.ErrInvalidWebhookFilterPattern("JsonPath '%s' must start at the document root, '$'", path)
+	}
+	if _, err := jp.ParseString(path); err != nil {
+		return model.ErrInvalidWebhookFilterPattern("JsonPath '%s' is not a valid JSONPath expression: %v", path, err)
+	}
+	if f.MatchEquals == nil {
+		return nil
+	}
+	for _, m := range placeholder.FindAllStringSubmatch(*f.MatchEquals, -1) {
+		if _, ok := target.Configuration[m[1]]; !ok {
+			return model.ErrInvalidWebhookFilterPattern("MatchEquals '%s' refers to {%s}, which is not a configuration property of action '%s'", *f.MatchEquals, m[1], *target.Name)
+		}
+	}
+	return nil
+}
+
+func (s *Service) webhookItem(ctx context.Context, w store.Webhook) (model.ListWebhookItem, error) {
+	var def model.WebhookDefinition
+	if err := json.Unmarshal(w.Definition, &def); err != nil {
+		return model.ListWebhookItem{}, internal("decode webhook "+w.Name, err)
+	}
+	arn := s.webhookARN(w.Name)
+	tags, err := s.store.ListTags(ctx, arn, store.Page{Limit: s.cfg.Limits.TagsPerResource + 1})
+	if err != nil {
+		return model.ListWebhookItem{}, internal("list webhook tags", err)
+	}
+	item := model.ListWebhookItem{Definition: &def, Url: new(w.URL), Arn: new(arn), Tags: modelTags(tags)}
+	if w.LastTriggered != nil {
+		item.LastTriggered = model.NewTimestamp(*w.LastTriggered)
+	}
+	if w.ErrorMessage != "" {
+		item.ErrorMessage, item.ErrorCode = new(w.ErrorMessage), new(w.ErrorCode)
+	}
+	return item, nil
+}
+
+func (s *Service) ListWebhooks(ctx context.Context, in *model.ListWebhooksInput) (*model.ListWebhooksOutput, error) {
+	size := 100
+	if in.MaxResults != nil {
+		size = *in.MaxResults
+	}
+	hooks, next, err := page(s.tokens, "ListWebhooks", in.NextToken, size,
+		func(w store.Webhook) string { return w.Name },
+		func(after string, n int) ([]store.Webhook, error) {
+			return s.store.ListWebhooks(ctx, store.Page{After: after, Limit: n})
+		})
+	if err != nil {
+		if model.HasCode(err, "InvalidNextTokenException") {
+			return nil, err
+		}
+		return nil, internal("list webhooks", err)
+	}
+	out := &model.ListWebhooksOutput{Webhooks: make([]model.ListWebhookItem, len(hooks)), NextToken: next}
+	for i, w := range hooks {
+		if out.Webhooks[i], err = s.webhookItem(ctx, w); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) DeleteWebhook(ctx context.Context, in *model.DeleteWebhookInput) (*model.DeleteWebhookOutput, error) {
+	if err := s.store.DeleteWebhook(ctx, *in.Name, s.webhookARN(*in.Name)); err != nil {
+		return nil, internal("delete webhook", conflict(err, "The webhook"))
+	}
+	return &model.DeleteWebhookOutput{}, nil
+}
+
+func (s *Service) setRegistered(ctx context.Context, name *string, registered bool) error {
+	if name == nil {
+		return model.ErrValidation("webhookName is required")
+	}
+	err := s.store.SetWebhookRegistered(ctx, *name, registered)
+	if errors.Is(err, store.ErrNotFound) {
+		return model.ErrWebhookNotFound("Account '%s' does not have a webhook with name '%s'", s.cfg.AccountID, *name)
+	}
+	if err != nil {
+		return internal("register webhook", err)
+	}
+	return nil
+}
+
+func (s *Service) RegisterWebhookWithThirdParty(ctx context.Context, in *model.RegisterWebhookWithThirdPartyInput) (*model.RegisterWebhookWithThirdPartyOutput, error) {
+	if err := s.setRegistered(ctx, in.WebhookName, true); err != nil {
+		return nil, err
+	}
+	return &model.RegisterWebhookWithThirdPartyOutput{}, nil
+}
+
+func (s *Service) DeregisterWebhookWithThirdParty(ctx context.Context, in *model.DeregisterWebhookWithThirdPartyInput) (*model.DeregisterWebhookWithThirdPartyOutput, error) {
+	if err := s.setRegistered(ctx, in.WebhookName, false); err != nil {
+		return nil, err
+	}
+	return &model.DeregisterWebhookWithThirdPartyOutput{}, nil
+}

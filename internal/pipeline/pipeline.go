@@ -1,0 +1,411 @@
+// Package pipeline owns the rules of a pipeline declaration beyond what the service model's
+// constraints say: the defaults AWS fills in, and the structure a pipeline must have (stages,
+// actions, artifacts, action types, V2-only features, quotas). The API applies it on
+// CreatePipeline and UpdatePipeline; the engine relies on what it guarantees.
+package pipeline
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/catalog"
+	"github.com/sluicehq/sluice/internal/model"
+)
+
+// Limits are the quotas a declaration is held to. AWS's defaults are in DefaultLimits.
+type Limits struct {
+	StagesPerPipeline int
+	ActionsPerStage   int
+}
+
+// DefaultLimits are CodePipeline's quotas.
+var DefaultLimits = Limits{StagesPerPipeline: 50, ActionsPerStage: 50}
+
+// ActionTypes resolves an action type identity to its definition: the catalog's for AWS and
+// ThirdParty types, the store's for Custom ones.
+type ActionTypes func(id model.ActionTypeId) (catalog.ActionType, bool, error)
+
+// SecretMask replaces the values of secret configuration properties in what the API returns.
+const SecretMask = "****"
+
+// Normalize fills in what AWS fills in: pipeline type V1 and execution mode SUPERSEDED, and for
+// each action runOrder 1 and empty configuration and artifact lists.
+func Normalize(p *model.PipelineDeclaration) {
+	if p.PipelineType == nil {
+		p.PipelineType = new(model.PipelineTypeV1)
+	}
+	if p.ExecutionMode == nil {
+		p.ExecutionMode = new(model.ExecutionModeSuperseded)
+	}
+	for i := range p.Stages {
+		stage := &p.Stages[i]
+		if stage.Actions == nil {
+			stage.Actions = []model.ActionDeclaration{}
+		}
+		for j := range stage.Actions {
+			a := &stage.Actions[j]
+			if a.RunOrder == nil {
+				a.RunOrder = new(1)
+			}
+			if a.Configuration == nil {
+				a.Configuration = map[string]string{}
+			}
+			if a.InputArtifacts == nil {
+				a.InputArtifacts = []model.InputArtifact{}
+			}
+			if a.OutputArtifacts == nil {
+				a.OutputArtifacts = []model.OutputArtifact{}
+			}
+		}
+	}
+}
+
+// Validate checks a normalized declaration, in the given region, and returns the first problem
+// as the exception AWS raises for it.
+func Validate(p *model.PipelineDeclaration, region string, limits Limits, types ActionTypes) error {
+	v := validator{p: p, region: region, limits: limits, types: types}
+	return v.run()
+}
+
+type validator struct {
+	p      *model.PipelineDeclaration
+	region string
+	limits Limits
+	types  ActionTypes
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (v *validator) v2() bool { return *v.p.PipelineType == model.PipelineTypeV2 }
+
+func (v *validator) run() error {
+	p := v.p
+	if err := v.artifactStores(); err != nil {
+		return err
+	}
+	if !v.v2() {
+		if *p.ExecutionMode != model.ExecutionModeSuperseded {
+			return model.ErrInvalidStructure("Execution mode %s is only available for pipelines of type V2; this pipeline is of type V1.", *p.ExecutionMode)
+		}
+		if len(p.Variables) > 0 {
+			return model.ErrInvalidStructure("Pipeline-level variables are only available for pipelines of type V2; this pipeline is of type V1.")
+		}
+		if len(p.Triggers) > 0 {
+			return model.ErrInvalidStructure("Triggers are only available for pipelines of type V2; this pipeline is of type V1.")
+		}
+	}
+	if len(p.Stages) < 2 {
+		return model.ErrInvalidStructure("Pipeline has only %d stage(s). There should be a minimum of 2 stages in a pipeline", len(p.Stages))
+	}
+	if len(p.Stages) > v.limits.StagesPerPipeline {
+		return model.ErrLimitExceeded("Pipeline has %d stages, more than the limit of %d stages per pipeline", len(p.Stages), v.limits.StagesPerPipeline)
+	}
+
+	stageNames := map[string]bool{}
+	namespaces := map[string]bool{}
+	// produced holds the output artifacts of every action that runs before the current runOrder group.
+	produced := map[string]bool{}
+	outputs := map[string]string{}
+	for i := range p.Stages {
+		stage := &p.Stages[i]
+		name := str(stage.Name)
+		if stageNames[name] {
+			return model.ErrInvalidStageDeclaration("Stage name '%s' is used by more than one stage; stage names must be unique in a pipeline", name)
+		}
+		stageNames[name] = true
+		if err := v.stage(i, stage, namespaces, produced, outputs); err != nil {
+			return err
+		}
+	}
+	if err := v.variables(); err != nil {
+		return err
+	}
+	return v.triggers()
+}
+
+func (v *validator) artifactStores() error {
+	p := v.p
+	switch {
+	case p.ArtifactStore != nil && len(p.ArtifactStores) > 0:
+		return model.ErrInvalidStructure("Pipeline declares both artifactStore and artifactStores; use artifactStore for a single-region pipeline or artifactStores for a cross-region one, not both.")
+	case p.ArtifactStore == nil && len(p.ArtifactStores) == 0:
+		return model.ErrInvalidStructure("Pipeline declares neither artifactStore nor artifactStores; one of them is required.")
+	case len(p.ArtifactStores) > 0:
+		if _, ok := p.ArtifactStores[v.region]; !ok {
+			return model.ErrInvalidStructure("artifactStores must include an artifact store for the pipeline's region, %s.", v.region)
+		}
+	}
+	return nil
+}
+
+func (v *validator) stage(index int, stage *model.StageDeclaration, namespaces, produced map[string]bool, outputs map[string]string) error {
+	name := str(stage.Name)
+	if len(stage.Actions) == 0 {
+		return model.ErrInvalidStageDeclaration("Stage '%s' has no actions; every stage needs at least one action", name)
+	}
+	if len(stage.Actions) > v.limits.ActionsPerStage {
+		return model.ErrLimitExceeded("Stage '%s' has %d actions, more than the limit of %d actions per stage", name, len(stage.Actions), v.limits.ActionsPerStage)
+	}
+	if err := v.blockers(stage); err != nil {
+		return err
+	}
+	if err := v.conditions(stage); err != nil {
+		return err
+	}
+
+	actionNames := map[string]bool{}
+	for i := range stage.Actions {
+		a := &stage.Actions[i]
+		an := str(a.Name)
+		if actionNames[an] {
+			return model.ErrInvalidActionDeclaration("Action name '%s' is used by more than one action in stage '%s'; action names must be unique in a stage", an, name)
+		}
+		actionNames[an] = true
+		source := *a.ActionTypeId.Category == model.ActionCategorySource
+		if index == 0 && !source {
+			return model.ErrInvalidStructure("Action '%s' in stage '%s' is not a source action; the first stage of a pipeline can contain source actions only", an, name)
+		}
+		if index > 0 && source {
+			return model.ErrInvalidStructure("Source action '%s' is in stage '%s'; source actions can only be in the first stage of a pipeline", an, name)
+		}
+		if ns := str(a.Namespace); ns != "" {
+			if namespaces[ns] {
+				return model.ErrInvalidActionDeclaration("Namespace '%s' of action '%s' is used by another action; namespaces must be unique in a pipeline", ns, an)
+			}
+			namespaces[ns] = true
+		}
+		if err := v.action(name, a); err != nil {
+			return err
+		}
+	}
+
+	// Actions see the outputs of earlier stages and of lower runOrder groups of their own stage.
+	orders := map[int][]*model.ActionDeclaration{}
+	for i := range stage.Actions {
+		a := &stage.Actions[i]
+		orders[*a.RunOrder] = append(orders[*a.RunOrder], a)
+	}
+	for _, order := range slices.Sorted(maps.Keys(orders)) {
+		group := orders[order]
+		for _, a := range group {
+			for _, in := range a.InputArtifacts {
+				if !produced[str(in.Name)] {
+					return model.ErrInvalidActionDeclaration("Input artifact '%s' of action '%s' in stage '%s' is not the output artifact of any action that runs before it", str(in.Name), str(a.Name), name)
+				}
+			}
+		}
+		for _, a := range group {
+			for _, out := range a.OutputArtifacts {
+				o := str(out.Name)
+				if other, dup := outputs[o]; dup {
+					return model.ErrInvalidStructure("Output artifact name '%s' is declared by both action '%s' and action '%s'; output artifact names must be unique in a pipeline", o, other, str(a.Name))
+				}
+				outputs[o] = str(a.Name)
+			}
+		}
+		for _, a := range group {
+			for _, out := range a.OutputArtifacts {
+				produced[str(out.Name)] = true
+			}
+		}
+	}
+	return nil
+}
+
+func (v *validator) action(stageName string, a *model.ActionDeclaration) error {
+	id := a.ActionTypeId
+	name := str(a.Name)
+	t, ok, err := v.types(*id)
+	if err != nil {
+		return err
+	}
+	if !ok || (t.V2Only && !v.v2()) {
+		return model.ErrInvalidActionDeclaration("ActionType (Category: '%s', Provider: '%s', Owner: '%s', Version: '%s') in action '%s' is not available in region '%s'",
+			*id.Category, str(id.Provider), *id.Owner, str(id.Version), name, regionConstant(v.region))
+	}
+	if r := str(a.Region); r != "" && r != v.region {
+		if *id.Category == model.ActionCategorySource || *id.Owner != model.ActionOwnerAws {
+			return model.ErrInvalidActionDeclaration("Action '%s' declares region %s, but source actions and actions of ThirdParty or Custom owners cannot be cross-region", name, r)
+		}
+		if _, ok := v.p.ArtifactStores[r]; !ok {
+			return model.ErrInvalidStructure("Action '%s' runs in region %s, which needs an artifact store in artifactStores for that region", name, r)
+		}
+	}
+
+	if n := len(a.InputArtifacts); n < t.MinInputs {
+		return model.ErrInvalidActionDeclaration("Action %s declares %d input artifacts which is less than the minimum count (%d)", name, n, t.MinInputs)
+	} else if n > t.MaxInputs {
+		return model.ErrInvalidActionDeclaration("Action %s declares %d input artifacts which is more than the maximum count (%d)", name, n, t.MaxInputs)
+	}
+	if n := len(a.OutputArtifacts); n < t.MinOutputs {
+		return model.ErrInvalidActionDeclaration("Action %s declares %d output artifacts which is less than the minimum count (%d)", name, n, t.MinOutputs)
+	} else if n > t.MaxOutputs {
+		return model.ErrInvalidActionDeclaration("Action %s declares %d output artifacts which is more than the maximum count (%d)", name, n, t.MaxOutputs)
+	}
+	seenInputs := map[string]bool{}
+	for _, in := range a.InputArtifacts {
+		if seenInputs[str(in.Name)] {
+			return model.ErrInvalidActionDeclaration("Action %s declares input artifact '%s' more than once", name, str(in.Name))
+		}
+		seenInputs[str(in.Name)] = true
+	}
+
+	known := map[string]bool{}
+	for _, prop := range t.Properties {
+		known[prop.Name] = true
+		if prop.Required {
+			if val, ok := a.Configuration[prop.Name]; !ok || val == "" {
+				return model.ErrInvalidActionDeclaration("Action configuration for action '%s' is missing required configuration '%s'", name, prop.Name)
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(a.Configuration)) {
+		if !known[key] {
+			return model.ErrInvalidActionDeclaration("Action configuration for action '%s' contains unknown configuration '%s'", name, key)
+		}
+	}
+
+	commands := *id.Category == model.ActionCategoryCompute && str(id.Provider) == "Commands"
+	switch {
+	case commands && len(a.Commands) == 0:
+		return model.ErrInvalidActionDeclaration("Action '%s' is a Commands action and must declare the commands it runs", name)
+	case !commands && len(a.Commands) > 0:
+		return model.ErrInvalidActionDeclaration("Action '%s' declares commands, which only Commands actions can", name)
+	case !commands && len(a.OutputVariables) > 0:
+		return model.ErrInvalidActionDeclaration("Action '%s' declares outputVariables, which only Commands actions can", name)
+	}
+	return nil
+}
+
+func (v *validator) blockers(stage *model.StageDeclaration) error {
+	names := map[string]bool{}
+	for _, b := range stage.Blockers {
+		if names[str(b.Name)] {
+			return model.ErrInvalidBlockerDeclaration("Blocker name '%s' is used more than once in stage '%s'", str(b.Name), str(stage.Name))
+		}
+		names[str(b.Name)] = true
+	}
+	return nil
+}
+
+func (v *validator) conditions(stage *model.StageDeclaration) error {
+	var groups [][]model.Condition
+	if stage.BeforeEntry != nil {
+		groups = append(groups, stage.BeforeEntry.Conditions)
+	}
+	if stage.OnSuccess != nil {
+		groups = append(groups, stage.OnSuccess.Conditions)
+	}
+	if stage.OnFailure != nil {
+		groups = append(groups, stage.OnFailure.Conditions)
+	}
+	if len(groups) > 0 && !v.v2() {
+		return model.ErrInvalidStageDeclaration("Stage '%s' declares conditions, which are only available for pipelines of type V2", str(stage.Name))
+	}
+	for _, conds := range groups {
+		for _, c := range conds {
+			for _, r := range c.Rules {
+				id := r.RuleTypeId
+				rt, ok := catalog.LookupRuleType(str(id.Provider), str(id.Version))
+				if !ok || (id.Owner != nil && *id.Owner != model.RuleOwnerAws) {
+					return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' uses rule type (Category: 'Rule', Provider: '%s', Version: '%s'), which does not exist", str(r.Name), str(stage.Name), str(id.Provider), str(id.Version))
+				}
+				for _, prop := range rt.Properties {
+					if prop.Required && r.Configuration[prop.Name] == "" {
+						return model.ErrInvalidStageDeclaration("Rule configuration for rule '%s' is missing required configuration '%s'", str(r.Name), prop.Name)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (v *validator) variables() error {
+	names := map[string]bool{}
+	for _, variable := range v.p.Variables {
+		if names[str(variable.Name)] {
+			return model.ErrInvalidStructure("Pipeline variable '%s' is declared more than once", str(variable.Name))
+		}
+		names[str(variable.Name)] = true
+	}
+	return nil
+}
+
+func (v *validator) triggers() error {
+	sources := map[string]model.ActionDeclaration{}
+	for _, a := range v.p.Stages[0].Actions {
+		sources[str(a.Name)] = a
+	}
+	for _, t := range v.p.Triggers {
+		name := str(t.GitConfiguration.SourceActionName)
+		a, ok := sources[name]
+		if !ok {
+			return model.ErrInvalidStructure("Trigger names source action '%s', which is not a source action of this pipeline", name)
+		}
+		if str(a.ActionTypeId.Provider) != "CodeStarSourceConnection" {
+			return model.ErrInvalidStructure("Trigger names source action '%s', whose provider %s does not support triggers; only CodeStarSourceConnection actions do", name, str(a.ActionTypeId.Provider))
+		}
+	}
+	return nil
+}
+
+// MaskSecrets replaces the values of secret configuration properties with SecretMask.
+func MaskSecrets(p *model.PipelineDeclaration, types ActionTypes) {
+	eachSecret(p, types, func(a *model.ActionDeclaration, key string, _ string) {
+		a.Configuration[key] = SecretMask
+	})
+}
+
+// KeepSecrets puts back, in an updated declaration, the stored values of secret properties that
+// the caller sent masked — the way AWS lets a declaration from GetPipeline be sent back as is.
+func KeepSecrets(updated, previous *model.PipelineDeclaration, types ActionTypes) {
+	stored := map[string]string{}
+	eachSecret(previous, types, func(a *model.ActionDeclaration, key, stage string) {
+		stored[stage+"\x00"+str(a.Name)+"\x00"+key] = a.Configuration[key]
+	})
+	eachSecret(updated, types, func(a *model.ActionDeclaration, key, stage string) {
+		if a.Configuration[key] == SecretMask {
+			if old, ok := stored[stage+"\x00"+str(a.Name)+"\x00"+key]; ok {
+				a.Configuration[key] = old
+			}
+		}
+	})
+}
+
+func eachSecret(p *model.PipelineDeclaration, types ActionTypes, fn func(a *model.ActionDeclaration, key, stage string)) {
+	for i := range p.Stages {
+		for j := range p.Stages[i].Actions {
+			a := &p.Stages[i].Actions[j]
+			if a.ActionTypeId == nil {
+				continue
+			}
+			t, ok, err := types(*a.ActionTypeId)
+			if err != nil || !ok {
+				continue
+			}
+			for _, prop := range t.Properties {
+				if _, set := a.Configuration[prop.Name]; prop.Secret && set {
+					fn(a, prop.Name, str(p.Stages[i].Name))
+				}
+			}
+		}
+	}
+}
+
+// regionConstant writes a region the way CodePipeline's messages do: us-east-1 → US_EAST_1.
+func regionConstant(region string) string {
+	return strings.ToUpper(strings.ReplaceAll(region, "-", "_"))
+}
+
+// ARN returns a pipeline's ARN.
+func ARN(region, accountID, name string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", region, accountID, name)
+}
