@@ -202,9 +202,9 @@ func storedActionType(rec store.ActionType) (model.ActionType, error) {
 func summary(d *model.ActionTypeDeclaration) model.ActionType {
 	owner := model.ActionOwner(*d.Id.Owner)
 	at := model.ActionType{
-		Id:                    &model.ActionTypeId{Category: d.Id.Category, Owner: &owner, Provider: d.Id.Provider, Version: d.Id.Version},
-		InputArtifactDetails:  &model.ArtifactDetails{MinimumCount: d.InputArtifactDetails.MinimumCount, MaximumCount: d.InputArtifactDetails.MaximumCount},
-		OutputArtifactDetails: &model.ArtifactDetails{MinimumCount: d.OutputArtifactDetails.MinimumCount, MaximumCount: d.OutputArtifactDetails.MaximumCount},
+		Id:                            &model.ActionTypeId{Category: d.Id.Category, Owner: &owner, Provider: d.Id.Provider, Version: d.Id.Version},
+		InputArtifactDetails:          &model.ArtifactDetails{MinimumCount: d.InputArtifactDetails.MinimumCount, MaximumCount: d.InputArtifactDetails.MaximumCount},
+		OutputArtifactDetails:         &model.ArtifactDetails{MinimumCount: d.OutputArtifactDetails.MinimumCount, MaximumCount: d.OutputArtifactDetails.MaximumCount},
 		ActionConfigurationProperties: []model.ActionConfigurationProperty{},
 	}
 	if u := d.Urls; u != nil {
