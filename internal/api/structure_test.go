@@ -48,7 +48,9 @@ func TestStructureRules(t *testing.T) {
 			"InvalidStageDeclarationException", "Stage 'Approve' has no actions"},
 		{"duplicate action", func(p *types.PipelineDeclaration) { p.Stages[1].Actions = append(p.Stages[1].Actions, approval("ok")) },
 			"InvalidActionDeclarationException", "Action name 'ok' is used by more than one action in stage 'Approve'"},
-		{"non-source action first", func(p *types.PipelineDeclaration) { p.Stages[0].Actions = append(p.Stages[0].Actions, approval("early")) },
+		{"non-source action first", func(p *types.PipelineDeclaration) {
+			p.Stages[0].Actions = append(p.Stages[0].Actions, approval("early"))
+		},
 			"InvalidStructureException", "Action 'early' in stage 'Source' is not a source action"},
 		{"source action later", func(p *types.PipelineDeclaration) {
 			later := sourceAction()
