@@ -40,6 +40,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	opName, out, err := h.serve(r)
 	status := http.StatusOK
+	if err != nil && r.Context().Err() != nil {
+		// The client went away; nobody is left to answer, and it is not a fault of the server.
+		return
+	}
 	if err != nil {
 		status = h.writeError(w, err, opName, requestID)
 	} else {

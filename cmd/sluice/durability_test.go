@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+
+	"github.com/sluicehq/sluice/internal/store/storetest"
+)
+
+// TestAcknowledgedWritesSurviveRestartAndKill runs the real binary, writes to it from several
+// clients, stops it gracefully once and with SIGKILL mid-load once, and checks after each restart
+// that every write it acknowledged is there.
+func TestAcknowledgedWritesSurviveRestartAndKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	bin := filepath.Join(t.TempDir(), "sluice")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		testDurability(t, bin, "--data", t.TempDir())
+	})
+	t.Run("postgres", func(t *testing.T) {
+		testDurability(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+	})
+}
+
+func testDurability(t *testing.T, bin string, storeArgs ...string) {
+	acked := &acknowledged{versions: map[string]int32{}}
+
+	srv := startServer(t, bin, storeArgs)
+	load(t, srv.client, acked, "calm", 200*time.Millisecond)
+	srv.stop(t, syscall.SIGTERM)
+	srv = startServer(t, bin, storeArgs)
+	acked.check(t, srv.client)
+
+	stopLoad := load(t, srv.client, acked, "crash", 0)
+	time.Sleep(400 * time.Millisecond)
+	srv.stop(t, syscall.SIGKILL)
+	stopLoad()
+	srv = startServer(t, bin, storeArgs)
+	acked.check(t, srv.client)
+	srv.stop(t, syscall.SIGTERM)
+	t.Logf("%d pipelines acknowledged across a restart and a SIGKILL, all present", len(acked.versions))
+	if len(acked.versions) < 10 {
+		t.Fatalf("only %d pipelines were acknowledged; the load did not run", len(acked.versions))
+	}
+}
+
+// acknowledged records, per pipeline, the highest version the server acknowledged.
+type acknowledged struct {
+	mu       sync.Mutex
+	versions map[string]int32
+}
+
+func (a *acknowledged) record(name string, version int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if version > a.versions[name] {
+		a.versions[name] = version
+	}
+}
+
+func (a *acknowledged) check(t *testing.T, client *cp.Client) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, version := range a.versions {
+		out, err := client.GetPipeline(context.Background(), &cp.GetPipelineInput{Name: aws.String(name)})
+		if err != nil {
+			t.Fatalf("acknowledged pipeline %s is gone: %v", name, err)
+		}
+		if *out.Pipeline.Version < version {
+			t.Fatalf("pipeline %s is at version %d, but version %d was acknowledged", name, *out.Pipeline.Version, version)
+		}
+	}
+}
+
+// load creates and updates pipelines from four clients until duration passes or, with duration 0,
+// until the returned function is called.
+func load(t *testing.T, client *cp.Client, acked *acknowledged, prefix string, duration time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if duration > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), duration)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				name := fmt.Sprintf("%s-%d-%d", prefix, w, i)
+				p := pipelineNamed(name)
+				if out, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}); err == nil {
+					acked.record(name, *out.Pipeline.Version)
+				} else {
+					continue
+				}
+				if out, err := client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: p}); err == nil {
+					acked.record(name, *out.Pipeline.Version)
+				}
+			}
+		})
+	}
+	if duration > 0 {
+		wg.Wait()
+		cancel()
+		return func() {}
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+func pipelineNamed(name string) *types.PipelineDeclaration {
+	id := func(category types.ActionCategory, provider string) *types.ActionTypeId {
+		return &types.ActionTypeId{Category: category, Owner: types.ActionOwnerAws, Provider: aws.String(provider), Version: aws.String("1")}
+	}
+	return &types.PipelineDeclaration{
+		Name: aws.String(name), RoleArn: aws.String("arn:aws:iam::000000000000:role/cp"),
+		ArtifactStore: &types.ArtifactStore{Type: types.ArtifactStoreTypeS3, Location: aws.String("artifacts")},
+		Stages: []types.StageDeclaration{
+			{Name: aws.String("Source"), Actions: []types.ActionDeclaration{{Name: aws.String("src"), ActionTypeId: id(types.ActionCategorySource, "S3"),
+				Configuration: map[string]string{"S3Bucket": "b", "S3ObjectKey": "k"}, OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}}}}},
+			{Name: aws.String("Approve"), Actions: []types.ActionDeclaration{{Name: aws.String("ok"), ActionTypeId: id(types.ActionCategoryApproval, "Manual")}}},
+		},
+	}
+}
+
+type runningServer struct {
+	cmd    *exec.Cmd
+	client *cp.Client
+}
+
+func startServer(t *testing.T, bin string, storeArgs []string) *runningServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, storeArgs...)...)
+	logPath := filepath.Join(t.TempDir(), "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("server log:\n%s", log)
+		}
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/_sluice/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server on %s did not become healthy: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client := cp.New(cp.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://" + addr),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		RetryMaxAttempts: 1,
+	})
+	return &runningServer{cmd: cmd, client: client}
+}
+
+func (s *runningServer) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	err := s.cmd.Wait()
+	if sig == syscall.SIGTERM && err != nil {
+		t.Fatalf("the server did not exit cleanly on SIGTERM: %v", err)
+	}
+}
