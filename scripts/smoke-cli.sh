@@ -28,9 +28,42 @@ expect_error() {
   [[ $out == *"($code)"* && $out == *"$fragment"* ]] || fail "'$*': want $code with '$fragment', got: $out"
 }
 
-out=$(cp list-pipelines 2>&1) || true
-if ! jq -e '.pipelines | type == "array"' <<<"$out" >/dev/null 2>&1; then
-  [[ $out == *"(NotImplementedException)"*"ListPipelines"* ]] || fail "list-pipelines: $out"
-fi
+# A session as a user runs it: create from a JSON file, read, update, list in pages, tag, delete.
+cp create-pipeline --cli-input-json file://scripts/testdata/pipeline.json >"$work/created.json"
+jq -e '.pipeline.version == 1 and .pipeline.pipelineType == "V1" and .pipeline.executionMode == "SUPERSEDED"
+       and .pipeline.stages[1].actions[0].runOrder == 1 and .pipeline.stages[1].actions[0].configuration == {}
+       and .tags == [{"key": "team", "value": "release"}]' "$work/created.json" >/dev/null || fail "create-pipeline answered $(cat "$work/created.json")"
+expect_error InvalidStructureException "A pipeline with the name 'cli-demo' already exists in account '000000000000'" -- create-pipeline --cli-input-json file://scripts/testdata/pipeline.json
+
+cp get-pipeline --name cli-demo >"$work/got.json"
+jq -e '.metadata.pipelineArn == "arn:aws:codepipeline:us-east-1:000000000000:cli-demo" and .pipeline.version == 1' "$work/got.json" >/dev/null || fail "get-pipeline answered $(cat "$work/got.json")"
+
+jq '{pipeline: (.pipeline | .stages[1].actions[0].name = "Sign-off")}' "$work/got.json" >"$work/update.json"
+cp update-pipeline --cli-input-json "file://$work/update.json" | jq -e '.pipeline.version == 2' >/dev/null || fail "update-pipeline did not make version 2"
+cp get-pipeline --name cli-demo --pipeline-version 1 | jq -e '.pipeline.stages[1].actions[0].name == "Approve"' >/dev/null || fail "version 1 is not readable after the update"
+expect_error PipelineVersionNotFoundException "version 3" -- get-pipeline --name cli-demo --pipeline-version 3
+expect_error PipelineNotFoundException "Account '000000000000' does not have a pipeline with name 'nope'" -- get-pipeline --name nope
+
+for n in 1 2 3 4; do
+  jq --arg n "cli-page-$n" '.pipeline.name = $n | del(.tags)' scripts/testdata/pipeline.json >"$work/p$n.json"
+  cp create-pipeline --cli-input-json "file://$work/p$n.json" >/dev/null
+done
+page=$(cp list-pipelines --max-items 2 --page-size 2)
+[[ $(jq '.pipelines | length' <<<"$page") == 2 ]] || fail "first page: $page"
+token=$(jq -r '.NextToken' <<<"$page")
+rest=$(cp list-pipelines --starting-token "$token")
+[[ $(jq '.pipelines | length' <<<"$rest") == 3 ]] || fail "rest after the token: $rest"
+[[ $(cp list-pipelines | jq '[.pipelines[].name] | join(",")' -r) == "cli-demo,cli-page-1,cli-page-2,cli-page-3,cli-page-4" ]] || fail "list-pipelines order"
+
+arn=arn:aws:codepipeline:us-east-1:000000000000:cli-demo
+cp tag-resource --resource-arn "$arn" --tags key=stage,value=prod
+cp untag-resource --resource-arn "$arn" --tag-keys team
+[[ $(cp list-tags-for-resource --resource-arn "$arn" | jq -c '.tags') == '[{"key":"stage","value":"prod"}]' ]] || fail "tags after tag and untag"
+expect_error InvalidTagsException "'aws:'" -- tag-resource --resource-arn "$arn" --tags key=aws:x,value=y
+
+cp delete-pipeline --name cli-demo
+cp delete-pipeline --name cli-demo
+expect_error PipelineNotFoundException "cli-demo" -- get-pipeline --name cli-demo
 expect_error ValidationException "Value 'bad name!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern" -- get-pipeline --name 'bad name!'
+expect_error NotImplementedException "StartPipelineExecution" -- start-pipeline-execution --name cli-page-1
 echo "smoke: AWS CLI session passed"
