@@ -52,6 +52,10 @@ func eachStore(t *testing.T, limits api.Limits, test func(t *testing.T, e *env))
 }
 
 func newEnv(t *testing.T, st store.Store, limits api.Limits) *env {
+	return newEnvTB(t, st, limits)
+}
+
+func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	if limits == (api.Limits{}) {
