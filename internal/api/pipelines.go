@@ -188,10 +188,7 @@ func (s *Service) ListPipelines(ctx context.Context, in *model.ListPipelinesInpu
 			return s.store.ListPipelines(ctx, store.Page{After: after, Limit: n})
 		})
 	if err != nil {
-		if model.HasCode(err, "InvalidNextTokenException") {
-			return nil, err
-		}
-		return nil, internal("list pipelines", err)
+		return nil, err
 	}
 	out := &model.ListPipelinesOutput{Pipelines: make([]model.PipelineSummary, len(recs)), NextToken: next}
 	for i, p := range recs {

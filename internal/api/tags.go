@@ -118,10 +118,7 @@ func (s *Service) ListTagsForResource(ctx context.Context, in *model.ListTagsFor
 			return s.store.ListTags(ctx, *in.ResourceArn, store.Page{After: after, Limit: n})
 		})
 	if err != nil {
-		if model.HasCode(err, "InvalidNextTokenException") {
-			return nil, err
-		}
-		return nil, internal("list tags", err)
+		return nil, err
 	}
 	return &model.ListTagsForResourceOutput{Tags: modelTags(tags), NextToken: next}, nil
 }

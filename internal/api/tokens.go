@@ -45,7 +45,8 @@ func (t *tokens) after(list string, token *string) (string, error) {
 }
 
 // page lists one page of up to size records with fetch, which returns up to n records after a
-// key, and returns the records and the token for the next page, if there is one.
+// key, and returns the records and the token for the next page, if there is one. Its errors are
+// ready to return to the caller.
 func page[T any](t *tokens, list string, token *string, size int, key func(T) string, fetch func(after string, n int) ([]T, error)) ([]T, *string, error) {
 	after, err := t.after(list, token)
 	if err != nil {
@@ -53,7 +54,7 @@ func page[T any](t *tokens, list string, token *string, size int, key func(T) st
 	}
 	records, err := fetch(after, size+1)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, internal(list, err)
 	}
 	if len(records) <= size {
 		return records, nil, nil

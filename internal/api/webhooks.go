@@ -173,10 +173,7 @@ func (s *Service) ListWebhooks(ctx context.Context, in *model.ListWebhooksInput)
 			return s.store.ListWebhooks(ctx, store.Page{After: after, Limit: n})
 		})
 	if err != nil {
-		if model.HasCode(err, "InvalidNextTokenException") {
-			return nil, err
-		}
-		return nil, internal("list webhooks", err)
+		return nil, err
 	}
 	out := &model.ListWebhooksOutput{Webhooks: make([]model.ListWebhookItem, len(hooks)), NextToken: next}
 	for i, w := range hooks {

@@ -334,7 +334,12 @@ func (s *DB) GetActionType(ctx context.Context, id string) (store.ActionType, er
 }
 
 func (s *DB) UpdateActionType(ctx context.Context, t store.ActionType) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE action_types SET declaration = ? WHERE id = ? AND deleted = 0`), string(t.Declaration), t.ID)
+	return s.execOne(ctx, `UPDATE action_types SET declaration = ? WHERE id = ? AND deleted = 0`, string(t.Declaration), t.ID)
+}
+
+// execOne runs a statement that must change one row, and reports store.ErrNotFound if none was.
+func (s *DB) execOne(ctx context.Context, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return err
 	}
@@ -434,16 +439,7 @@ func (s *DB) SetWebhookRegistered(ctx context.Context, name string, registered b
 	if registered {
 		flag = 1
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE webhooks SET registered = ? WHERE name = ?`), flag, name)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return s.execOne(ctx, `UPDATE webhooks SET registered = ? WHERE name = ?`, flag, name)
 }
 
 func (s *DB) DeleteWebhook(ctx context.Context, name, resourceARN string) error {
