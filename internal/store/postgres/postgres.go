@@ -44,6 +44,7 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 		NumberedPlaceholders: true,
 		SerializeCreates:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", advisoryLockKey),
 		IsUniqueViolation:    isUniqueViolation,
+		IsContention:         isContention,
 		Migrations:           sub,
 	})
 	if err != nil {
@@ -56,4 +57,10 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 func isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// isContention reports a serialization failure, a deadlock or a lock wait that timed out.
+func isContention(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01" || e.Code == "55P03")
 }

@@ -49,6 +49,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
+		IsContention:      isBusy,
 		Migrations:        sub,
 	})
 	if err != nil {
@@ -64,4 +65,10 @@ func isUniqueViolation(err error) bool {
 		return false
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// isBusy reports a lock that busy_timeout gave up waiting for.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }

@@ -29,6 +29,9 @@ type Dialect struct {
 	SerializeCreates string
 	// IsUniqueViolation reports whether err is a primary key or unique constraint violation.
 	IsUniqueViolation func(error) bool
+	// IsContention reports whether err means the transaction lost to concurrent ones (a lock
+	// wait that timed out, a deadlock, a serialization failure); it becomes store.ErrConflict.
+	IsContention func(error) bool
 	// Migrations holds files named NNNN_description.sql, applied in order, each once.
 	Migrations fs.FS
 }
@@ -122,6 +125,14 @@ func (s *DB) migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction and commits it if fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := s.runTx(ctx, fn)
+	if err != nil && s.dialect.IsContention(err) {
+		return fmt.Errorf("%w: %v", store.ErrConflict, err)
+	}
+	return err
+}
+
+func (s *DB) runTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
