@@ -188,6 +188,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
+		w.Header().Set("x-amzn-ErrorType", "InternalFailure")
 		buf.Reset()
 		fmt.Fprintf(&buf, `{"__type":"InternalFailure","message":%q}`, "The response could not be encoded: "+err.Error())
 	}
