@@ -113,6 +113,8 @@ type Store interface {
 	TagResource(ctx context.Context, resourceARN string, tags []Tag, maxTags int) error
 	UntagResource(ctx context.Context, resourceARN string, keys []string) error
 
+	Runtime
+
 	// Secret returns the named random secret of this installation, creating it on first use, so
 	// that every replica sharing the store signs and checks tokens alike.
 	Secret(ctx context.Context, name string) ([]byte, error)

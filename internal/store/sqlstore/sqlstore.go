@@ -24,6 +24,10 @@ type Dialect struct {
 	Name string
 	// NumberedPlaceholders: write $1, $2 … instead of ?.
 	NumberedPlaceholders bool
+	// LockRows is appended to a SELECT whose rows the transaction must hold until it ends;
+	// SkipLockedRows to one that must pass over rows other transactions hold. Empty where the
+	// transaction already holds the whole database.
+	LockRows, SkipLockedRows string
 	// SerializeCreates, run first in a transaction, serializes transactions that count a kind of
 	// record before adding one, so that quotas hold under concurrency.
 	SerializeCreates string

@@ -31,6 +31,9 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"Secret":                     testSecret,
 		"SurvivesReopen":             testSurvivesReopen,
 	}
+	for name, test := range runtimeTests() {
+		tests[name] = test
+	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
 			open := newLocation(t)

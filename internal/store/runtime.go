@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Execution is the record of one pipeline execution, for its history.
+type Execution struct {
+	ID       string
+	Pipeline string
+	// Seq orders a pipeline's executions by start.
+	Seq     int64
+	Version int
+	Status  string
+	// ClientToken is StartPipelineExecution's clientRequestToken, unique per pipeline.
+	ClientToken string
+	// Doc is the JSON of the execution's model.PipelineExecution.
+	Doc     []byte
+	Started time.Time
+	Updated time.Time
+}
+
+// ActionExecution is the record of one run of an action.
+type ActionExecution struct {
+	ID          string
+	ExecutionID string
+	Pipeline    string
+	Stage       string
+	Action      string
+	Status      string
+	// Doc is the JSON of the run's model.ActionExecutionDetail.
+	Doc     []byte
+	Started time.Time
+	Updated time.Time
+}
+
+// Job is work for a job worker: a run of an action of an owner Custom (or routed) action type.
+type Job struct {
+	ID                string
+	ActionExecutionID string
+	ExecutionID       string
+	Pipeline          string
+	// TypeKey is "Category/Owner/Provider/Version" of the action type that polls for it.
+	TypeKey string
+	// QueryValue is the value of the type's queryable property, matched by PollForJobs' queryParam.
+	QueryValue string
+	// Status: Queued (pollable), Dispatched (handed out, not acknowledged), InProgress, or final.
+	Status string
+	Nonce  string
+	// Data is the JSON of the job's model.JobData.
+	Data    []byte
+	Created time.Time
+	Updated time.Time
+}
+
+// Change is what one step of a pipeline's executions writes, all in one transaction: the
+// engine's new state and the records that follow from it.
+type Change struct {
+	State      []byte
+	Executions []Execution
+	Actions    []ActionExecution
+	Jobs       []Job
+}
+
+// Runtime keeps what pipelines do when they run.
+type Runtime interface {
+	// Step reads a pipeline's execution state (nil before its first execution), lets fn compute
+	// the change, and stores it, holding the pipeline's lock throughout so that steps of one
+	// pipeline never interleave. An error from fn stores nothing.
+	Step(ctx context.Context, pipeline string, fn func(state []byte) (Change, error)) error
+	// State returns a pipeline's execution state, nil if it never ran.
+	State(ctx context.Context, pipeline string) ([]byte, error)
+
+	GetExecution(ctx context.Context, pipeline, id string) (Execution, error)
+	// ExecutionByToken finds the execution started with a client request token.
+	ExecutionByToken(ctx context.Context, pipeline, token string) (Execution, error)
+	// ListExecutions returns executions newest first, those with Seq below before (0: from the newest).
+	ListExecutions(ctx context.Context, pipeline string, before int64, limit int) ([]Execution, error)
+	// ListActionExecutions returns action runs newest first, optionally of one execution,
+	// after the run whose ActionKey is page.After ("" for the first page).
+	ListActionExecutions(ctx context.Context, pipeline, executionID string, page Page) ([]ActionExecution, error)
+	GetActionExecution(ctx context.Context, id string) (ActionExecution, error)
+
+	// DispatchJobs hands out up to max Queued jobs of a type (and query value, if not empty),
+	// oldest first, marking them Dispatched with a fresh nonce from nonce().
+	DispatchJobs(ctx context.Context, typeKey, queryValue string, max int, nonce func() string) ([]Job, error)
+	GetJob(ctx context.Context, id string) (Job, error)
+	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
+	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
+}
+
+// ActionKey is the paging key of an action run: ListActionExecutions orders by it, newest first.
+func ActionKey(a ActionExecution) string {
+	return fmt.Sprintf("%015d/%s", a.Started.UnixMilli(), a.ID)
+}

@@ -1,0 +1,238 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+var _ store.Runtime = (*DB)(nil)
+
+func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (store.Change, error)) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`), pipeline); err != nil {
+			return err
+		}
+		var state sql.NullString
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT state FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows), pipeline).Scan(&state); err != nil {
+			return err
+		}
+		var current []byte
+		if state.Valid {
+			current = []byte(state.String)
+		}
+		change, err := fn(current)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE pipeline_runtime SET state = ? WHERE name = ?`), string(change.State), pipeline); err != nil {
+			return err
+		}
+		for _, e := range change.Executions {
+			if err := s.putExecution(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		for _, a := range change.Actions {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`),
+				a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), ms(a.Started), ms(a.Updated)); err != nil {
+				return err
+			}
+		}
+		for _, j := range change.Jobs {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET status = excluded.status, nonce = excluded.nonce, data = excluded.data, updated_ms = excluded.updated_ms`),
+				j.ID, j.ActionExecutionID, j.ExecutionID, j.Pipeline, j.TypeKey, j.QueryValue, j.Status, j.Nonce, string(j.Data), ms(j.Created), ms(j.Updated)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *DB) putExecution(ctx context.Context, tx *sql.Tx, e store.Execution) error {
+	token := sql.NullString{String: e.ClientToken, Valid: e.ClientToken != ""}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO executions (id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`),
+		e.ID, e.Pipeline, e.Seq, e.Version, e.Status, token, string(e.Doc), ms(e.Started), ms(e.Updated))
+	if s.dialect.IsUniqueViolation(err) {
+		return store.ErrExists
+	}
+	return err
+}
+
+func (s *DB) State(ctx context.Context, pipeline string) ([]byte, error) {
+	var state sql.NullString
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT state FROM pipeline_runtime WHERE name = ?`), pipeline).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !state.Valid) {
+		return nil, nil
+	}
+	return []byte(state.String), err
+}
+
+const executionColumns = `id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms`
+
+func scanExecution(row interface{ Scan(...any) error }) (store.Execution, error) {
+	var e store.Execution
+	var token sql.NullString
+	var doc string
+	var started, updated int64
+	if err := row.Scan(&e.ID, &e.Pipeline, &e.Seq, &e.Version, &e.Status, &token, &doc, &started, &updated); err != nil {
+		return e, err
+	}
+	e.ClientToken, e.Doc, e.Started, e.Updated = token.String, []byte(doc), fromMS(started), fromMS(updated)
+	return e, nil
+}
+
+func (s *DB) GetExecution(ctx context.Context, pipeline, id string) (store.Execution, error) {
+	e, err := scanExecution(s.db.QueryRowContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE id = ? AND pipeline = ?`), id, pipeline))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, store.ErrNotFound
+	}
+	return e, err
+}
+
+func (s *DB) ExecutionByToken(ctx context.Context, pipeline, token string) (store.Execution, error) {
+	e, err := scanExecution(s.db.QueryRowContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND client_token = ?`), pipeline, token))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, store.ErrNotFound
+	}
+	return e, err
+}
+
+func (s *DB) ListExecutions(ctx context.Context, pipeline string, before int64, limit int) ([]store.Execution, error) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?`), pipeline, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Execution
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+const actionColumns = `id, execution_id, pipeline, stage, action, status, doc, started_ms, updated_ms`
+
+func scanAction(row interface{ Scan(...any) error }) (store.ActionExecution, error) {
+	var a store.ActionExecution
+	var doc string
+	var started, updated int64
+	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Pipeline, &a.Stage, &a.Action, &a.Status, &doc, &started, &updated); err != nil {
+		return a, err
+	}
+	a.Doc, a.Started, a.Updated = []byte(doc), fromMS(started), fromMS(updated)
+	return a, nil
+}
+
+func (s *DB) ListActionExecutions(ctx context.Context, pipeline, executionID string, page store.Page) ([]store.ActionExecution, error) {
+	before := page.After
+	if before == "" {
+		before = "~"
+	}
+	query := `SELECT ` + actionColumns + ` FROM action_executions WHERE pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
+	args := []any{pipeline, before, limit(page)}
+	if executionID != "" {
+		query = `SELECT ` + actionColumns + ` FROM action_executions WHERE execution_id = ? AND pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
+		args = append([]any{executionID}, args...)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.ActionExecution
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExecution, error) {
+	a, err := scanAction(s.db.QueryRowContext(ctx, s.q(`SELECT `+actionColumns+` FROM action_executions WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, store.ErrNotFound
+	}
+	return a, err
+}
+
+const jobColumns = `id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms`
+
+func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
+	var j store.Job
+	var data string
+	var created, updated int64
+	if err := row.Scan(&j.ID, &j.ActionExecutionID, &j.ExecutionID, &j.Pipeline, &j.TypeKey, &j.QueryValue, &j.Status, &j.Nonce, &data, &created, &updated); err != nil {
+		return j, err
+	}
+	j.Data, j.Created, j.Updated = []byte(data), fromMS(created), fromMS(updated)
+	return j, nil
+}
+
+func (s *DB) DispatchJobs(ctx context.Context, typeKey, queryValue string, max int, nonce func() string) ([]store.Job, error) {
+	var out []store.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE type_key = ? AND status = 'Queued' AND (? = '' OR query_value = ?)
+			ORDER BY created_ms, id LIMIT ?`+s.dialect.SkipLockedRows), typeKey, queryValue, queryValue, max)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		now := time.Now()
+		for i := range out {
+			out[i].Status, out[i].Nonce, out[i].Updated = "Dispatched", nonce(), now
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET status = ?, nonce = ?, updated_ms = ? WHERE id = ?`), out[i].Status, out[i].Nonce, ms(now), out[i].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *DB) GetJob(ctx context.Context, id string) (store.Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, store.ErrNotFound
+	}
+	return j, err
+}
+
+func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error {
+	err := s.execOne(ctx, `UPDATE jobs SET status = ?, updated_ms = ? WHERE id = ? AND status = ?`, to, ms(updated), id, from)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ErrConflict
+	}
+	return err
+}

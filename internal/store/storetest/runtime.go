@@ -1,0 +1,240 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+func runtimeTests() map[string]func(*testing.T, func() store.Store) {
+	return map[string]func(*testing.T, func() store.Store){
+		"StepIsAtomic":              testStepIsAtomic,
+		"ConcurrentStepsSerialize":  testConcurrentStepsSerialize,
+		"ExecutionHistory":          testExecutionHistory,
+		"ActionExecutionHistory":    testActionExecutionHistory,
+		"JobsAreDispatchedOnce":     testJobsAreDispatchedOnce,
+		"JobStatusIsCompareAndSwap": testJobStatusCompareAndSwap,
+	}
+}
+
+func execution(pipeline string, seq int64) store.Execution {
+	at := time.UnixMilli(1700000000000 + seq*1000).UTC()
+	return store.Execution{ID: fmt.Sprintf("%s-e%d", pipeline, seq), Pipeline: pipeline, Seq: seq, Version: 1, Status: "InProgress",
+		Doc: []byte(`{}`), Started: at, Updated: at}
+}
+
+func testStepIsAtomic(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	if state, err := s.State(ctx, "p"); err != nil || state != nil {
+		t.Fatalf("state before any step: %q, %v", state, err)
+	}
+	must(t, s.Step(ctx, "p", func(state []byte) (store.Change, error) {
+		return store.Change{State: []byte(`1`), Executions: []store.Execution{execution("p", 1)}}, nil
+	}))
+	boom := errors.New("boom")
+	err := s.Step(ctx, "p", func(state []byte) (store.Change, error) {
+		return store.Change{State: []byte(`2`), Executions: []store.Execution{execution("p", 2)}}, boom
+	})
+	wantErr(t, err, boom)
+	if state, _ := s.State(ctx, "p"); string(state) != "1" {
+		t.Fatalf("state %s after a failed step, want 1", state)
+	}
+	_, err = s.GetExecution(ctx, "p", "p-e2")
+	wantErr(t, err, store.ErrNotFound)
+
+	// A duplicate client token refuses the whole step.
+	first := execution("p", 3)
+	first.ClientToken = "tok"
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`3`), Executions: []store.Execution{first}}, nil
+	}))
+	second := execution("p", 4)
+	second.ClientToken = "tok"
+	err = s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`4`), Executions: []store.Execution{second}}, nil
+	})
+	wantErr(t, err, store.ErrExists)
+	if got, err := s.ExecutionByToken(ctx, "p", "tok"); err != nil || got.ID != first.ID {
+		t.Fatalf("ExecutionByToken = %+v, %v", got, err)
+	}
+	if state, _ := s.State(ctx, "p"); string(state) != "3" {
+		t.Fatalf("state %s, want 3", state)
+	}
+}
+
+func testConcurrentStepsSerialize(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	const workers, steps = 6, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range steps {
+				err := s.Step(ctx, "counter", func(state []byte) (store.Change, error) {
+					n, _ := strconv.Atoi(string(state))
+					return store.Change{State: []byte(strconv.Itoa(n + 1))}, nil
+				})
+				if err != nil && !errors.Is(err, store.ErrConflict) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	state, err := s.State(ctx, "counter")
+	must(t, err)
+	if string(state) != strconv.Itoa(workers*steps) {
+		t.Fatalf("counter %s after %d steps: steps interleaved", state, workers*steps)
+	}
+}
+
+func testExecutionHistory(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	for seq := int64(1); seq <= 5; seq++ {
+		must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+			return store.Change{State: []byte(`{}`), Executions: []store.Execution{execution("p", seq), execution("other", seq)}}, nil
+		}))
+	}
+	done := execution("p", 2)
+	done.Status, done.Doc, done.Updated = "Succeeded", []byte(`{"x":1}`), done.Updated.Add(time.Minute)
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Executions: []store.Execution{done}}, nil
+	}))
+	got, err := s.GetExecution(ctx, "p", "p-e2")
+	must(t, err)
+	if got.Status != "Succeeded" || string(got.Doc) != `{"x":1}` || !got.Started.Equal(execution("p", 2).Started) || !got.Updated.Equal(done.Updated) {
+		t.Fatalf("updated execution %+v", got)
+	}
+	_, err = s.GetExecution(ctx, "other", "p-e2")
+	wantErr(t, err, store.ErrNotFound)
+
+	page, err := s.ListExecutions(ctx, "p", 0, 3)
+	must(t, err)
+	if len(page) != 3 || page[0].Seq != 5 || page[2].Seq != 3 {
+		t.Fatalf("first page %+v", page)
+	}
+	rest, err := s.ListExecutions(ctx, "p", page[2].Seq, 3)
+	must(t, err)
+	if len(rest) != 2 || rest[0].Seq != 2 || rest[1].Seq != 1 {
+		t.Fatalf("second page %+v", rest)
+	}
+}
+
+func testActionExecutionHistory(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	var actions []store.ActionExecution
+	for i := range 6 {
+		at := time.UnixMilli(1700000000000 + int64(i)*10).UTC()
+		actions = append(actions, store.ActionExecution{
+			ID: fmt.Sprintf("a%d", i), ExecutionID: fmt.Sprintf("e%d", i%2), Pipeline: "p", Stage: "S", Action: "x",
+			Status: "InProgress", Doc: []byte(`{}`), Started: at, Updated: at,
+		})
+	}
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Actions: actions}, nil
+	}))
+	actions[0].Status = "Succeeded"
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Actions: actions[:1]}, nil
+	}))
+	if a, err := s.GetActionExecution(ctx, "a0"); err != nil || a.Status != "Succeeded" {
+		t.Fatalf("a0 = %+v, %v", a, err)
+	}
+	var ids []string
+	after := ""
+	for {
+		page, err := s.ListActionExecutions(ctx, "p", "", store.Page{After: after, Limit: 4})
+		must(t, err)
+		for _, a := range page {
+			ids = append(ids, a.ID)
+		}
+		if len(page) < 4 {
+			break
+		}
+		after = store.ActionKey(page[len(page)-1])
+	}
+	if fmt.Sprint(ids) != "[a5 a4 a3 a2 a1 a0]" {
+		t.Fatalf("listed %v, want newest first", ids)
+	}
+	one, err := s.ListActionExecutions(ctx, "p", "e1", store.Page{})
+	must(t, err)
+	if len(one) != 3 || one[0].ID != "a5" {
+		t.Fatalf("execution e1's actions %+v", one)
+	}
+}
+
+func job(id, typeKey, query string, created int64) store.Job {
+	at := time.UnixMilli(1700000000000 + created).UTC()
+	return store.Job{ID: id, ActionExecutionID: "a-" + id, ExecutionID: "e", Pipeline: "p", TypeKey: typeKey, QueryValue: query,
+		Status: "Queued", Data: []byte(`{}`), Created: at, Updated: at}
+}
+
+func testJobsAreDispatchedOnce(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	var jobs []store.Job
+	for i := range 20 {
+		jobs = append(jobs, job(fmt.Sprintf("j%02d", i), "Build/Custom/Make/1", []string{"fast", "slow"}[i%2], int64(i)))
+	}
+	jobs = append(jobs, job("other", "Deploy/Custom/Ship/1", "", 0))
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) { return store.Change{State: []byte(`{}`), Jobs: jobs}, nil }))
+
+	slow, err := s.DispatchJobs(ctx, "Build/Custom/Make/1", "slow", 2, func() string { return "n" })
+	must(t, err)
+	if len(slow) != 2 || slow[0].ID != "j01" || slow[1].ID != "j03" || slow[0].Status != "Dispatched" || slow[0].Nonce != "n" {
+		t.Fatalf("dispatched %+v", slow)
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{"j01": true, "j03": true}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				got, err := s.DispatchJobs(ctx, "Build/Custom/Make/1", "", 3, func() string { return "n" })
+				if errors.Is(err, store.ErrConflict) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range got {
+					if seen[j.ID] {
+						t.Errorf("job %s dispatched twice", j.ID)
+					}
+					seen[j.ID] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 20 {
+		t.Fatalf("%d of 20 jobs dispatched", len(seen))
+	}
+	if j, _ := s.GetJob(ctx, "other"); j.Status != "Queued" {
+		t.Fatalf("a job of another type was dispatched: %+v", j)
+	}
+}
+
+func testJobStatusCompareAndSwap(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}}, nil
+	}))
+	now := time.UnixMilli(1700000001000).UTC()
+	must(t, s.SetJobStatus(ctx, "j", "Queued", "InProgress", now))
+	wantErr(t, s.SetJobStatus(ctx, "j", "Queued", "InProgress", now), store.ErrConflict)
+	if j, err := s.GetJob(ctx, "j"); err != nil || j.Status != "InProgress" || !j.Updated.Equal(now) {
+		t.Fatalf("job %+v, %v", j, err)
+	}
+	_, err := s.GetJob(ctx, "missing")
+	wantErr(t, err, store.ErrNotFound)
+}
