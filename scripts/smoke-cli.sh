@@ -65,5 +65,12 @@ cp delete-pipeline --name cli-demo
 cp delete-pipeline --name cli-demo
 expect_error PipelineNotFoundException "cli-demo" -- get-pipeline --name cli-demo
 expect_error ValidationException "Value 'bad name!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern" -- get-pipeline --name 'bad name!'
-expect_error NotImplementedException "StartPipelineExecution" -- start-pipeline-execution --name cli-page-1
+# Executions: CreatePipeline started one; S3 sources have no runner yet, so it failed naming the provider.
+id=$(cp start-pipeline-execution --name cli-page-1 --client-request-token smoke-1 | jq -r .pipelineExecutionId)
+[[ $(cp start-pipeline-execution --name cli-page-1 --client-request-token smoke-1 | jq -r .pipelineExecutionId) == "$id" ]] || fail "clientRequestToken is not idempotent"
+cp list-pipeline-executions --pipeline-name cli-page-1 | jq -e --arg id "$id" '(.pipelineExecutionSummaries | length) == 2
+  and .pipelineExecutionSummaries[0].pipelineExecutionId == $id and .pipelineExecutionSummaries[1].trigger.triggerType == "CreatePipeline"' >/dev/null || fail "list-pipeline-executions"
+cp get-pipeline-execution --pipeline-name cli-page-1 --pipeline-execution-id "$id" | jq -e '.pipelineExecution.status == "Failed"' >/dev/null || fail "get-pipeline-execution"
+cp get-pipeline-state --name cli-page-1 | jq -e '.stageStates[0].actionStates[0].latestExecution.errorDetails.message | contains("provider S3")' >/dev/null || fail "get-pipeline-state"
+expect_error NotImplementedException "ListRuleExecutions" -- list-rule-executions --pipeline-name cli-page-1
 echo "smoke: AWS CLI session passed"

@@ -67,6 +67,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	publicURL := fs.String("public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id that ARNs and messages name")
 	region := fs.String("region", "us-east-1", "AWS region that ARNs name")
+	startOnCreate := fs.Bool("start-on-create", true, "start a first execution of every new pipeline, as AWS does")
 	maxRequest := fs.Int64("max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
 	limits := api.DefaultLimits
 	fs.IntVar(&limits.Pipelines, "max-pipelines", limits.Pipelines, "quota: pipelines in the account")
@@ -98,6 +99,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Region:          *region,
 		PublicURL:       *publicURL,
 		Limits:          limits,
+		StartOnCreate:   *startOnCreate,
 		MaxRequestBytes: *maxRequest,
 		Logger:          logger,
 	})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -41,6 +42,8 @@ type Config struct {
 	// PublicURL is where clients reach this server, for the URLs it hands out (webhooks).
 	PublicURL string
 	Limits    Limits
+	// StartOnCreate starts a first execution of every pipeline CreatePipeline creates, as AWS does.
+	StartOnCreate bool
 }
 
 // Service implements model.Service.
@@ -49,6 +52,7 @@ type Service struct {
 	cfg    Config
 	store  store.Store
 	tokens *tokens
+	exec   *executor.Executor
 	now    func() time.Time
 }
 
@@ -63,7 +67,8 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, now: time.Now}, nil
+	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region}, st)
+	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: time.Now}, nil
 }
 
 // internal wraps an unexpected store error; the protocol layer logs it and answers InternalFailure.

@@ -55,6 +55,12 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	case err != nil:
 		return nil, internal("create pipeline", conflict(err, "The pipeline"))
 	}
+	if s.cfg.StartOnCreate {
+		trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeCreatePipeline), TriggerDetail: new(s.caller(ctx))}
+		if _, err := s.startExecution(ctx, *decl.Name, trigger, nil, ""); err != nil {
+			return nil, err
+		}
+	}
 	pipeline.MaskSecrets(decl, s.actionTypes(ctx))
 	return &model.CreatePipelineOutput{Pipeline: decl, Tags: in.Tags}, nil
 }

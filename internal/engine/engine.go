@@ -88,6 +88,9 @@ type Pipeline struct {
 	Disabled   map[string]bool
 	Executions []*Execution
 	NextSeq    int64
+	// Forgotten collects the executions that finished and left the state during the calls since
+	// the caller last cleared it, so that their final state can be recorded.
+	Forgotten []*Execution `json:"-"`
 }
 
 // Effect is something the caller must carry out after persisting the new state.
@@ -308,7 +311,9 @@ func (p *Pipeline) advance(ids IDs) []Effect {
 	}
 	var keep []*Execution
 	for _, e := range p.Executions {
-		if !p.forgettable(e) {
+		if p.forgettable(e) {
+			p.Forgotten = append(p.Forgotten, e)
+		} else {
 			keep = append(keep, e)
 		}
 	}

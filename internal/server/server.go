@@ -32,6 +32,7 @@ type Config struct {
 	// PublicURL is where clients reach the server, for the URLs it hands out.
 	PublicURL       string
 	Limits          api.Limits
+	StartOnCreate   bool
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
@@ -63,7 +64,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits}, st)
+	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits, StartOnCreate: cfg.StartOnCreate}, st)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -1,0 +1,297 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/executor"
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// startExecution starts an execution of the latest version of a pipeline.
+func (s *Service) startExecution(ctx context.Context, name string, trigger model.ExecutionTrigger, vars []model.PipelineVariable, token string) (string, error) {
+	rec, err := s.store.GetPipeline(ctx, name, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", s.errPipelineNotFound(name)
+	}
+	if err != nil {
+		return "", internal("start execution", err)
+	}
+	if len(vars) > 0 && rec.PipelineType != string(model.PipelineTypeV2) {
+		return "", model.ErrValidation("Pipeline variables can only be given to pipelines of type V2; pipeline '%s' is of type %s", name, rec.PipelineType)
+	}
+	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Trigger: trigger, Variables: vars, ClientToken: token})
+	var varErr *executor.VariableError
+	switch {
+	case errors.As(err, &varErr):
+		return "", model.ErrValidation("%s", varErr.Message)
+	case err != nil:
+		return "", internal("start execution", conflict(err, "The pipeline's executions"))
+	}
+	return id, nil
+}
+
+func (s *Service) StartPipelineExecution(ctx context.Context, in *model.StartPipelineExecutionInput) (*model.StartPipelineExecutionOutput, error) {
+	if len(in.SourceRevisions) > 0 {
+		return nil, model.ErrValidation("sourceRevisions overrides need the source providers of a later Sluice release; start without them")
+	}
+	token := ""
+	if in.ClientRequestToken != nil {
+		token = *in.ClientRequestToken
+	}
+	trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeStartPipelineExecution), TriggerDetail: new(s.caller(ctx))}
+	id, err := s.startExecution(ctx, *in.Name, trigger, in.Variables, token)
+	if err != nil {
+		return nil, err
+	}
+	return &model.StartPipelineExecutionOutput{PipelineExecutionId: new(id)}, nil
+}
+
+// caller names who made a request, for trigger details and transition changes.
+func (s *Service) caller(context.Context) string {
+	return "arn:aws:iam::" + s.cfg.AccountID + ":root"
+}
+
+func (s *Service) executionDoc(ctx context.Context, pipeline, id string) (*executionRecord, error) {
+	if _, err := s.store.GetPipeline(ctx, pipeline, 0); errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(pipeline)
+	}
+	rec, err := s.store.GetExecution(ctx, pipeline, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, model.ErrPipelineExecutionNotFound("Pipeline execution '%s' for pipeline '%s' was not found in account '%s'", id, pipeline, s.cfg.AccountID)
+	}
+	if err != nil {
+		return nil, internal("get execution", err)
+	}
+	return decodeExecution(rec)
+}
+
+// executionRecord is the document the executor writes for an execution.
+type executionRecord struct {
+	Execution model.PipelineExecution        `json:"execution"`
+	Summary   model.PipelineExecutionSummary `json:"summary"`
+	Succeeded []string                       `json:"succeededStages"`
+}
+
+func decodeExecution(rec store.Execution) (*executionRecord, error) {
+	var doc executionRecord
+	if err := json.Unmarshal(rec.Doc, &doc); err != nil {
+		return nil, internal("decode execution "+rec.ID, err)
+	}
+	return &doc, nil
+}
+
+func (s *Service) GetPipelineExecution(ctx context.Context, in *model.GetPipelineExecutionInput) (*model.GetPipelineExecutionOutput, error) {
+	doc, err := s.executionDoc(ctx, *in.PipelineName, *in.PipelineExecutionId)
+	if err != nil {
+		return nil, err
+	}
+	return &model.GetPipelineExecutionOutput{PipelineExecution: &doc.Execution}, nil
+}
+
+func (s *Service) ListPipelineExecutions(ctx context.Context, in *model.ListPipelineExecutionsInput) (*model.ListPipelineExecutionsOutput, error) {
+	if _, err := s.store.GetPipeline(ctx, *in.PipelineName, 0); errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*in.PipelineName)
+	}
+	size := 100
+	if in.MaxResults != nil {
+		size = *in.MaxResults
+	}
+	succeededIn := ""
+	if in.Filter != nil && in.Filter.SucceededInStage != nil {
+		succeededIn = *in.Filter.SucceededInStage.StageName
+	}
+	list := "ListPipelineExecutions:" + *in.PipelineName + ":" + succeededIn
+	after, err := s.tokens.after(list, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	before := int64(0)
+	if after != "" {
+		if before, err = strconv.ParseInt(after, 10, 64); err != nil {
+			return nil, model.ErrInvalidNextToken("The nextToken is not valid; pass the nextToken of the previous page unchanged.")
+		}
+	}
+	out := &model.ListPipelineExecutionsOutput{PipelineExecutionSummaries: []model.PipelineExecutionSummary{}}
+	for {
+		recs, err := s.store.ListExecutions(ctx, *in.PipelineName, before, size+1)
+		if err != nil {
+			return nil, internal("list executions", err)
+		}
+		for _, rec := range recs {
+			doc, err := decodeExecution(rec)
+			if err != nil {
+				return nil, err
+			}
+			if succeededIn != "" && !slices.Contains(doc.Succeeded, succeededIn) {
+				before = rec.Seq
+				continue
+			}
+			if len(out.PipelineExecutionSummaries) == size {
+				out.NextToken = s.tokens.next(list, strconv.FormatInt(before, 10))
+				return out, nil
+			}
+			out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, doc.Summary)
+			before = rec.Seq
+		}
+		if len(recs) <= size {
+			return out, nil
+		}
+	}
+}
+
+func (s *Service) StopPipelineExecution(ctx context.Context, in *model.StopPipelineExecutionInput) (*model.StopPipelineExecutionOutput, error) {
+	doc, err := s.executionDoc(ctx, *in.PipelineName, *in.PipelineExecutionId)
+	if err != nil {
+		return nil, err
+	}
+	reason := ""
+	if in.Reason != nil {
+		reason = *in.Reason
+	}
+	abandon := in.Abandon != nil && *in.Abandon
+	err = s.exec.Stop(ctx, *in.PipelineName, *in.PipelineExecutionId, abandon, reason)
+	switch {
+	case errors.Is(err, executor.ErrDuplicate):
+		return nil, model.ErrDuplicatedStopRequest("Execution '%s' is already stopping; stop it with abandon to abandon its in-progress actions", *in.PipelineExecutionId)
+	case errors.Is(err, executor.ErrNotStoppable):
+		return nil, model.ErrPipelineExecutionNotStoppable("Execution '%s' is %s and cannot be stopped", *in.PipelineExecutionId, *doc.Execution.Status)
+	case err != nil:
+		return nil, internal("stop execution", err)
+	}
+	return &model.StopPipelineExecutionOutput{PipelineExecutionId: in.PipelineExecutionId}, nil
+}
+
+func (s *Service) RetryStageExecution(ctx context.Context, in *model.RetryStageExecutionInput) (*model.RetryStageExecutionOutput, error) {
+	doc, err := s.executionDoc(ctx, *in.PipelineName, *in.PipelineExecutionId)
+	if err != nil {
+		return nil, err
+	}
+	failedOnly := *in.RetryMode == model.StageRetryModeFailedActions
+	err = s.exec.Retry(ctx, *in.PipelineName, *in.PipelineExecutionId, *in.StageName, failedOnly)
+	if errors.Is(err, executor.ErrNotRetryable) {
+		status := engine.Status(*doc.Execution.Status)
+		if status == engine.Failed || status == engine.Stopped {
+			return nil, model.ErrNotLatestPipelineExecution("Execution '%s' is not the latest execution of stage '%s', or the stage did not fail or stop in it", *in.PipelineExecutionId, *in.StageName)
+		}
+		return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried: the execution is %s", *in.StageName, *in.PipelineExecutionId, status)
+	}
+	if err != nil {
+		return nil, internal("retry stage", err)
+	}
+	return &model.RetryStageExecutionOutput{PipelineExecutionId: in.PipelineExecutionId}, nil
+}
+
+func (s *Service) GetPipelineState(ctx context.Context, in *model.GetPipelineStateInput) (*model.GetPipelineStateOutput, error) {
+	rec, err := s.store.GetPipeline(ctx, *in.Name, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*in.Name)
+	}
+	if err != nil {
+		return nil, internal("get pipeline state", err)
+	}
+	decl, err := declaration(rec)
+	if err != nil {
+		return nil, err
+	}
+	stages, err := s.exec.StageStates(ctx, *in.Name, decl)
+	if err != nil {
+		return nil, internal("get pipeline state", err)
+	}
+	return &model.GetPipelineStateOutput{
+		PipelineName: in.Name, PipelineVersion: new(rec.Version), StageStates: stages,
+		Created: model.NewTimestamp(rec.Created), Updated: model.NewTimestamp(rec.Updated),
+	}, nil
+}
+
+func (s *Service) setTransition(ctx context.Context, pipeline, stage string, kind model.StageTransitionType, enabled bool, reason string) error {
+	rec, err := s.store.GetPipeline(ctx, pipeline, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.errPipelineNotFound(pipeline)
+	}
+	if err != nil {
+		return internal("change transition", err)
+	}
+	decl, err := declaration(rec)
+	if err != nil {
+		return err
+	}
+	idx := slices.IndexFunc(decl.Stages, func(st model.StageDeclaration) bool { return *st.Name == stage })
+	if idx < 0 {
+		return model.ErrStageNotFound("Pipeline '%s' has no stage named '%s'", pipeline, stage)
+	}
+	// A stage's outbound transition is the next stage's inbound one.
+	if kind == model.StageTransitionTypeOutbound {
+		if idx+1 == len(decl.Stages) {
+			return model.ErrValidation("Stage '%s' is the last stage of pipeline '%s' and has no outbound transition", stage, pipeline)
+		}
+		stage = *decl.Stages[idx+1].Name
+	}
+	if err := s.exec.SetTransition(ctx, pipeline, stage, enabled, reason, s.caller(ctx)); err != nil {
+		return internal("change transition", err)
+	}
+	return nil
+}
+
+func (s *Service) DisableStageTransition(ctx context.Context, in *model.DisableStageTransitionInput) error {
+	return s.setTransition(ctx, *in.PipelineName, *in.StageName, *in.TransitionType, false, *in.Reason)
+}
+
+func (s *Service) EnableStageTransition(ctx context.Context, in *model.EnableStageTransitionInput) error {
+	return s.setTransition(ctx, *in.PipelineName, *in.StageName, *in.TransitionType, true, "")
+}
+
+func (s *Service) PutApprovalResult(ctx context.Context, in *model.PutApprovalResultInput) (*model.PutApprovalResultOutput, error) {
+	if _, err := s.store.GetPipeline(ctx, *in.PipelineName, 0); errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*in.PipelineName)
+	}
+	summary := ""
+	if in.Result.Summary != nil {
+		summary = *in.Result.Summary
+	}
+	at, err := s.exec.Approve(ctx, *in.PipelineName, *in.StageName, *in.ActionName, *in.Token, *in.Result.Status == model.ApprovalStatusApproved, summary)
+	switch {
+	case errors.Is(err, executor.ErrActionNotFound):
+		return nil, model.ErrActionNotFound("Stage '%s' of pipeline '%s' has no running action named '%s'", *in.StageName, *in.PipelineName, *in.ActionName)
+	case errors.Is(err, executor.ErrInvalidApprovalToken):
+		return nil, model.ErrInvalidApprovalToken("The token is not the approval token of action '%s' in stage '%s'", *in.ActionName, *in.StageName)
+	case errors.Is(err, executor.ErrApprovalCompleted):
+		return nil, model.ErrApprovalAlreadyCompleted("The approval of action '%s' in stage '%s' has already been answered", *in.ActionName, *in.StageName)
+	case err != nil:
+		return nil, internal("put approval result", err)
+	}
+	return &model.PutApprovalResultOutput{ApprovedAt: model.NewTimestamp(at)}, nil
+}
+
+func (s *Service) ListActionExecutions(ctx context.Context, in *model.ListActionExecutionsInput) (*model.ListActionExecutionsOutput, error) {
+	if _, err := s.store.GetPipeline(ctx, *in.PipelineName, 0); errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*in.PipelineName)
+	}
+	execID := ""
+	if in.Filter != nil && in.Filter.PipelineExecutionId != nil {
+		execID = *in.Filter.PipelineExecutionId
+	}
+	size := 100
+	if in.MaxResults != nil {
+		size = *in.MaxResults
+	}
+	recs, next, err := page(s.tokens, "ListActionExecutions:"+*in.PipelineName+":"+execID, in.NextToken, size, store.ActionKey,
+		func(after string, n int) ([]store.ActionExecution, error) {
+			return s.store.ListActionExecutions(ctx, *in.PipelineName, execID, store.Page{After: after, Limit: n})
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := &model.ListActionExecutionsOutput{ActionExecutionDetails: make([]model.ActionExecutionDetail, len(recs)), NextToken: next}
+	for i, rec := range recs {
+		if err := json.Unmarshal(rec.Doc, &out.ActionExecutionDetails[i]); err != nil {
+			return nil, internal("decode action execution "+rec.ID, err)
+		}
+	}
+	return out, nil
+}

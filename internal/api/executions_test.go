@@ -1,0 +1,239 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+
+	"github.com/sluicehq/sluice/internal/api"
+)
+
+// customType registers a custom action type for the execution tests.
+func customType(t *testing.T, e *env, category types.ActionCategory, provider string, inputs, outputs int32) {
+	t.Helper()
+	must[*cp.CreateCustomActionTypeOutput](t)(e.client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{
+		Category: category, Provider: aws.String(provider), Version: aws.String("1"),
+		ConfigurationProperties: []types.ActionConfigurationProperty{{Name: aws.String("Target"), Required: false, Key: true, Secret: false}},
+		InputArtifactDetails:    &types.ArtifactDetails{MinimumCount: 0, MaximumCount: inputs},
+		OutputArtifactDetails:   &types.ArtifactDetails{MinimumCount: 0, MaximumCount: outputs},
+	}))
+}
+
+// jobPipeline: a custom source, a custom build whose configuration uses the source's output
+// variable, and a manual approval.
+func jobPipeline(e *env, t *testing.T, name string, mode types.ExecutionMode) {
+	t.Helper()
+	p := minimal(name)
+	p.PipelineType, p.ExecutionMode = types.PipelineTypeV2, mode
+	p.Stages[0].Actions[0] = types.ActionDeclaration{
+		Name: aws.String("src"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+		Namespace: aws.String("SRC"), OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}},
+	}
+	p.Stages = append(p.Stages[:1], types.StageDeclaration{Name: aws.String("Build"), Actions: []types.ActionDeclaration{{
+		Name: aws.String("make"), ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make"),
+		Configuration:  map[string]string{"Target": "build-#{SRC.Commit}-#{codepipeline.PipelineExecutionId}"},
+		InputArtifacts: []types.InputArtifact{{Name: aws.String("code")}},
+	}}}, p.Stages[1])
+	must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+}
+
+// work polls one job of a custom type and finishes it.
+func work(t *testing.T, e *env, category types.ActionCategory, provider string, ok bool, vars map[string]string) types.Job {
+	t.Helper()
+	id := typeID(category, types.ActionOwnerCustom, provider)
+	var jobs []types.Job
+	for deadline := time.Now().Add(5 * time.Second); len(jobs) == 0; {
+		jobs = must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: id, MaxBatchSize: aws.Int32(1)})).Jobs
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s job to poll", provider)
+		}
+	}
+	job := jobs[0]
+	ack := must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: job.Id, Nonce: job.Nonce}))
+	if ack.Status != types.JobStatusInProgress {
+		t.Fatalf("acknowledged job is %s", ack.Status)
+	}
+	if ok {
+		must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: job.Id,
+			ExecutionDetails: &types.ExecutionDetails{Summary: aws.String("done"), ExternalExecutionId: aws.String("ext-1")}, OutputVariables: vars}))
+	} else {
+		must[*cp.PutJobFailureResultOutput](t)(e.client.PutJobFailureResult(ctx, &cp.PutJobFailureResultInput{JobId: job.Id,
+			FailureDetails: &types.FailureDetails{Type: types.FailureTypeJobFailed, Message: aws.String("it broke")}}))
+	}
+	return job
+}
+
+func executionStatus(t *testing.T, e *env, pipeline, id string) types.PipelineExecutionStatus {
+	t.Helper()
+	return must[*cp.GetPipelineExecutionOutput](t)(e.client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{
+		PipelineName: aws.String(pipeline), PipelineExecutionId: aws.String(id)})).PipelineExecution.Status
+}
+
+func approvalToken(t *testing.T, e *env, pipeline string) *string {
+	t.Helper()
+	state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String(pipeline)}))
+	approve := state.StageStates[2].ActionStates[0].LatestExecution
+	if approve == nil || approve.Token == nil {
+		t.Fatalf("the approval has no token: %+v", approve)
+	}
+	return approve.Token
+}
+
+func TestExecutionRunsJobsAndApproval(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "jobs", types.ExecutionModeQueued)
+		start := must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("jobs"), ClientRequestToken: aws.String("tok-1")}))
+		again := must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("jobs"), ClientRequestToken: aws.String("tok-1")}))
+		if *again.PipelineExecutionId != *start.PipelineExecutionId {
+			t.Fatal("the same clientRequestToken started a second execution")
+		}
+		id := *start.PipelineExecutionId
+
+		work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "abc123"})
+		build := work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		if got := build.Data.ActionConfiguration.Configuration["Target"]; got != "build-abc123-"+id {
+			t.Fatalf("the build job's Target is %q: variables not resolved", got)
+		}
+		if *build.Data.PipelineContext.PipelineExecutionId != id || *build.Data.PipelineContext.Stage.Name != "Build" {
+			t.Fatalf("pipeline context %+v", build.Data.PipelineContext)
+		}
+		_, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: build.Id})
+		wantError(t, err, "InvalidJobStateException", "not in progress")
+
+		token := approvalToken(t, e, "jobs")
+		_, err = e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("jobs"), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+			Token: aws.String("00000000-0000-0000-0000-000000000000"), Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("lgtm")}})
+		wantError(t, err, "InvalidApprovalTokenException", "")
+		must[*cp.PutApprovalResultOutput](t)(e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("jobs"), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+			Token: token, Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("lgtm")}}))
+		_, err = e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("jobs"), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+			Token: token, Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("again")}})
+		wantError(t, err, "ApprovalAlreadyCompletedException", "")
+
+		if status := executionStatus(t, e, "jobs", id); status != types.PipelineExecutionStatusSucceeded {
+			t.Fatalf("execution %s, want Succeeded", status)
+		}
+		list := must[*cp.ListPipelineExecutionsOutput](t)(e.client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: aws.String("jobs")}))
+		if len(list.PipelineExecutionSummaries) != 1 || list.PipelineExecutionSummaries[0].Trigger.TriggerType != types.TriggerTypeStartPipelineExecution {
+			t.Fatalf("executions %+v", list.PipelineExecutionSummaries)
+		}
+		actions := must[*cp.ListActionExecutionsOutput](t)(e.client.ListActionExecutions(ctx, &cp.ListActionExecutionsInput{PipelineName: aws.String("jobs"),
+			Filter: &types.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}}))
+		if len(actions.ActionExecutionDetails) != 3 {
+			t.Fatalf("%d action executions, want 3", len(actions.ActionExecutionDetails))
+		}
+		var sawResolved, sawOutputs bool
+		for _, a := range actions.ActionExecutionDetails {
+			if a.Status != types.ActionExecutionStatusSucceeded {
+				t.Fatalf("action %s is %s", *a.ActionName, a.Status)
+			}
+			if *a.ActionName == "make" {
+				sawResolved = a.Input.ResolvedConfiguration["Target"] == "build-abc123-"+id && a.Input.Configuration["Target"] == "build-#{SRC.Commit}-#{codepipeline.PipelineExecutionId}"
+			}
+			if *a.ActionName == "src" {
+				sawOutputs = a.Output.OutputVariables["Commit"] == "abc123"
+			}
+		}
+		if !sawResolved || !sawOutputs {
+			t.Fatalf("resolved configuration %v, output variables %v", sawResolved, sawOutputs)
+		}
+	})
+}
+
+func TestRejectAndRetryFailedActions(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "retry", types.ExecutionModeSuperseded)
+		id := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("retry")})).PipelineExecutionId
+		work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "c1"})
+		work(t, e, types.ActionCategoryBuild, "Make", false, nil)
+		if status := executionStatus(t, e, "retry", id); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("execution %s, want Failed", status)
+		}
+		must[*cp.RetryStageExecutionOutput](t)(e.client.RetryStageExecution(ctx, &cp.RetryStageExecutionInput{PipelineName: aws.String("retry"),
+			PipelineExecutionId: aws.String(id), StageName: aws.String("Build"), RetryMode: types.StageRetryModeFailedActions}))
+		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		token := approvalToken(t, e, "retry")
+		must[*cp.PutApprovalResultOutput](t)(e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("retry"), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+			Token: token, Result: &types.ApprovalResult{Status: types.ApprovalStatusRejected, Summary: aws.String("no")}}))
+		if status := executionStatus(t, e, "retry", id); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("after the rejection the execution is %s, want Failed", status)
+		}
+	})
+}
+
+func TestStopWithAndWithoutAbandon(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "stops", types.ExecutionModeParallel)
+		ids := [2]string{}
+		for i := range ids {
+			ids[i] = *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("stops")})).PipelineExecutionId
+		}
+		// Both source jobs are in flight: stop one politely, abandon the other.
+		src := typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch")
+		jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src, MaxBatchSize: aws.Int32(2)})).Jobs
+		if len(jobs) != 2 {
+			t.Fatalf("%d jobs polled, want 2", len(jobs))
+		}
+		must[*cp.StopPipelineExecutionOutput](t)(e.client.StopPipelineExecution(ctx, &cp.StopPipelineExecutionInput{PipelineName: aws.String("stops"), PipelineExecutionId: aws.String(ids[0]), Reason: aws.String("enough")}))
+		if status := executionStatus(t, e, "stops", ids[0]); status != types.PipelineExecutionStatusStopping {
+			t.Fatalf("polite stop: %s, want Stopping", status)
+		}
+		_, err := e.client.StopPipelineExecution(ctx, &cp.StopPipelineExecutionInput{PipelineName: aws.String("stops"), PipelineExecutionId: aws.String(ids[0])})
+		wantError(t, err, "DuplicatedStopRequestException", "")
+		must[*cp.StopPipelineExecutionOutput](t)(e.client.StopPipelineExecution(ctx, &cp.StopPipelineExecutionInput{PipelineName: aws.String("stops"), PipelineExecutionId: aws.String(ids[1]), Abandon: true}))
+		if status := executionStatus(t, e, "stops", ids[1]); status != types.PipelineExecutionStatusStopped {
+			t.Fatalf("abandon: %s, want Stopped", status)
+		}
+		for _, j := range jobs {
+			if *j.Data.PipelineContext.PipelineExecutionId == ids[1] {
+				_, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: j.Id})
+				wantError(t, err, "InvalidJobStateException", "")
+			} else {
+				must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: j.Id}))
+			}
+		}
+		if status := executionStatus(t, e, "stops", ids[0]); status != types.PipelineExecutionStatusStopped {
+			t.Fatalf("after its job finished the polite stop is %s, want Stopped", status)
+		}
+		_, err = e.client.StopPipelineExecution(ctx, &cp.StopPipelineExecutionInput{PipelineName: aws.String("stops"), PipelineExecutionId: aws.String(ids[0])})
+		wantError(t, err, "PipelineExecutionNotStoppableException", "")
+	})
+}
+
+func TestDisabledTransitionHoldsQueuedExecutions(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "held", types.ExecutionModeQueued)
+		must[*cp.DisableStageTransitionOutput](t)(e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
+			StageName: aws.String("Build"), TransitionType: types.StageTransitionTypeInbound, Reason: aws.String("freeze")}))
+		for range 2 {
+			must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("held")}))
+			work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "c"})
+		}
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("held")}))
+		build := state.StageStates[1]
+		if build.InboundTransitionState.Enabled || *build.InboundTransitionState.DisabledReason != "freeze" || len(build.InboundExecutions) != 2 {
+			t.Fatalf("Build stage state %+v", build)
+		}
+		must[*cp.EnableStageTransitionOutput](t)(e.client.EnableStageTransition(ctx, &cp.EnableStageTransitionInput{PipelineName: aws.String("held"),
+			StageName: aws.String("Build"), TransitionType: types.StageTransitionTypeInbound}))
+		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		state = must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("held")}))
+		if n := len(state.StageStates[1].InboundExecutions); n != 0 {
+			t.Fatalf("%d executions still wait at Build", n)
+		}
+		_, err := e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
+			StageName: aws.String("Nope"), TransitionType: types.StageTransitionTypeInbound, Reason: aws.String("x")})
+		wantError(t, err, "StageNotFoundException", "")
+	})
+}

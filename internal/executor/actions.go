@@ -1,0 +1,315 @@
+package executor
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// defaultActionTimeout is how long an action that is not an approval may run, as in AWS.
+const defaultActionTimeout = time.Hour
+
+// reference matches a variable reference in a configuration value: #{Namespace.Variable}.
+var reference = regexp.MustCompile(`#\{([A-Za-z0-9@\-_]+)\.([A-Za-z0-9@\-_.]+)\}`)
+
+// actionDeclaration finds the declaration of an action run.
+func (s *step) actionDeclaration(r *run, a engine.Action) (*model.PipelineDeclaration, *model.ActionDeclaration, error) {
+	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range decl.Stages[a.Stage].Actions {
+		if *decl.Stages[a.Stage].Actions[i].Name == a.Name {
+			return decl, &decl.Stages[a.Stage].Actions[i], nil
+		}
+	}
+	return nil, nil, fmt.Errorf("pipeline %s version %d has no action %s in stage %d", r.Pipeline, r.Version, a.Name, a.Stage)
+}
+
+// resolve replaces the variable references in an action's configuration.
+func (s *step) resolve(execID string, r *run, config map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(config))
+	for k, v := range config {
+		var missing string
+		out[k] = reference.ReplaceAllStringFunc(v, func(ref string) string {
+			m := reference.FindStringSubmatch(ref)
+			ns, name := m[1], m[2]
+			switch ns {
+			case "codepipeline":
+				if name == "PipelineExecutionId" {
+					return execID
+				}
+			case "variables":
+				if val, ok := r.Variables[name]; ok {
+					return val
+				}
+			default:
+				if val, ok := r.Outputs[ns][name]; ok {
+					return val
+				}
+			}
+			if missing == "" {
+				missing = ref
+			}
+			return ref
+		})
+		if missing != "" {
+			return nil, fmt.Errorf("the variable %s in configuration %s cannot be resolved", missing, k)
+		}
+	}
+	return out, nil
+}
+
+// startAction records the start of an action run and what it waits for: a job, an approval, or
+// nothing, when it fails at once.
+func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, error) {
+	r := s.st.Runs[execID]
+	decl, ad, err := s.actionDeclaration(r, a)
+	if err != nil {
+		return nil, err
+	}
+	stageName := *decl.Stages[a.Stage].Name
+	ar := &actionRun{ID: a.ID, Stage: stageName, Name: a.Name, Status: engine.InProgress, Changed: s.now, Started: s.now}
+	if r.Actions == nil {
+		r.Actions = map[string]*actionRun{}
+	}
+	r.Actions[a.ID] = ar
+	s.latest(stageName, execID)
+	defer s.mirror(execID, ar)
+
+	input := &model.ActionExecutionInput{
+		ActionTypeId:   ad.ActionTypeId,
+		Configuration:  ad.Configuration,
+		RoleArn:        ad.RoleArn,
+		Region:         ad.Region,
+		InputArtifacts: []model.ArtifactDetail{},
+		Namespace:      ad.Namespace,
+	}
+	if input.Region == nil {
+		input.Region = new(s.x.cfg.Region)
+	}
+	for _, in := range ad.InputArtifacts {
+		input.InputArtifacts = append(input.InputArtifacts, model.ArtifactDetail{Name: in.Name})
+	}
+	detail := &model.ActionExecutionDetail{
+		PipelineExecutionId: new(execID),
+		ActionExecutionId:   new(a.ID),
+		PipelineVersion:     new(r.Version),
+		StageName:           new(stageName),
+		ActionName:          new(a.Name),
+		StartTime:           model.NewTimestamp(s.now),
+		LastUpdateTime:      model.NewTimestamp(s.now),
+		Status:              new(model.ActionExecutionStatusInProgress),
+		Input:               input,
+		Output:              &model.ActionExecutionOutput{OutputArtifacts: []model.ArtifactDetail{}},
+	}
+	resolved, resolveErr := s.resolve(execID, r, ad.Configuration)
+	if resolveErr == nil {
+		input.ResolvedConfiguration = resolved
+	}
+	s.putActionDoc(execID, stageName, a.Name, ar, detail)
+	if resolveErr != nil {
+		return s.fail(execID, a, resolveErr.Error())
+	}
+
+	id := ad.ActionTypeId
+	switch {
+	case *id.Owner == model.ActionOwnerAws && *id.Category == model.ActionCategoryApproval && *id.Provider == "Manual":
+		ar.Token = newID()
+		timeout := s.x.cfg.ApprovalTimeout
+		if ad.TimeoutInMinutes != nil {
+			timeout = time.Duration(*ad.TimeoutInMinutes) * time.Minute
+		}
+		ar.Deadline = s.now.Add(timeout)
+		return nil, nil
+	case *id.Owner == model.ActionOwnerCustom:
+		job, err := s.newJob(execID, r, stageName, ad, a, resolved)
+		if err != nil {
+			return nil, err
+		}
+		ar.JobID = job.ID
+		timeout := defaultActionTimeout
+		if ad.TimeoutInMinutes != nil {
+			timeout = time.Duration(*ad.TimeoutInMinutes) * time.Minute
+		}
+		ar.Deadline = s.now.Add(timeout)
+		s.change.Jobs = append(s.change.Jobs, job)
+		return nil, nil
+	}
+	return s.fail(execID, a, fmt.Sprintf("Sluice has no runner for the provider %s (owner %s, category %s) yet, and no job workers are routed to it", *id.Provider, *id.Owner, *id.Category))
+}
+
+func (s *step) fail(execID string, a engine.Action, message string) ([]engine.Effect, error) {
+	s.finishAction(execID, a.ID, engine.Failed, message, nil)
+	return s.st.Engine.ActionFinished(execID, a.ID, false, message, newID)
+}
+
+// latest returns the stage's latest-run record, starting a new one when another execution enters.
+func (s *step) latest(stage, execID string) *stageRun {
+	l := s.st.Latest[stage]
+	if l == nil || l.Execution != execID {
+		l = &stageRun{Execution: execID, Actions: map[string]*actionRun{}}
+		if old := s.st.Latest[stage]; old != nil {
+			maps.Copy(l.Actions, old.Actions)
+		}
+		s.st.Latest[stage] = l
+	}
+	l.Status = engine.InProgress
+	return l
+}
+
+// mirror copies an action run into its stage's latest-run record, if its execution is the
+// stage's latest.
+func (s *step) mirror(execID string, ar *actionRun) {
+	if l := s.st.Latest[ar.Stage]; l != nil && l.Execution == execID {
+		copied := *ar
+		l.Actions[ar.Name] = &copied
+	}
+}
+
+// findAction returns an action run of an active execution by its id.
+func (s *step) findAction(actionID string) (execID string, ar *actionRun) {
+	for id, r := range s.st.Runs {
+		if a := r.Actions[actionID]; a != nil {
+			return id, a
+		}
+	}
+	return "", nil
+}
+
+// finishAction records an action run's end; output, when not nil, holds what its worker reported.
+func (s *step) finishAction(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) {
+	_, ar := s.findAction(actionID)
+	if ar == nil {
+		return
+	}
+	stage, name := ar.Stage, ar.Name
+	ar.Status, ar.Summary, ar.Changed = status, summary, s.now
+	defer s.mirror(execID, ar)
+	detail, err := s.actionDetail(actionID)
+	if err != nil {
+		detail = &model.ActionExecutionDetail{ActionExecutionId: new(actionID), PipelineExecutionId: new(execID), StageName: new(stage), ActionName: new(name)}
+	}
+	detail.Status = new(model.ActionExecutionStatus(status))
+	detail.LastUpdateTime = model.NewTimestamp(s.now)
+	if output != nil {
+		detail.Output = output
+	}
+	if detail.Output == nil {
+		detail.Output = &model.ActionExecutionOutput{}
+	}
+	if detail.Output.ExecutionResult == nil {
+		detail.Output.ExecutionResult = &model.ActionExecutionResult{}
+	}
+	if summary != "" && detail.Output.ExecutionResult.ExternalExecutionSummary == nil {
+		detail.Output.ExecutionResult.ExternalExecutionSummary = new(summary)
+	}
+	if status == engine.Failed && detail.Output.ExecutionResult.ErrorDetails == nil {
+		detail.Output.ExecutionResult.ErrorDetails = &model.ErrorDetails{Code: new("JobFailed"), Message: new(summary)}
+	}
+	s.putActionDoc(execID, stage, name, ar, detail)
+}
+
+// actionDetail reads an action run's record as this step last wrote it or, before that, as stored.
+func (s *step) actionDetail(actionID string) (*model.ActionExecutionDetail, error) {
+	var doc []byte
+	for i := len(s.change.Actions) - 1; i >= 0 && doc == nil; i-- {
+		if s.change.Actions[i].ID == actionID {
+			doc = s.change.Actions[i].Doc
+		}
+	}
+	if doc == nil {
+		rec, err := s.x.store.GetActionExecution(s.ctx, actionID)
+		if err != nil {
+			return nil, err
+		}
+		doc = rec.Doc
+	}
+	var detail model.ActionExecutionDetail
+	if err := json.Unmarshal(doc, &detail); err != nil {
+		return nil, err
+	}
+	return &detail, nil
+}
+
+// putActionDoc writes an action run's record.
+func (s *step) putActionDoc(execID, stage, name string, ar *actionRun, detail *model.ActionExecutionDetail) {
+	doc, _ := json.Marshal(detail)
+	s.change.Actions = append(s.change.Actions, store.ActionExecution{
+		ID: ar.ID, ExecutionID: execID, Pipeline: s.pipeline, Stage: stage, Action: name,
+		Status: string(ar.Status), Doc: doc, Started: ar.Started, Updated: s.now,
+	})
+}
+
+// newJob builds the job of a custom action run.
+func (s *step) newJob(execID string, r *run, stage string, ad *model.ActionDeclaration, a engine.Action, config map[string]string) (store.Job, error) {
+	id := ad.ActionTypeId
+	data := model.JobData{
+		ActionTypeId:        id,
+		ActionConfiguration: &model.ActionConfiguration{Configuration: config},
+		PipelineContext: &model.PipelineContext{
+			PipelineName:        new(r.Pipeline),
+			Stage:               &model.StageContext{Name: new(stage)},
+			Action:              &model.ActionContext{Name: new(a.Name), ActionExecutionId: new(a.ID)},
+			PipelineArn:         new(s.x.pipelineARN(r.Pipeline)),
+			PipelineExecutionId: new(execID),
+		},
+		InputArtifacts:  []model.Artifact{},
+		OutputArtifacts: []model.Artifact{},
+	}
+	for _, in := range ad.InputArtifacts {
+		data.InputArtifacts = append(data.InputArtifacts, model.Artifact{Name: in.Name})
+	}
+	for _, out := range ad.OutputArtifacts {
+		data.OutputArtifacts = append(data.OutputArtifacts, model.Artifact{Name: out.Name})
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return store.Job{}, err
+	}
+	query, err := s.queryValue(id, config)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return store.Job{
+		ID: newID(), ActionExecutionID: a.ID, ExecutionID: execID, Pipeline: r.Pipeline,
+		TypeKey:    TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version),
+		QueryValue: query, Status: jobQueued, Data: raw, Created: s.now, Updated: s.now,
+	}, nil
+}
+
+// TypeKey identifies an action type among jobs.
+func TypeKey(category, owner, provider, version string) string {
+	return strings.Join([]string{category, owner, provider, version}, "/")
+}
+
+// QueryValue is what PollForJobs' queryParam {key: value} matches a job by.
+func QueryValue(key, value string) string {
+	return key + "=" + value
+}
+
+// queryValue is the job's QueryValue: its value of the action type's queryable property, if the
+// type has one.
+func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (string, error) {
+	rec, err := s.x.store.GetActionType(s.ctx, TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
+	if err != nil {
+		return "", fmt.Errorf("look up action type of a job: %w", err)
+	}
+	var at model.ActionType
+	if err := json.Unmarshal(rec.Declaration, &at); err != nil {
+		return "", fmt.Errorf("decode action type %s: %w", rec.ID, err)
+	}
+	for _, p := range at.ActionConfigurationProperties {
+		if p.Queryable != nil && *p.Queryable {
+			return QueryValue(*p.Name, config[*p.Name]), nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,279 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Start is what starts an execution.
+type Start struct {
+	Pipeline    string
+	Version     int
+	Trigger     model.ExecutionTrigger
+	Variables   []model.PipelineVariable
+	ClientToken string
+}
+
+// Errors the API turns into AWS's exceptions.
+var (
+	ErrVariables    = errors.New("invalid pipeline variables")
+	ErrNotStoppable = engine.ErrNotStoppable
+	ErrDuplicate    = engine.ErrDuplicateStop
+	ErrNotRetryable = engine.ErrNotRetryable
+	ErrNotFound     = errNotFound
+)
+
+// VariableError explains what is wrong with the variables an execution was started with.
+type VariableError struct{ Message string }
+
+func (e *VariableError) Error() string { return e.Message }
+
+// Start starts an execution and returns its id. With a client token already used on this
+// pipeline, it starts nothing and returns the first execution's id.
+func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
+	if req.ClientToken != "" {
+		if e, err := x.store.ExecutionByToken(ctx, req.Pipeline, req.ClientToken); err == nil {
+			return e.ID, nil
+		}
+	}
+	decl, err := x.declaration(ctx, req.Pipeline, req.Version)
+	if err != nil {
+		return "", err
+	}
+	vars, err := pipelineVariables(decl, req.Variables)
+	if err != nil {
+		return "", err
+	}
+	id := newID()
+	err = x.apply(ctx, req.Pipeline, func(s *step) error {
+		s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
+		r := &run{
+			Pipeline: req.Pipeline, Version: req.Version, Started: s.now, ClientToken: req.ClientToken,
+			Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode,
+		}
+		s.st.Runs[id] = r
+		s.touched[id] = true
+		effects := s.st.Engine.Start(id, plan(decl), newID)
+		r.Seq = s.st.Engine.NextSeq
+		return s.handle(effects)
+	})
+	if errors.Is(err, store.ErrExists) && req.ClientToken != "" {
+		if e, err := x.store.ExecutionByToken(ctx, req.Pipeline, req.ClientToken); err == nil {
+			return e.ID, nil
+		}
+	}
+	return id, err
+}
+
+// plan turns a declaration into the engine's view: stages of runOrder groups.
+func plan(decl *model.PipelineDeclaration) []engine.StagePlan {
+	out := make([]engine.StagePlan, len(decl.Stages))
+	for i, st := range decl.Stages {
+		orders := map[int][]string{}
+		for _, a := range st.Actions {
+			orders[*a.RunOrder] = append(orders[*a.RunOrder], *a.Name)
+		}
+		keys := make([]int, 0, len(orders))
+		for k := range orders {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		out[i].Name = *st.Name
+		for _, k := range keys {
+			out[i].Groups = append(out[i].Groups, orders[k])
+		}
+	}
+	return out
+}
+
+// pipelineVariables resolves a V2 pipeline's variables: the values given at start over the
+// declared defaults. Every declared variable needs a value; undeclared ones are refused.
+func pipelineVariables(decl *model.PipelineDeclaration, given []model.PipelineVariable) (map[string]string, error) {
+	vars := map[string]string{}
+	declared := map[string]bool{}
+	for _, v := range decl.Variables {
+		declared[*v.Name] = true
+		if v.DefaultValue != nil {
+			vars[*v.Name] = *v.DefaultValue
+		}
+	}
+	for _, v := range given {
+		if !declared[*v.Name] {
+			return nil, &VariableError{Message: "Variable '" + *v.Name + "' is not declared by the pipeline"}
+		}
+		vars[*v.Name] = *v.Value
+	}
+	for _, v := range decl.Variables {
+		if _, ok := vars[*v.Name]; !ok {
+			return nil, &VariableError{Message: "Variable '" + *v.Name + "' has no default value, so a value must be given"}
+		}
+	}
+	return vars, nil
+}
+
+// Stop stops an execution.
+func (x *Executor) Stop(ctx context.Context, pipeline, id string, abandon bool, reason string) error {
+	return x.apply(ctx, pipeline, func(s *step) error {
+		r := s.st.Runs[id]
+		if r == nil {
+			return ErrNotStoppable
+		}
+		effects, err := s.st.Engine.Stop(id, abandon, newID)
+		if err != nil {
+			return err
+		}
+		r.StopTrigger = &model.StopExecutionTrigger{}
+		if reason != "" {
+			r.StopTrigger.Reason = new(reason)
+		}
+		s.touched[id] = true
+		return s.handle(effects)
+	})
+}
+
+// Retry retries a stage of an execution.
+func (x *Executor) Retry(ctx context.Context, pipeline, id, stage string, failedOnly bool) error {
+	return x.apply(ctx, pipeline, func(s *step) error {
+		if s.st.Runs[id] == nil {
+			return ErrNotRetryable
+		}
+		effects, err := s.st.Engine.Retry(id, stage, failedOnly, newID)
+		if err != nil {
+			return err
+		}
+		s.touched[id] = true
+		return s.handle(effects)
+	})
+}
+
+// SetTransition enables or disables a stage's inbound transition.
+func (x *Executor) SetTransition(ctx context.Context, pipeline, stage string, enabled bool, reason, by string) error {
+	return x.apply(ctx, pipeline, func(s *step) error {
+		if s.st.Transitions == nil {
+			s.st.Transitions = map[string]transition{}
+		}
+		if enabled {
+			delete(s.st.Transitions, stage)
+		} else {
+			s.st.Transitions[stage] = transition{Reason: reason, By: by, Changed: s.now}
+		}
+		for _, e := range s.st.Engine.Executions {
+			s.touched[e.ID] = true
+		}
+		return s.handle(s.st.Engine.SetTransition(stage, enabled, newID))
+	})
+}
+
+// recordExecutions writes the records of the executions this step changed, and lets go of those
+// the engine forgot.
+func (s *step) recordExecutions() error {
+	for _, e := range s.st.Engine.Forgotten {
+		s.touched[e.ID] = true
+	}
+	for _, e := range s.st.Engine.Executions {
+		s.touched[e.ID] = true
+	}
+	forgotten := s.st.Engine.Forgotten
+	s.st.Engine.Forgotten = nil
+	for id := range s.touched {
+		if id == "" {
+			continue
+		}
+		e := s.st.Engine.Find(id)
+		if e == nil {
+			for _, f := range forgotten {
+				if f.ID == id {
+					e = f
+				}
+			}
+		}
+		r := s.st.Runs[id]
+		if e == nil || r == nil {
+			continue
+		}
+		s.trackStages(e, r)
+		rec, err := s.executionRecord(e, r)
+		if err != nil {
+			return err
+		}
+		s.change.Executions = append(s.change.Executions, rec)
+	}
+	for _, f := range forgotten {
+		delete(s.st.Runs, f.ID)
+	}
+	return nil
+}
+
+// trackStages keeps the per-stage latest runs and the stages an execution succeeded in.
+func (s *step) trackStages(e *engine.Execution, r *run) {
+	for i, status := range e.StageStatus {
+		if status == "" {
+			continue
+		}
+		name := e.Plan[i].Name
+		if l := s.st.Latest[name]; l != nil && l.Execution == e.ID {
+			l.Status = status
+		}
+		if status == engine.Succeeded && !slices.Contains(r.Succeeded, name) {
+			r.Succeeded = append(r.Succeeded, name)
+		}
+	}
+}
+
+// executionDoc is what an execution's record holds.
+type executionDoc struct {
+	Execution model.PipelineExecution        `json:"execution"`
+	Summary   model.PipelineExecutionSummary `json:"summary"`
+	Succeeded []string                       `json:"succeededStages,omitempty"`
+}
+
+func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, error) {
+	status := model.PipelineExecutionStatus(e.Status)
+	exec := model.PipelineExecution{
+		PipelineName:        new(r.Pipeline),
+		PipelineVersion:     new(r.Version),
+		PipelineExecutionId: new(e.ID),
+		Status:              new(status),
+		ArtifactRevisions:   []model.ArtifactRevision{},
+		Trigger:             &r.Trigger,
+		ExecutionMode:       new(r.Mode),
+		ExecutionType:       new(model.ExecutionTypeStandard),
+	}
+	for _, name := range sortedNames(r.Variables) {
+		exec.Variables = append(exec.Variables, model.ResolvedPipelineVariable{Name: new(name), ResolvedValue: new(r.Variables[name])})
+	}
+	summary := model.PipelineExecutionSummary{
+		PipelineExecutionId: new(e.ID),
+		Status:              new(status),
+		StartTime:           model.NewTimestamp(r.Started),
+		LastUpdateTime:      model.NewTimestamp(s.now),
+		SourceRevisions:     []model.SourceRevision{},
+		Trigger:             &r.Trigger,
+		StopTrigger:         r.StopTrigger,
+		ExecutionMode:       new(r.Mode),
+		ExecutionType:       new(model.ExecutionTypeStandard),
+	}
+	doc, err := json.Marshal(executionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
+	if err != nil {
+		return store.Execution{}, err
+	}
+	return store.Execution{
+		ID: e.ID, Pipeline: r.Pipeline, Seq: r.Seq, Version: r.Version, Status: string(status),
+		ClientToken: r.ClientToken, Doc: doc, Started: r.Started, Updated: s.now,
+	}, nil
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}

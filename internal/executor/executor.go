@@ -1,0 +1,211 @@
+// Package executor runs pipeline executions. Each event — an execution starts, a job or an
+// approval finishes, a stop, a retry, a transition change — is one store step: it reads the
+// pipeline's execution state, lets the engine's state machine compute what follows, and writes
+// the new state with every record that follows from it (execution and action histories, jobs,
+// approval tokens) in the same transaction. The actions this package starts — Manual approvals
+// and jobs for job workers — are themselves records, so a crash at any point loses nothing and
+// nothing happens twice.
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Config configures an Executor.
+type Config struct {
+	AccountID string
+	Region    string
+	// ApprovalTimeout is how long a Manual approval waits when its action sets no timeout.
+	ApprovalTimeout time.Duration
+	Now             func() time.Time
+}
+
+// Executor runs executions on a store.
+type Executor struct {
+	cfg   Config
+	store store.Store
+	// declarations caches pipeline versions, which never change once written.
+	declarations sync.Map
+}
+
+// New returns an Executor.
+func New(cfg Config, st store.Store) *Executor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ApprovalTimeout == 0 {
+		cfg.ApprovalTimeout = 7 * 24 * time.Hour
+	}
+	return &Executor{cfg: cfg, store: st}
+}
+
+// state is what a pipeline's execution state holds besides the engine's: what the history and
+// GetPipelineState need of executions that run or ran.
+type state struct {
+	Engine engine.Pipeline `json:"engine"`
+	// Runs are the executions the engine still holds, by id.
+	Runs map[string]*run `json:"runs"`
+	// Latest is, per stage, the latest execution to enter it and its actions' latest runs.
+	Latest map[string]*stageRun `json:"latest"`
+	// Transitions holds the disabled inbound transitions, by stage.
+	Transitions map[string]transition `json:"transitions,omitempty"`
+}
+
+type run struct {
+	Pipeline    string                       `json:"pipeline"`
+	Version     int                          `json:"version"`
+	Seq         int64                        `json:"seq"`
+	Started     time.Time                    `json:"started"`
+	ClientToken string                       `json:"clientToken,omitempty"`
+	Trigger     model.ExecutionTrigger       `json:"trigger"`
+	Variables   map[string]string            `json:"variables,omitempty"`
+	Mode        model.ExecutionMode          `json:"mode"`
+	StopTrigger *model.StopExecutionTrigger  `json:"stopTrigger,omitempty"`
+	Summary     string                       `json:"summary,omitempty"`
+	Outputs     map[string]map[string]string `json:"outputs,omitempty"`
+	Succeeded   []string                     `json:"succeeded,omitempty"`
+	// Actions are this execution's action runs, by action execution id.
+	Actions map[string]*actionRun `json:"actions,omitempty"`
+}
+
+type stageRun struct {
+	Execution string                `json:"execution"`
+	Status    engine.Status         `json:"status"`
+	Actions   map[string]*actionRun `json:"actions"`
+}
+
+type actionRun struct {
+	ID      string        `json:"id"`
+	Stage   string        `json:"stage"`
+	Name    string        `json:"name"`
+	Status  engine.Status `json:"status"`
+	Summary string        `json:"summary,omitempty"`
+	Changed time.Time     `json:"changed"`
+	// Token and Deadline belong to Manual approvals; a job's id to job actions.
+	Token    string    `json:"token,omitempty"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	JobID    string    `json:"jobId,omitempty"`
+	Started  time.Time `json:"started"`
+}
+
+type transition struct {
+	Reason  string    `json:"reason"`
+	By      string    `json:"by"`
+	Changed time.Time `json:"changed"`
+}
+
+// step is one event being applied: the decoded state, the records it produces, and the time.
+type step struct {
+	x        *Executor
+	ctx      context.Context
+	pipeline string
+	st       *state
+	now      time.Time
+	change   store.Change
+	// touched marks executions whose record must be rewritten.
+	touched map[string]bool
+}
+
+// Apply runs fn as one step of pipeline's executions.
+func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
+	return x.store.Step(ctx, pipeline, func(raw []byte) (store.Change, error) {
+		s := &step{x: x, ctx: ctx, pipeline: pipeline, st: &state{}, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
+		if raw != nil {
+			if err := json.Unmarshal(raw, s.st); err != nil {
+				return store.Change{}, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
+			}
+		}
+		if s.st.Runs == nil {
+			s.st.Runs = map[string]*run{}
+		}
+		if s.st.Latest == nil {
+			s.st.Latest = map[string]*stageRun{}
+		}
+		if err := fn(s); err != nil {
+			return store.Change{}, err
+		}
+		if err := s.recordExecutions(); err != nil {
+			return store.Change{}, err
+		}
+		raw, err := json.Marshal(s.st)
+		if err != nil {
+			return store.Change{}, fmt.Errorf("encode execution state of %s: %w", pipeline, err)
+		}
+		s.change.State = raw
+		return s.change, nil
+	})
+}
+
+// declaration returns a pipeline version's declaration.
+func (x *Executor) declaration(ctx context.Context, name string, version int) (*model.PipelineDeclaration, error) {
+	key := fmt.Sprintf("%s@%d", name, version)
+	if d, ok := x.declarations.Load(key); ok {
+		return d.(*model.PipelineDeclaration), nil
+	}
+	rec, err := x.store.GetPipeline(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	var decl model.PipelineDeclaration
+	if err := json.Unmarshal(rec.Declaration, &decl); err != nil {
+		return nil, fmt.Errorf("decode pipeline %s version %d: %w", name, version, err)
+	}
+	x.declarations.Store(key, &decl)
+	return &decl, nil
+}
+
+func (x *Executor) pipelineARN(name string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", x.cfg.Region, x.cfg.AccountID, name)
+}
+
+func newID() string { return uuid.NewString() }
+
+// handle carries out the engine's effects, and those that follow from actions that finish at
+// once (a provider without a runner, a variable that does not resolve).
+func (s *step) handle(effects []engine.Effect) error {
+	for len(effects) > 0 {
+		effect := effects[0]
+		effects = effects[1:]
+		switch e := effect.(type) {
+		case engine.StartAction:
+			more, err := s.startAction(e.Execution, e.Action)
+			if err != nil {
+				return err
+			}
+			effects = append(effects, more...)
+		case engine.AbandonAction:
+			if _, ar := s.findAction(e.Action.ID); ar != nil {
+				if err := s.abandonJob(ar.JobID); err != nil {
+					return err
+				}
+			}
+			s.finishAction(e.Execution, e.Action.ID, engine.Abandoned, "The action was abandoned when its execution stopped", nil)
+		}
+		s.touched[executionOf(effect)] = true
+	}
+	return nil
+}
+
+func executionOf(e engine.Effect) string {
+	switch e := e.(type) {
+	case engine.StartAction:
+		return e.Execution
+	case engine.AbandonAction:
+		return e.Execution
+	}
+	return ""
+}
+
+// errNotFound reports a missing execution, for the API to name.
+var errNotFound = errors.New("execution not found")
