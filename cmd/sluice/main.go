@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/protocol"
@@ -68,6 +69,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	accountID := fs.String("account-id", "000000000000", "AWS account id that ARNs and messages name")
 	region := fs.String("region", "us-east-1", "AWS region that ARNs name")
 	startOnCreate := fs.Bool("start-on-create", true, "start a first execution of every new pipeline, as AWS does")
+	approvalTimeout := fs.Duration("approval-timeout", 7*24*time.Hour, "how long a Manual approval waits when its action sets no timeoutInMinutes")
+	jobAckTimeout := fs.Duration("job-ack-timeout", time.Minute, "how long a polled job may go unacknowledged before it is handed out again")
+	sweepInterval := fs.Duration("sweep-interval", 5*time.Second, "how often timeouts are enforced")
 	maxRequest := fs.Int64("max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
 	limits := api.DefaultLimits
 	fs.IntVar(&limits.Pipelines, "max-pipelines", limits.Pipelines, "quota: pipelines in the account")
@@ -100,6 +104,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		PublicURL:       *publicURL,
 		Limits:          limits,
 		StartOnCreate:   *startOnCreate,
+		ApprovalTimeout: *approvalTimeout,
+		JobAckTimeout:   *jobAckTimeout,
+		SweepInterval:   *sweepInterval,
 		MaxRequestBytes: *maxRequest,
 		Logger:          logger,
 	})

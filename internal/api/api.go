@@ -44,6 +44,12 @@ type Config struct {
 	Limits    Limits
 	// StartOnCreate starts a first execution of every pipeline CreatePipeline creates, as AWS does.
 	StartOnCreate bool
+	// ApprovalTimeout is how long a Manual approval waits when its action sets no timeout.
+	ApprovalTimeout time.Duration
+	// JobAckTimeout is how long a polled job may go unacknowledged before it is handed out again.
+	JobAckTimeout time.Duration
+	// Now is the clock; time.Now unless a test drives time itself.
+	Now func() time.Time
 }
 
 // Service implements model.Service.
@@ -67,8 +73,14 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region}, st)
-	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: time.Now}, nil
+	if cfg.JobAckTimeout == 0 {
+		cfg.JobAckTimeout = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now}, st)
+	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: cfg.Now}, nil
 }
 
 // internal wraps an unexpected store error; the protocol layer logs it and answers InternalFailure.
@@ -82,4 +94,10 @@ func conflict(err error, resource string) error {
 		return model.ErrConcurrentModification("%s was modified by another request at the same time; try again", resource)
 	}
 	return err
+}
+
+// Sweep does the work that the passing of time asks for: unacknowledged jobs are handed out
+// again, actions and approvals past their deadline fail. The server calls it periodically.
+func (s *Service) Sweep(ctx context.Context) error {
+	return s.exec.Sweep(ctx, s.cfg.JobAckTimeout)
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +236,72 @@ func TestDisabledTransitionHoldsQueuedExecutions(t *testing.T) {
 		_, err := e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
 			StageName: aws.String("Nope"), TransitionType: types.StageTransitionTypeInbound, Reason: aws.String("x")})
 		wantError(t, err, "StageNotFoundException", "")
+	})
+}
+
+func TestTimeouts(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "slow", types.ExecutionModeParallel)
+		id := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("slow")})).PipelineExecutionId
+
+		// A job polled and never acknowledged is handed out again once the ack timeout passes.
+		src := typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch")
+		first := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs
+		if len(first) != 1 {
+			t.Fatalf("%d jobs", len(first))
+		}
+		if again := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs; len(again) != 0 {
+			t.Fatal("a dispatched job was handed out twice before its ack timeout")
+		}
+		e.clock.advance(2 * time.Minute)
+		if err := e.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		second := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs
+		if len(second) != 1 || *second[0].Id != *first[0].Id || *second[0].Nonce == *first[0].Nonce {
+			t.Fatalf("after the ack timeout the job came back as %+v", second)
+		}
+		_, err := e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: first[0].Id, Nonce: first[0].Nonce})
+		wantError(t, err, "InvalidNonceException", "")
+		must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: second[0].Id, Nonce: second[0].Nonce}))
+		must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: second[0].Id, OutputVariables: map[string]string{"Commit": "c"}}))
+
+		// A job action that outlives its hour fails, and its late result is refused.
+		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		id2 := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("slow")})).PipelineExecutionId
+		work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "d"})
+		late := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make")})).Jobs
+		must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: late[0].Id, Nonce: late[0].Nonce}))
+		e.clock.advance(61 * time.Minute)
+		if err := e.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if status := executionStatus(t, e, "slow", id2); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("timed-out build: execution %s, want Failed", status)
+		}
+		_, err = e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: late[0].Id})
+		wantError(t, err, "InvalidJobStateException", "")
+
+		// The first execution's approval times out after the default 7 days.
+		e.clock.advance(7 * 24 * time.Hour)
+		if err := e.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if status := executionStatus(t, e, "slow", id); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("unanswered approval: execution %s, want Failed", status)
+		}
+		actions := must[*cp.ListActionExecutionsOutput](t)(e.client.ListActionExecutions(ctx, &cp.ListActionExecutionsInput{PipelineName: aws.String("slow"),
+			Filter: &types.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}}))
+		approvalFailed := false
+		for _, a := range actions.ActionExecutionDetails {
+			if *a.ActionName == "ok" && a.Status == types.ActionExecutionStatusFailed && strings.Contains(*a.Output.ExecutionResult.ErrorDetails.Message, "approval timed out") {
+				approvalFailed = true
+			}
+		}
+		if !approvalFailed {
+			t.Fatalf("the approval's action execution does not say it timed out: %+v", actions.ActionExecutionDetails)
+		}
 	})
 }

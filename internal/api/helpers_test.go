@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -31,6 +33,26 @@ type env struct {
 	client *cp.Client
 	url    string
 	store  store.Store
+	svc    *api.Service
+	clock  *clock
+}
+
+// clock is a test's clock: real time plus whatever the test skipped ahead.
+type clock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skew += d
 }
 
 // eachStore runs test once on the embedded SQLite store and once on PostgreSQL.
@@ -61,7 +83,8 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	if limits == (api.Limits{}) {
 		limits = api.DefaultLimits
 	}
-	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits}, st)
+	clk := &clock{}
+	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +96,7 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 		RetryMaxAttempts: 1,
 	})
-	return &env{client: client, url: srv.URL, store: st}
+	return &env{client: client, url: srv.URL, store: st, svc: svc, clock: clk}
 }
 
 // wantError fails unless err is the AWS error code whose message contains fragment.

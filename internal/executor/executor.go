@@ -143,6 +143,7 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 			return store.Change{}, fmt.Errorf("encode execution state of %s: %w", pipeline, err)
 		}
 		s.change.State = raw
+		s.change.Active = len(s.st.Runs) > 0
 		return s.change, nil
 	})
 }
@@ -185,8 +186,8 @@ func (s *step) handle(effects []engine.Effect) error {
 			}
 			effects = append(effects, more...)
 		case engine.AbandonAction:
-			if _, ar := s.findAction(e.Action.ID); ar != nil {
-				if err := s.abandonJob(ar.JobID); err != nil {
+			if _, ar := s.findAction(e.Action.ID); ar != nil && ar.JobID != "" {
+				if err := s.endJob(ar.JobID, jobAbandoned); err != nil {
 					return err
 				}
 			}

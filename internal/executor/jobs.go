@@ -171,16 +171,13 @@ func (s *step) recordOutputs(execID, actionID string, vars map[string]string) {
 	}
 }
 
-// Abandoned jobs are marked so that a worker's late result is refused.
-func (s *step) abandonJob(jobID string) error {
-	if jobID == "" {
-		return nil
-	}
+// endJob gives a job a final status, so that a worker's late result is refused.
+func (s *step) endJob(jobID, status string) error {
 	j, err := s.x.store.GetJob(s.ctx, jobID)
 	if err != nil {
 		return err
 	}
-	j.Status, j.Updated = jobAbandoned, s.now
+	j.Status, j.Updated = status, s.now
 	s.change.Jobs = append(s.change.Jobs, j)
 	return nil
 }

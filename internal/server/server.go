@@ -33,6 +33,10 @@ type Config struct {
 	PublicURL       string
 	Limits          api.Limits
 	StartOnCreate   bool
+	ApprovalTimeout time.Duration
+	JobAckTimeout   time.Duration
+	// SweepInterval is how often timeouts are enforced.
+	SweepInterval   time.Duration
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
@@ -45,6 +49,7 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 type Server struct {
 	cfg     Config
 	store   store.Store
+	service *api.Service
 	handler http.Handler
 }
 
@@ -64,7 +69,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits, StartOnCreate: cfg.StartOnCreate}, st)
+	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
+		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout}, st)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -75,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.Handle("/", &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger})
-	return &Server{cfg: cfg, store: st, handler: mux}, nil
+	return &Server{cfg: cfg, store: st, service: svc, handler: mux}, nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
@@ -121,6 +127,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	sweepCtx, stopSweeping := context.WithCancel(ctx)
+	defer stopSweeping()
+	go s.sweep(sweepCtx)
 	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
 	select {
 	case err := <-done:
@@ -138,4 +147,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweep enforces timeouts until ctx ends.
+func (s *Server) sweep(ctx context.Context) {
+	interval := s.cfg.SweepInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := s.service.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Error("sweep", "err", err)
+			}
+		}
+	}
 }

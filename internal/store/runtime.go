@@ -58,7 +58,9 @@ type Job struct {
 // Change is what one step of a pipeline's executions writes, all in one transaction: the
 // engine's new state and the records that follow from it.
 type Change struct {
-	State      []byte
+	State []byte
+	// Active marks a pipeline with executions that can still change, which Sweep visits.
+	Active     bool
 	Executions []Execution
 	Actions    []ActionExecution
 	Jobs       []Job
@@ -87,6 +89,11 @@ type Runtime interface {
 	// oldest first, marking them Dispatched with a fresh nonce from nonce().
 	DispatchJobs(ctx context.Context, typeKey, queryValue string, max int, nonce func() string) ([]Job, error)
 	GetJob(ctx context.Context, id string) (Job, error)
+	// ActivePipelines lists the pipelines whose last step left them Active.
+	ActivePipelines(ctx context.Context) ([]string, error)
+	// RequeueJobs puts back in the queue the jobs handed out before dispatchedBefore and never
+	// acknowledged, and returns how many.
+	RequeueJobs(ctx context.Context, dispatchedBefore time.Time) (int, error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
 }

@@ -28,7 +28,11 @@ func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE pipeline_runtime SET state = ? WHERE name = ?`), string(change.State), pipeline); err != nil {
+		active := 0
+		if change.Active {
+			active = 1
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE pipeline_runtime SET state = ?, active = ? WHERE name = ?`), string(change.State), active, pipeline); err != nil {
 			return err
 		}
 		for _, e := range change.Executions {
@@ -235,4 +239,30 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, updated time
 		return store.ErrConflict
 	}
 	return err
+}
+
+func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ?`), ms(dispatchedBefore))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

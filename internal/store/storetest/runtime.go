@@ -19,6 +19,7 @@ func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 		"ActionExecutionHistory":    testActionExecutionHistory,
 		"JobsAreDispatchedOnce":     testJobsAreDispatchedOnce,
 		"JobStatusIsCompareAndSwap": testJobStatusCompareAndSwap,
+		"SweepFindsWork":            testSweepFindsWork,
 	}
 }
 
@@ -237,4 +238,35 @@ func testJobStatusCompareAndSwap(t *testing.T, open func() store.Store) {
 	}
 	_, err := s.GetJob(ctx, "missing")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testSweepFindsWork(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	for _, name := range []string{"busy", "idle"} {
+		must(t, s.Step(ctx, name, func([]byte) (store.Change, error) {
+			return store.Change{State: []byte(`{}`), Active: name == "busy", Jobs: []store.Job{job(name+"-job", "T", "", 0)}}, nil
+		}))
+	}
+	active, err := s.ActivePipelines(ctx)
+	must(t, err)
+	if fmt.Sprint(active) != "[busy]" {
+		t.Fatalf("active pipelines %v", active)
+	}
+	dispatched, err := s.DispatchJobs(ctx, "T", "", 2, func() string { return "n" })
+	must(t, err)
+	if len(dispatched) != 2 {
+		t.Fatalf("dispatched %d", len(dispatched))
+	}
+	must(t, s.SetJobStatus(ctx, "busy-job", "Dispatched", "InProgress", time.Now()))
+	n, err := s.RequeueJobs(ctx, time.Now().Add(time.Minute))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("requeued %d jobs, want only the unacknowledged one", n)
+	}
+	if j, _ := s.GetJob(ctx, "idle-job"); j.Status != "Queued" || j.Nonce != "" {
+		t.Fatalf("requeued job %+v", j)
+	}
+	if again, _ := s.DispatchJobs(ctx, "T", "", 2, func() string { return "m" }); len(again) != 1 || again[0].ID != "idle-job" {
+		t.Fatalf("after the requeue, dispatched %+v", again)
+	}
 }

@@ -1,0 +1,3 @@
+ALTER TABLE pipeline_runtime ADD COLUMN active BIGINT NOT NULL DEFAULT 0;
+
+CREATE INDEX pipeline_runtime_active ON pipeline_runtime (active);
