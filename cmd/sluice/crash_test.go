@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sluicehq/sluice/internal/store/storetest"
+)
+
+// TestRunsSurviveSIGKILL runs executions of a three-stage pipeline of custom actions, with one
+// worker per action type, while the server is killed with SIGKILL and restarted again and again.
+// Every execution must end Succeeded with each action run exactly once, and no job may be
+// reported done twice.
+func TestRunsSurviveSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	bin := filepath.Join(t.TempDir(), "sluice")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Run("sqlite", func(t *testing.T) { testCrashes(t, bin, "--data", t.TempDir()) })
+	t.Run("postgres", func(t *testing.T) {
+		testCrashes(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+	})
+}
+
+// killable is a server process that the test restarts on the same address.
+type killable struct {
+	t       *testing.T
+	bin     string
+	addr    string
+	args    []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	logPath string
+}
+
+func (k *killable) start() {
+	k.t.Helper()
+	cmd := exec.Command(k.bin, append([]string{"serve", "--listen", k.addr, "--start-on-create=false",
+		"--job-ack-timeout", "1s", "--sweep-interval", "200ms"}, k.args...)...)
+	logFile, err := os.OpenFile(k.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		k.t.Fatal(err)
+	}
+	logFile.Close()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + k.addr + "/_sluice/health"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatal("the server did not come back")
+		}
+	}
+	k.mu.Lock()
+	k.cmd = cmd
+	k.mu.Unlock()
+}
+
+func (k *killable) kill() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cmd.Process.Signal(syscall.SIGKILL)
+	k.cmd.Wait()
+}
+
+func testCrashes(t *testing.T, bin string, storeArgs ...string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &killable{t: t, bin: bin, addr: addr, args: storeArgs, logPath: filepath.Join(t.TempDir(), "server.log")}
+	srv.start()
+	t.Cleanup(func() {
+		srv.kill()
+		if t.Failed() {
+			log, _ := os.ReadFile(srv.logPath)
+			t.Logf("server log:\n%s", log)
+		}
+	})
+	client := cp.New(cp.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1,
+	})
+	ctx := context.Background()
+	providers := []struct {
+		category types.ActionCategory
+		name     string
+		in, out  int32
+	}{{types.ActionCategorySource, "Fetch", 0, 1}, {types.ActionCategoryBuild, "Make", 1, 1}, {types.ActionCategoryDeploy, "Ship", 1, 0}}
+	var stages []types.StageDeclaration
+	for i, p := range providers {
+		if _, err := client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{Category: p.category, Provider: aws.String(p.name), Version: aws.String("1"),
+			InputArtifactDetails: &types.ArtifactDetails{MaximumCount: p.in}, OutputArtifactDetails: &types.ArtifactDetails{MaximumCount: p.out}}); err != nil {
+			t.Fatal(err)
+		}
+		a := types.ActionDeclaration{Name: aws.String(p.name), ActionTypeId: &types.ActionTypeId{Category: p.category, Owner: types.ActionOwnerCustom, Provider: aws.String(p.name), Version: aws.String("1")}}
+		if p.in > 0 {
+			a.InputArtifacts = []types.InputArtifact{{Name: aws.String(fmt.Sprintf("a%d", i-1))}}
+		}
+		if p.out > 0 {
+			a.OutputArtifacts = []types.OutputArtifact{{Name: aws.String(fmt.Sprintf("a%d", i))}}
+		}
+		stages = append(stages, types.StageDeclaration{Name: aws.String(p.name), Actions: []types.ActionDeclaration{a}})
+	}
+	if _, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: &types.PipelineDeclaration{
+		Name: aws.String("crashy"), RoleArn: aws.String("arn:aws:iam::000000000000:role/cp"), PipelineType: types.PipelineTypeV2, ExecutionMode: types.ExecutionModeParallel,
+		ArtifactStore: &types.ArtifactStore{Type: types.ArtifactStoreTypeS3, Location: aws.String("artifacts")}, Stages: stages,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Workers: poll, acknowledge, report success; after a failed call whose outcome is unknown,
+	// ask again until the answer is definite.
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var mu sync.Mutex
+	succeeded := map[string]int{}
+	var wg sync.WaitGroup
+	for _, p := range providers {
+		wg.Go(func() {
+			id := &types.ActionTypeId{Category: p.category, Owner: types.ActionOwnerCustom, Provider: aws.String(p.name), Version: aws.String("1")}
+			for workCtx.Err() == nil {
+				out, err := client.PollForJobs(workCtx, &cp.PollForJobsInput{ActionTypeId: id, MaxBatchSize: aws.Int32(5)})
+				if err != nil || len(out.Jobs) == 0 {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				for _, job := range out.Jobs {
+					if !definitely(workCtx, func() error {
+						_, err := client.AcknowledgeJob(workCtx, &cp.AcknowledgeJobInput{JobId: job.Id, Nonce: job.Nonce})
+						return err
+					}) {
+						continue
+					}
+					if definitely(workCtx, func() error {
+						_, err := client.PutJobSuccessResult(workCtx, &cp.PutJobSuccessResultInput{JobId: job.Id})
+						return err
+					}) {
+						mu.Lock()
+						succeeded[*job.Id]++
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+
+	const executions = 16
+	var ids []string
+	for i := range executions {
+		token := fmt.Sprintf("start-%d", i)
+		for {
+			out, err := client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("crashy"), ClientRequestToken: aws.String(token)})
+			if err == nil {
+				ids = append(ids, *out.PipelineExecutionId)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if i%4 == 3 {
+			srv.kill()
+			srv.start()
+		}
+	}
+	for range 4 {
+		time.Sleep(150 * time.Millisecond)
+		srv.kill()
+		srv.start()
+	}
+
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		done := 0
+		for _, id := range ids {
+			if out, err := client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{PipelineName: aws.String("crashy"), PipelineExecutionId: aws.String(id)}); err == nil {
+				switch out.PipelineExecution.Status {
+				case types.PipelineExecutionStatusSucceeded:
+					done++
+				case types.PipelineExecutionStatusInProgress:
+				default:
+					t.Fatalf("execution %s ended %s", id, out.PipelineExecution.Status)
+				}
+			}
+		}
+		if done == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d executions succeeded in time", done, len(ids))
+		}
+	}
+	stopWork()
+	wg.Wait()
+
+	for _, id := range ids {
+		out, err := client.ListActionExecutions(ctx, &cp.ListActionExecutionsInput{PipelineName: aws.String("crashy"), Filter: &types.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.ActionExecutionDetails) != 3 {
+			t.Fatalf("execution %s ran %d actions, want each of 3 exactly once", id, len(out.ActionExecutionDetails))
+		}
+		for _, a := range out.ActionExecutionDetails {
+			if a.Status != types.ActionExecutionStatusSucceeded {
+				t.Fatalf("execution %s: action %s is %s", id, *a.ActionName, a.Status)
+			}
+		}
+	}
+	for job, n := range succeeded {
+		if n != 1 {
+			t.Fatalf("job %s was reported done %d times", job, n)
+		}
+	}
+	t.Logf("%d executions, 8 SIGKILLs: all succeeded, every action ran once, no job reported done twice", executions)
+}
+
+// definitely retries call while its outcome is unknown (the server is down or died mid-call),
+// and reports whether it finally succeeded; an AWS error is a definite "no".
+func definitely(ctx context.Context, call func() error) bool {
+	for ctx.Err() == nil {
+		err := call()
+		if err == nil {
+			return true
+		}
+		var apiErr smithy.APIError
+		if errors.As(err, &apiErr) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
