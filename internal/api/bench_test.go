@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/store"
@@ -114,5 +116,95 @@ func BenchmarkCreatePipeline(b *testing.B) {
 				post(b, e.url, "CreatePipeline", body)
 			}
 		})
+	})
+}
+
+// threeStageCustom creates a PARALLEL pipeline of three custom actions, one per stage.
+func threeStageCustom(b *testing.B, e *env) []*types.ActionTypeId {
+	var ids []*types.ActionTypeId
+	var stages []types.StageDeclaration
+	for i, p := range []struct {
+		category types.ActionCategory
+		name     string
+		in, out  int32
+	}{{types.ActionCategorySource, "Fetch", 0, 1}, {types.ActionCategoryBuild, "Make", 1, 1}, {types.ActionCategoryDeploy, "Ship", 1, 0}} {
+		if _, err := e.client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{Category: p.category, Provider: aws.String(p.name), Version: aws.String("1"),
+			InputArtifactDetails: &types.ArtifactDetails{MaximumCount: p.in}, OutputArtifactDetails: &types.ArtifactDetails{MaximumCount: p.out}}); err != nil {
+			b.Fatal(err)
+		}
+		id := &types.ActionTypeId{Category: p.category, Owner: types.ActionOwnerCustom, Provider: aws.String(p.name), Version: aws.String("1")}
+		ids = append(ids, id)
+		a := types.ActionDeclaration{Name: aws.String(p.name), ActionTypeId: id}
+		if p.in > 0 {
+			a.InputArtifacts = []types.InputArtifact{{Name: aws.String(fmt.Sprintf("a%d", i-1))}}
+		}
+		if p.out > 0 {
+			a.OutputArtifacts = []types.OutputArtifact{{Name: aws.String(fmt.Sprintf("a%d", i))}}
+		}
+		stages = append(stages, types.StageDeclaration{Name: aws.String(p.name), Actions: []types.ActionDeclaration{a}})
+	}
+	p := minimal("engine")
+	p.PipelineType, p.ExecutionMode, p.Stages = types.PipelineTypeV2, types.ExecutionModeParallel, stages
+	mustB(b)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+	return ids
+}
+
+// runJob polls one job of a type, acknowledges it and reports success.
+func runJob(b *testing.B, e *env, id *types.ActionTypeId) {
+	for {
+		out, err := e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: id})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(out.Jobs) == 0 {
+			continue
+		}
+		j := out.Jobs[0]
+		if _, err := e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: j.Id, Nonce: j.Nonce}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: j.Id}); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+}
+
+// BenchmarkStageTransition: one execution at a time through three stages; ns/op is a whole
+// execution (start + three poll/ack/succeed round trips), so a stage costs a third of it.
+func BenchmarkStageTransition(b *testing.B) {
+	benchStores(b, func(b *testing.B, e *env) {
+		ids := threeStageCustom(b, e)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("engine")}); err != nil {
+				b.Fatal(err)
+			}
+			for _, id := range ids {
+				runJob(b, e, id)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/3, "µs/stage")
+	})
+}
+
+// BenchmarkParallelExecutions: 8 clients each drive executions of the PARALLEL pipeline.
+func BenchmarkParallelExecutions(b *testing.B) {
+	benchStores(b, func(b *testing.B, e *env) {
+		ids := threeStageCustom(b, e)
+		b.SetParallelism(4)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("engine")}); err != nil {
+					b.Error(err)
+					return
+				}
+				for _, id := range ids {
+					runJob(b, e, id)
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "executions/s")
 	})
 }
