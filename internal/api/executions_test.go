@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,5 +305,137 @@ func TestTimeouts(t *testing.T) {
 		if !approvalFailed {
 			t.Fatalf("the approval's action execution does not say it timed out: %+v", actions.ActionExecutionDetails)
 		}
+	})
+}
+
+func TestContinuationTokensAndDeleteWhileRunning(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "long", types.ExecutionModeQueued)
+		id := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("long")})).PipelineExecutionId
+		src := typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch")
+		// The worker reports progress twice with a continuation token, then finishes.
+		var jobID *string
+		for round := range 3 {
+			jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs
+			if len(jobs) != 1 {
+				t.Fatalf("round %d: %d jobs", round, len(jobs))
+			}
+			j := jobs[0]
+			if jobID != nil && *j.Id != *jobID {
+				t.Fatal("a continued job came back under another id")
+			}
+			jobID = j.Id
+			if want := fmt.Sprintf("step-%d", round); round > 0 && aws.ToString(j.Data.ContinuationToken) != want {
+				t.Fatalf("round %d: continuation token %q, want %q", round, aws.ToString(j.Data.ContinuationToken), want)
+			}
+			must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: j.Id, Nonce: j.Nonce}))
+			in := &cp.PutJobSuccessResultInput{JobId: j.Id, OutputVariables: map[string]string{"Commit": "c"}}
+			if round < 2 {
+				in.ContinuationToken = aws.String(fmt.Sprintf("step-%d", round+1))
+				in.OutputVariables = nil
+			}
+			must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, in))
+			if round < 2 && executionStatus(t, e, "long", id) != types.PipelineExecutionStatusInProgress {
+				t.Fatal("a continued job finished its action")
+			}
+		}
+		build := typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make")
+		jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: build})).Jobs
+		if len(jobs) != 1 {
+			t.Fatalf("the build job did not follow: %d jobs", len(jobs))
+		}
+
+		// Deleting the pipeline ends its executions: their jobs are gone, their history too.
+		must[*cp.DeletePipelineOutput](t)(e.client.DeletePipeline(ctx, &cp.DeletePipelineInput{Name: aws.String("long")}))
+		_, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: jobs[0].Id})
+		wantError(t, err, "JobNotFoundException", "")
+		jobPipeline(e, t, "long", types.ExecutionModeQueued)
+		list := must[*cp.ListPipelineExecutionsOutput](t)(e.client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: aws.String("long")}))
+		if len(list.PipelineExecutionSummaries) != 0 {
+			t.Fatalf("a re-created pipeline has %d old executions", len(list.PipelineExecutionSummaries))
+		}
+	})
+}
+
+// TestManyPipelinesUnderConcurrentWorkers runs executions of several pipelines at once while
+// workers poll concurrently; run it with -race.
+func TestManyPipelinesUnderConcurrentWorkers(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		const pipelines, each = 4, 3
+		var ids [][2]string
+		for p := range pipelines {
+			name := fmt.Sprintf("many-%d", p)
+			// QUEUED: GetPipelineState shows the approval token of a stage's latest execution only,
+			// so under PARALLEL older executions' approvals would have no visible token.
+			jobPipeline(e, t, name, types.ExecutionModeQueued)
+			for range each {
+				id := must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String(name)}))
+				ids = append(ids, [2]string{name, *id.PipelineExecutionId})
+			}
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 6 {
+			wg.Go(func() {
+				id := typeID([]types.ActionCategory{types.ActionCategorySource, types.ActionCategoryBuild}[w%2], types.ActionOwnerCustom, []string{"Fetch", "Make"}[w%2])
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					out, err := e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: id, MaxBatchSize: aws.Int32(2)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for _, j := range out.Jobs {
+						if _, err := e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: j.Id, Nonce: j.Nonce}); err != nil {
+							t.Error(err)
+							return
+						}
+						if _, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: j.Id, OutputVariables: map[string]string{"Commit": "c"}}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		// Approvals are answered as they come up.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			waiting := 0
+			for _, pe := range ids {
+				switch executionStatus(t, e, pe[0], pe[1]) {
+				case types.PipelineExecutionStatusSucceeded:
+				case types.PipelineExecutionStatusInProgress:
+					waiting++
+				default:
+					t.Fatalf("execution %s of %s did not succeed", pe[1], pe[0])
+				}
+			}
+			if waiting == 0 {
+				break
+			}
+			for p := range pipelines {
+				name := fmt.Sprintf("many-%d", p)
+				state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String(name)}))
+				if le := state.StageStates[2].ActionStates[0].LatestExecution; le != nil && le.Token != nil {
+					e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String(name), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+						Token: le.Token, Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("ok")}})
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d executions still running", waiting)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
 	})
 }

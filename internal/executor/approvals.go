@@ -24,9 +24,15 @@ func (x *Executor) Approve(ctx context.Context, pipeline, stage, action, token s
 		if l == nil || l.Actions[action] == nil {
 			return ErrActionNotFound
 		}
-		ar := l.Actions[action]
-		if _, live := s.findAction(ar.ID); live != nil {
-			ar = live
+		// The token names the approval: the stage's latest run or, under PARALLEL, an older
+		// execution's approval of the same action.
+		ar, execID := l.Actions[action], l.Execution
+		for id, r := range s.st.Runs {
+			for _, a := range r.Actions {
+				if a.Stage == stage && a.Name == action && a.Token == token {
+					ar, execID = a, id
+				}
+			}
 		}
 		if ar.Token == "" || ar.Token != token {
 			return ErrInvalidApprovalToken
@@ -48,10 +54,10 @@ func (x *Executor) Approve(ctx context.Context, pipeline, stage, action, token s
 		if !approved {
 			out.ExecutionResult.ErrorDetails = &model.ErrorDetails{Code: new("ApprovalRejected"), Message: new(message)}
 		}
-		s.finishAction(l.Execution, ar.ID, status, message, out)
-		s.touched[l.Execution] = true
+		s.finishAction(execID, ar.ID, status, message, out)
+		s.touched[execID] = true
 		at = s.now
-		effects, err := s.st.Engine.ActionFinished(l.Execution, ar.ID, approved, message, newID)
+		effects, err := s.st.Engine.ActionFinished(execID, ar.ID, approved, message, newID)
 		if err != nil {
 			return err
 		}

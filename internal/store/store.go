@@ -81,7 +81,8 @@ type Store interface {
 	// UpdatePipeline stores p as the pipeline's next version: p.Version must be the current
 	// version plus one, else ErrConflict. Earlier versions stay readable.
 	UpdatePipeline(ctx context.Context, p Pipeline) error
-	// DeletePipeline removes a pipeline, every version and its tags; a missing one is no error.
+	// DeletePipeline removes a pipeline, every version, its tags, and its executions with their
+	// history and jobs; a missing one is no error.
 	DeletePipeline(ctx context.Context, name, resourceARN string) error
 	// ListPipelines returns the latest versions, by name, without declarations.
 	ListPipelines(ctx context.Context, page Page) ([]Pipeline, error)

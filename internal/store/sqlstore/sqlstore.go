@@ -281,7 +281,11 @@ func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
 
 func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range []string{`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`} {
+		for _, stmt := range []string{
+			`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`,
+			`DELETE FROM pipeline_runtime WHERE name = ?`, `DELETE FROM executions WHERE pipeline = ?`,
+			`DELETE FROM action_executions WHERE pipeline = ?`, `DELETE FROM jobs WHERE pipeline = ?`,
+		} {
 			if _, err := tx.ExecContext(ctx, s.q(stmt), name); err != nil {
 				return err
 			}
