@@ -439,3 +439,59 @@ func TestManyPipelinesUnderConcurrentWorkers(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+func TestSupersedeAndVariablesThroughTheAPI(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		p := minimal("sup")
+		p.PipelineType = types.PipelineTypeV2
+		p.Variables = []types.PipelineVariableDeclaration{{Name: aws.String("env"), DefaultValue: aws.String("dev")}}
+		p.Stages[0].Actions[0] = types.ActionDeclaration{Name: aws.String("src"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}}}
+		p.Stages[1].Actions[0] = types.ActionDeclaration{Name: aws.String("make"), ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make"),
+			Configuration: map[string]string{"Target": "deploy-#{variables.env}"}, InputArtifacts: []types.InputArtifact{{Name: aws.String("code")}}}
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+
+		_, err := e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("sup"),
+			Variables: []types.PipelineVariable{{Name: aws.String("nope"), Value: aws.String("x")}}})
+		wantError(t, err, "ValidationException", "'nope' is not declared")
+
+		// e1 takes Build; e2 then e3 arrive at Build's entrance: e3 supersedes e2.
+		var ids []string
+		for _, env := range []string{"prod", "stage", "qa"} {
+			out := must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("sup"),
+				Variables: []types.PipelineVariable{{Name: aws.String("env"), Value: aws.String(env)}}}))
+			ids = append(ids, *out.PipelineExecutionId)
+			work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		}
+		if got := executionStatus(t, e, "sup", ids[1]); got != types.PipelineExecutionStatusSuperseded {
+			t.Fatalf("the middle execution is %s, want Superseded", got)
+		}
+		first := work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		if got := first.Data.ActionConfiguration.Configuration["Target"]; got != "deploy-prod" {
+			t.Fatalf("e1's build Target %q, want the start-time variable", got)
+		}
+		third := work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		if *third.Data.PipelineContext.PipelineExecutionId != ids[2] || third.Data.ActionConfiguration.Configuration["Target"] != "deploy-qa" {
+			t.Fatalf("after e1, Build ran %s with %v", *third.Data.PipelineContext.PipelineExecutionId, third.Data.ActionConfiguration.Configuration)
+		}
+		got := must[*cp.GetPipelineExecutionOutput](t)(e.client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{PipelineName: aws.String("sup"), PipelineExecutionId: aws.String(ids[2])}))
+		if len(got.PipelineExecution.Variables) != 1 || *got.PipelineExecution.Variables[0].ResolvedValue != "qa" {
+			t.Fatalf("variables %+v", got.PipelineExecution.Variables)
+		}
+
+		// An update while an execution runs: the run keeps its version, the next uses the new one.
+		running := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("sup")})).PipelineExecutionId
+		p.Stages[1].Actions[0].Configuration["Target"] = "v2-#{variables.env}"
+		must[*cp.UpdatePipelineOutput](t)(e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: p}))
+		work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		old := work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		if *old.Data.PipelineContext.PipelineExecutionId != running || old.Data.ActionConfiguration.Configuration["Target"] != "deploy-dev" {
+			t.Fatalf("the running execution took the update: %v", old.Data.ActionConfiguration.Configuration)
+		}
+		if v := must[*cp.GetPipelineExecutionOutput](t)(e.client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{PipelineName: aws.String("sup"), PipelineExecutionId: aws.String(running)})).PipelineExecution.PipelineVersion; *v != 1 {
+			t.Fatalf("the running execution reports version %d, want 1", *v)
+		}
+	})
+}
