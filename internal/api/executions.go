@@ -14,7 +14,7 @@ import (
 )
 
 // startExecution starts an execution of the latest version of a pipeline.
-func (s *Service) startExecution(ctx context.Context, name string, trigger model.ExecutionTrigger, vars []model.PipelineVariable, token string) (string, error) {
+func (s *Service) startExecution(ctx context.Context, name string, trigger model.ExecutionTrigger, vars []model.PipelineVariable, revisions []model.SourceRevisionOverride, token string) (string, error) {
 	rec, err := s.store.GetPipeline(ctx, name, 0)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", s.errPipelineNotFound(name)
@@ -25,7 +25,16 @@ func (s *Service) startExecution(ctx context.Context, name string, trigger model
 	if len(vars) > 0 && rec.PipelineType != string(model.PipelineTypeV2) {
 		return "", model.ErrValidation("Pipeline variables can only be given to pipelines of type V2; pipeline '%s' is of type %s", name, rec.PipelineType)
 	}
-	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Trigger: trigger, Variables: vars, ClientToken: token})
+	if len(revisions) > 0 {
+		decl, err := declaration(rec)
+		if err != nil {
+			return "", err
+		}
+		if err := checkSourceRevisions(decl, revisions); err != nil {
+			return "", err
+		}
+	}
+	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Trigger: trigger, Variables: vars, SourceRevisions: revisions, ClientToken: token})
 	var varErr *executor.VariableError
 	switch {
 	case errors.As(err, &varErr):
@@ -36,16 +45,43 @@ func (s *Service) startExecution(ctx context.Context, name string, trigger model
 	return id, nil
 }
 
-func (s *Service) StartPipelineExecution(ctx context.Context, in *model.StartPipelineExecutionInput) (*model.StartPipelineExecutionOutput, error) {
-	if len(in.SourceRevisions) > 0 {
-		return nil, model.ErrValidation("sourceRevisions overrides need the source providers of a later Sluice release; start without them")
+// revisionTypes are the source revision overrides each source provider takes.
+var revisionTypes = map[string][]model.SourceRevisionType{
+	"S3":                       {model.SourceRevisionTypeS3ObjectVersionId, model.SourceRevisionTypeS3ObjectKey},
+	"CodeCommit":               {model.SourceRevisionTypeCommitId},
+	"CodeStarSourceConnection": {model.SourceRevisionTypeCommitId},
+	"GitHub":                   {model.SourceRevisionTypeCommitId},
+	"ECR":                      {model.SourceRevisionTypeImageDigest},
+}
+
+// checkSourceRevisions checks overrides against the pipeline's source actions.
+func checkSourceRevisions(decl *model.PipelineDeclaration, overrides []model.SourceRevisionOverride) error {
+	seen := map[string]bool{}
+	for _, o := range overrides {
+		name := *o.ActionName
+		if seen[name] {
+			return model.ErrValidation("sourceRevisions names source action '%s' more than once", name)
+		}
+		seen[name] = true
+		i := slices.IndexFunc(decl.Stages[0].Actions, func(a model.ActionDeclaration) bool { return *a.Name == name })
+		if i < 0 {
+			return model.ErrValidation("sourceRevisions names '%s', which is not a source action of pipeline '%s'", name, *decl.Name)
+		}
+		provider := *decl.Stages[0].Actions[i].ActionTypeId.Provider
+		if !slices.Contains(revisionTypes[provider], *o.RevisionType) {
+			return model.ErrValidation("Source action '%s' (provider %s) does not take a revision override of type %s", name, provider, *o.RevisionType)
+		}
 	}
+	return nil
+}
+
+func (s *Service) StartPipelineExecution(ctx context.Context, in *model.StartPipelineExecutionInput) (*model.StartPipelineExecutionOutput, error) {
 	token := ""
 	if in.ClientRequestToken != nil {
 		token = *in.ClientRequestToken
 	}
 	trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeStartPipelineExecution), TriggerDetail: new(s.caller(ctx))}
-	id, err := s.startExecution(ctx, *in.Name, trigger, in.Variables, token)
+	id, err := s.startExecution(ctx, *in.Name, trigger, in.Variables, in.SourceRevisions, token)
 	if err != nil {
 		return nil, err
 	}

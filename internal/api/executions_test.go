@@ -495,3 +495,23 @@ func TestSupersedeAndVariablesThroughTheAPI(t *testing.T) {
 		}
 	})
 }
+
+func TestSourceRevisionOverrides(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: minimal("pinned")}))
+		start := func(name string, kind types.SourceRevisionType) (*cp.StartPipelineExecutionOutput, error) {
+			return e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("pinned"),
+				SourceRevisions: []types.SourceRevisionOverride{{ActionName: aws.String(name), RevisionType: kind, RevisionValue: aws.String("v123")}}})
+		}
+		_, err := start("nope", types.SourceRevisionTypeS3ObjectVersionId)
+		wantError(t, err, "ValidationException", "'nope', which is not a source action")
+		_, err = start("src", types.SourceRevisionTypeCommitId)
+		wantError(t, err, "ValidationException", "does not take a revision override of type COMMIT_ID")
+		out := must[*cp.StartPipelineExecutionOutput](t)(start("src", types.SourceRevisionTypeS3ObjectVersionId))
+		list := must[*cp.ListPipelineExecutionsOutput](t)(e.client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: aws.String("pinned")}))
+		got := list.PipelineExecutionSummaries[0]
+		if *got.PipelineExecutionId != *out.PipelineExecutionId || len(got.SourceRevisions) != 1 || *got.SourceRevisions[0].RevisionId != "v123" {
+			t.Fatalf("summary %+v", got)
+		}
+	})
+}

@@ -57,7 +57,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	}
 	if s.cfg.StartOnCreate {
 		trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeCreatePipeline), TriggerDetail: new(s.caller(ctx))}
-		if _, err := s.startExecution(ctx, *decl.Name, trigger, nil, ""); err != nil {
+		if _, err := s.startExecution(ctx, *decl.Name, trigger, nil, nil, ""); err != nil {
 			return nil, err
 		}
 	}

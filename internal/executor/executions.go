@@ -13,11 +13,13 @@ import (
 
 // Start is what starts an execution.
 type Start struct {
-	Pipeline    string
-	Version     int
-	Trigger     model.ExecutionTrigger
-	Variables   []model.PipelineVariable
-	ClientToken string
+	Pipeline  string
+	Version   int
+	Trigger   model.ExecutionTrigger
+	Variables []model.PipelineVariable
+	// SourceRevisions pin source actions to revisions; the source runners fetch them.
+	SourceRevisions []model.SourceRevisionOverride
+	ClientToken     string
 }
 
 // Errors the API turns into AWS's exceptions.
@@ -55,7 +57,7 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 		s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
 		r := &run{
 			Pipeline: req.Pipeline, Version: req.Version, Started: s.now, ClientToken: req.ClientToken,
-			Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode,
+			Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions,
 		}
 		s.st.Runs[id] = r
 		s.touched[id] = true
@@ -258,6 +260,9 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		StopTrigger:         r.StopTrigger,
 		ExecutionMode:       new(r.Mode),
 		ExecutionType:       new(model.ExecutionTypeStandard),
+	}
+	for _, o := range r.SourceRevisions {
+		summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: o.ActionName, RevisionId: o.RevisionValue})
 	}
 	doc, err := json.Marshal(executionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
 	if err != nil {

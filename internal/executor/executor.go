@@ -75,6 +75,8 @@ type run struct {
 	Summary     string                       `json:"summary,omitempty"`
 	Outputs     map[string]map[string]string `json:"outputs,omitempty"`
 	Succeeded   []string                     `json:"succeeded,omitempty"`
+	// SourceRevisions are the revisions the execution's source actions were pinned to.
+	SourceRevisions []model.SourceRevisionOverride `json:"sourceRevisions,omitempty"`
 	// Actions are this execution's action runs, by action execution id.
 	Actions map[string]*actionRun `json:"actions,omitempty"`
 }
