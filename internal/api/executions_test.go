@@ -270,6 +270,25 @@ func TestTimeouts(t *testing.T) {
 		must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: second[0].Id, Nonce: second[0].Nonce}))
 		must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: second[0].Id, OutputVariables: map[string]string{"Commit": "c"}}))
 
+		// A job nobody acknowledges is handed out three times, then its action fails.
+		idle := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("slow")})).PipelineExecutionId
+		for round := range 3 {
+			if got := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs; len(got) != 1 {
+				t.Fatalf("hand-out %d: %d jobs", round+1, len(got))
+			}
+			e.clock.advance(2 * time.Minute)
+			if err := e.svc.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if status := executionStatus(t, e, "slow", idle); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("a never-acknowledged job left its execution %s, want Failed", status)
+		}
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("slow")}))
+		if msg := aws.ToString(state.StageStates[0].ActionStates[0].LatestExecution.ErrorDetails.Message); !strings.Contains(msg, "never acknowledged") {
+			t.Fatalf("error details %q", msg)
+		}
+
 		// A job action that outlives its hour fails, and its late result is refused.
 		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
 		id2 := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("slow")})).PipelineExecutionId

@@ -9,13 +9,25 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 )
 
+// maxDispatches is how often a job is handed out without being acknowledged before its action
+// fails: often enough to survive a lost answer to a poll, few enough to tell a missing worker.
+const maxDispatches = 3
+
 // Sweep does what the passing of time asks for: jobs handed out but not acknowledged within
-// ackTimeout go back to the queue (their worker, or the answer to its poll, was lost), and
-// actions and approvals past their deadline fail.
+// ackTimeout go back to the queue (their worker, or the answer to its poll, was lost) until they
+// were handed out maxDispatches times, when their action fails; actions and approvals past their
+// deadline fail.
 func (x *Executor) Sweep(ctx context.Context, ackTimeout time.Duration) error {
 	now := x.cfg.Now()
-	if _, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout)); err != nil {
+	exhausted, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout), maxDispatches)
+	if err != nil {
 		return fmt.Errorf("requeue unacknowledged jobs: %w", err)
+	}
+	for _, j := range exhausted {
+		message := fmt.Sprintf("The job was handed out %d times and never acknowledged within %s: no job worker took it", j.Dispatches, ackTimeout)
+		if err := x.apply(ctx, j.Pipeline, func(s *step) error { return s.abandonUnacknowledged(j.ID, message) }); err != nil {
+			return fmt.Errorf("fail unacknowledged job %s: %w", j.ID, err)
+		}
 	}
 	names, err := x.store.ActivePipelines(ctx)
 	if err != nil {
@@ -85,4 +97,26 @@ func (s *step) expire() error {
 		}
 	}
 	return nil
+}
+
+// abandonUnacknowledged fails the action of a job no worker acknowledged, if it is still waiting.
+func (s *step) abandonUnacknowledged(jobID, message string) error {
+	j, err := s.x.store.GetJob(s.ctx, jobID)
+	if err != nil || j.Status != jobDispatched {
+		return err
+	}
+	execID, ar := s.findAction(j.ActionExecutionID)
+	if ar == nil || ar.Status != engine.InProgress {
+		return s.endJob(jobID, jobFailed)
+	}
+	if err := s.endJob(jobID, jobFailed); err != nil {
+		return err
+	}
+	s.finishAction(execID, ar.ID, engine.Failed, message, nil)
+	s.touched[execID] = true
+	effects, err := s.st.Engine.ActionFinished(execID, ar.ID, false, message, newID)
+	if err != nil {
+		return err
+	}
+	return s.handle(effects)
 }

@@ -49,6 +49,8 @@ type Job struct {
 	// Status: Queued (pollable), Dispatched (handed out, not acknowledged), InProgress, or final.
 	Status string
 	Nonce  string
+	// Dispatches counts how often the job was handed out.
+	Dispatches int
 	// Data is the JSON of the job's model.JobData.
 	Data    []byte
 	Created time.Time
@@ -92,8 +94,9 @@ type Runtime interface {
 	// ActivePipelines lists the pipelines whose last step left them Active.
 	ActivePipelines(ctx context.Context) ([]string, error)
 	// RequeueJobs puts back in the queue the jobs handed out before dispatchedBefore and never
-	// acknowledged, and returns how many.
-	RequeueJobs(ctx context.Context, dispatchedBefore time.Time) (int, error)
+	// acknowledged, unless they were handed out maxDispatches times already: those it returns,
+	// still Dispatched, for their actions to fail.
+	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]Job, error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
 }

@@ -179,13 +179,13 @@ func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExe
 	return a, err
 }
 
-const jobColumns = `id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms`
+const jobColumns = `id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, dispatches, data, created_ms, updated_ms`
 
 func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 	var j store.Job
 	var data string
 	var created, updated int64
-	if err := row.Scan(&j.ID, &j.ActionExecutionID, &j.ExecutionID, &j.Pipeline, &j.TypeKey, &j.QueryValue, &j.Status, &j.Nonce, &data, &created, &updated); err != nil {
+	if err := row.Scan(&j.ID, &j.ActionExecutionID, &j.ExecutionID, &j.Pipeline, &j.TypeKey, &j.QueryValue, &j.Status, &j.Nonce, &j.Dispatches, &data, &created, &updated); err != nil {
 		return j, err
 	}
 	j.Data, j.Created, j.Updated = []byte(data), fromMS(created), fromMS(updated)
@@ -216,7 +216,9 @@ func (s *DB) DispatchJobs(ctx context.Context, typeKey, queryValue string, max i
 		now := time.Now()
 		for i := range out {
 			out[i].Status, out[i].Nonce, out[i].Updated = "Dispatched", nonce(), now
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET status = ?, nonce = ?, updated_ms = ? WHERE id = ?`), out[i].Status, out[i].Nonce, ms(now), out[i].ID); err != nil {
+			out[i].Dispatches++
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET status = ?, nonce = ?, dispatches = ?, updated_ms = ? WHERE id = ?`),
+				out[i].Status, out[i].Nonce, out[i].Dispatches, ms(now), out[i].ID); err != nil {
 				return err
 			}
 		}
@@ -258,11 +260,23 @@ func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ?`), ms(dispatchedBefore))
-	if err != nil {
-		return 0, err
+func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]store.Job, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches < ?`),
+		ms(dispatchedBefore), maxDispatches); err != nil {
+		return nil, err
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches >= ?`), ms(dispatchedBefore), maxDispatches)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
 }

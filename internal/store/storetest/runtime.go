@@ -258,15 +258,23 @@ func testSweepFindsWork(t *testing.T, open func() store.Store) {
 		t.Fatalf("dispatched %d", len(dispatched))
 	}
 	must(t, s.SetJobStatus(ctx, "busy-job", "Dispatched", "InProgress", time.Now()))
-	n, err := s.RequeueJobs(ctx, time.Now().Add(time.Minute))
+	exhausted, err := s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2)
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("requeued %d jobs, want only the unacknowledged one", n)
+	if len(exhausted) != 0 {
+		t.Fatalf("exhausted %+v after one dispatch", exhausted)
 	}
-	if j, _ := s.GetJob(ctx, "idle-job"); j.Status != "Queued" || j.Nonce != "" {
+	if j, _ := s.GetJob(ctx, "idle-job"); j.Status != "Queued" || j.Nonce != "" || j.Dispatches != 1 {
 		t.Fatalf("requeued job %+v", j)
 	}
-	if again, _ := s.DispatchJobs(ctx, "T", "", 2, func() string { return "m" }); len(again) != 1 || again[0].ID != "idle-job" {
+	if j, _ := s.GetJob(ctx, "busy-job"); j.Status != "InProgress" {
+		t.Fatalf("an acknowledged job was requeued: %+v", j)
+	}
+	if again, _ := s.DispatchJobs(ctx, "T", "", 2, func() string { return "m" }); len(again) != 1 || again[0].ID != "idle-job" || again[0].Dispatches != 2 {
 		t.Fatalf("after the requeue, dispatched %+v", again)
+	}
+	exhausted, err = s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2)
+	must(t, err)
+	if len(exhausted) != 1 || exhausted[0].ID != "idle-job" || exhausted[0].Status != "Dispatched" {
+		t.Fatalf("a job handed out twice, never acknowledged: %+v", exhausted)
 	}
 }
