@@ -217,6 +217,9 @@ func (s *Service) RetryStageExecution(ctx context.Context, in *model.RetryStageE
 		}
 		return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried: the execution is %s", *in.StageName, *in.PipelineExecutionId, status)
 	}
+	if errors.Is(err, store.ErrConflict) {
+		return nil, model.ErrConflict("Pipeline '%s' is busy with other changes to its executions; try again", *in.PipelineName)
+	}
 	if err != nil {
 		return nil, internal("retry stage", err)
 	}

@@ -534,3 +534,61 @@ func TestSourceRevisionOverrides(t *testing.T) {
 		}
 	})
 }
+
+func TestRevisionsAndExecutionPaging(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "revs", types.ExecutionModeParallel)
+		var ids []string
+		for range 5 {
+			ids = append(ids, *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("revs")})).PipelineExecutionId)
+		}
+		src := typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch")
+		// The newest execution's source job reports a revision.
+		jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src, MaxBatchSize: aws.Int32(5)})).Jobs
+		first := ids[4]
+		var job types.Job
+		for _, j := range jobs {
+			if *j.Data.PipelineContext.PipelineExecutionId == first {
+				job = j
+			}
+		}
+		must[*cp.AcknowledgeJobOutput](t)(e.client.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: job.Id, Nonce: job.Nonce}))
+		created := time.Unix(1700000000, 0)
+		must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: job.Id,
+			CurrentRevision: &types.CurrentRevision{Revision: aws.String("rev-42"), ChangeIdentifier: aws.String("chg-42"), Created: &created, RevisionSummary: aws.String("fix things")},
+			OutputVariables: map[string]string{"Commit": "c"}}))
+		exec := must[*cp.GetPipelineExecutionOutput](t)(e.client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{PipelineName: aws.String("revs"), PipelineExecutionId: aws.String(first)}))
+		if revs := exec.PipelineExecution.ArtifactRevisions; len(revs) != 1 || *revs[0].Name != "code" || *revs[0].RevisionId != "rev-42" || *revs[0].RevisionChangeIdentifier != "chg-42" || !revs[0].Created.Equal(created) {
+			t.Fatalf("artifact revisions %+v", revs)
+		}
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("revs")}))
+		if cur := state.StageStates[0].ActionStates[0].CurrentRevision; cur == nil || aws.ToString(cur.RevisionId) != "rev-42" || aws.ToString(cur.RevisionChangeId) != "chg-42" {
+			t.Fatalf("current revision %+v", cur)
+		}
+
+		// Paging: newest first, two at a time, tokens bound to the pipeline.
+		var listed []string
+		var token *string
+		for {
+			page := must[*cp.ListPipelineExecutionsOutput](t)(e.client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: aws.String("revs"), MaxResults: aws.Int32(2), NextToken: token}))
+			for _, s := range page.PipelineExecutionSummaries {
+				listed = append(listed, *s.PipelineExecutionId)
+			}
+			if token = page.NextToken; token == nil {
+				break
+			}
+		}
+		want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
+		if fmt.Sprint(listed) != fmt.Sprint(want) {
+			t.Fatalf("listed %v, want newest first %v", listed, want)
+		}
+		succeeded := must[*cp.ListPipelineExecutionsOutput](t)(e.client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: aws.String("revs"),
+			Filter: &types.PipelineExecutionFilter{SucceededInStage: &types.SucceededInStageFilter{StageName: aws.String("Source")}}}))
+		if len(succeeded.PipelineExecutionSummaries) != 1 || *succeeded.PipelineExecutionSummaries[0].PipelineExecutionId != first ||
+			len(succeeded.PipelineExecutionSummaries[0].SourceRevisions) != 1 || *succeeded.PipelineExecutionSummaries[0].SourceRevisions[0].RevisionId != "rev-42" {
+			t.Fatalf("succeededInStage Source: %+v", succeeded.PipelineExecutionSummaries)
+		}
+	})
+}

@@ -261,8 +261,14 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		ExecutionMode:       new(r.Mode),
 		ExecutionType:       new(model.ExecutionTypeStandard),
 	}
+	exec.ArtifactRevisions = append(exec.ArtifactRevisions, r.Revisions...)
 	for _, o := range r.SourceRevisions {
 		summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: o.ActionName, RevisionId: o.RevisionValue})
+	}
+	for _, a := range r.Actions {
+		if a.Revision != nil && len(e.Plan) > 0 && a.Stage == e.Plan[0].Name && !overridden(r, a.Name) {
+			summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: new(a.Name), RevisionId: a.Revision.RevisionId})
+		}
 	}
 	doc, err := json.Marshal(executionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
 	if err != nil {
@@ -281,4 +287,8 @@ func sortedNames(m map[string]string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func overridden(r *run, action string) bool {
+	return slices.ContainsFunc(r.SourceRevisions, func(o model.SourceRevisionOverride) bool { return *o.ActionName == action })
 }

@@ -75,6 +75,8 @@ type run struct {
 	Summary     string                       `json:"summary,omitempty"`
 	Outputs     map[string]map[string]string `json:"outputs,omitempty"`
 	Succeeded   []string                     `json:"succeeded,omitempty"`
+	// Revisions are the artifact revisions its actions reported.
+	Revisions []model.ArtifactRevision `json:"revisions,omitempty"`
 	// SourceRevisions are the revisions the execution's source actions were pinned to.
 	SourceRevisions []model.SourceRevisionOverride `json:"sourceRevisions,omitempty"`
 	// Actions are this execution's action runs, by action execution id.
@@ -99,6 +101,8 @@ type actionRun struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	JobID    string    `json:"jobId,omitempty"`
 	Started  time.Time `json:"started"`
+	// Revision is what the action reported as its current revision.
+	Revision *model.ActionRevision `json:"revision,omitempty"`
 }
 
 type transition struct {

@@ -130,6 +130,11 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 		if !res.Succeeded {
 			out.ExecutionResult.ErrorDetails = &model.ErrorDetails{Code: new(res.FailureType), Message: new(res.Summary)}
 		}
+		if res.Succeeded && res.Revision != nil {
+			if err := s.recordRevision(cur.ExecutionID, cur.ActionExecutionID, res.Revision); err != nil {
+				return err
+			}
+		}
 		s.finishAction(cur.ExecutionID, cur.ActionExecutionID, status, res.Summary, out)
 		if res.Succeeded && len(res.OutputVariables) > 0 {
 			s.recordOutputs(cur.ExecutionID, cur.ActionExecutionID, res.OutputVariables)
@@ -179,5 +184,36 @@ func (s *step) endJob(jobID, status string) error {
 	}
 	j.Status, j.Updated = status, s.now
 	s.change.Jobs = append(s.change.Jobs, j)
+	return nil
+}
+
+// recordRevision keeps the revision an action reported: as the action's current revision and as
+// the revision of each artifact it produced.
+func (s *step) recordRevision(execID, actionID string, rev *model.CurrentRevision) error {
+	r := s.st.Runs[execID]
+	_, ar := s.findAction(actionID)
+	if r == nil || ar == nil {
+		return nil
+	}
+	created := rev.Created
+	if created == nil {
+		created = model.NewTimestamp(s.now)
+	}
+	ar.Revision = &model.ActionRevision{RevisionId: rev.Revision, RevisionChangeId: rev.ChangeIdentifier, Created: created}
+	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version)
+	if err != nil {
+		return err
+	}
+	for _, st := range decl.Stages {
+		for _, a := range st.Actions {
+			if *st.Name != ar.Stage || *a.Name != ar.Name {
+				continue
+			}
+			for _, out := range a.OutputArtifacts {
+				r.Revisions = append(r.Revisions, model.ArtifactRevision{Name: out.Name, RevisionId: rev.Revision,
+					RevisionChangeIdentifier: rev.ChangeIdentifier, RevisionSummary: rev.RevisionSummary, Created: created})
+			}
+		}
+	}
 	return nil
 }

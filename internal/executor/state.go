@@ -64,6 +64,7 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 					if ar.Token != "" && ar.Status == engine.InProgress {
 						as.LatestExecution.Token = new(ar.Token)
 					}
+					as.CurrentRevision = ar.Revision
 					if ar.Status == engine.Failed {
 						as.LatestExecution.ErrorDetails = &model.ErrorDetails{Code: new("JobFailed"), Message: new(ar.Summary)}
 					}
