@@ -4,18 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/smithy-go"
@@ -28,84 +22,20 @@ import (
 // Every execution must end Succeeded with each action run exactly once, and no job may be
 // reported done twice.
 func TestRunsSurviveSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin := filepath.Join(t.TempDir(), "sluice")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) { testCrashes(t, bin, "--data", t.TempDir()) })
 	t.Run("postgres", func(t *testing.T) {
 		testCrashes(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
 	})
 }
 
-// killable is a server process that the test restarts on the same address.
-type killable struct {
-	t       *testing.T
-	bin     string
-	addr    string
-	args    []string
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	logPath string
-}
-
-func (k *killable) start() {
-	k.t.Helper()
-	cmd := exec.Command(k.bin, append([]string{"serve", "--listen", k.addr, "--start-on-create=false",
-		"--job-ack-timeout", "1s", "--sweep-interval", "200ms"}, k.args...)...)
-	logFile, err := os.OpenFile(k.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		k.t.Fatal(err)
-	}
-	logFile.Close()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get("http://" + k.addr + "/_sluice/health"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			k.t.Fatal("the server did not come back")
-		}
-	}
-	k.mu.Lock()
-	k.cmd = cmd
-	k.mu.Unlock()
-}
-
-func (k *killable) kill() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.cmd.Process.Signal(syscall.SIGKILL)
-	k.cmd.Wait()
-}
-
 func testCrashes(t *testing.T, bin string, storeArgs ...string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	srv := newTestServer(t, bin, append([]string{"--start-on-create=false", "--job-ack-timeout", "1s", "--sweep-interval", "200ms"}, storeArgs...)...)
+	client := srv.client
+	restart := func() {
+		srv.stop(syscall.SIGKILL)
+		srv.start()
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := &killable{t: t, bin: bin, addr: addr, args: storeArgs, logPath: filepath.Join(t.TempDir(), "server.log")}
-	srv.start()
-	t.Cleanup(func() {
-		srv.kill()
-		if t.Failed() {
-			log, _ := os.ReadFile(srv.logPath)
-			t.Logf("server log:\n%s", log)
-		}
-	})
-	client := cp.New(cp.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1,
-	})
 	ctx := context.Background()
 	providers := []struct {
 		category types.ActionCategory
@@ -183,14 +113,12 @@ func testCrashes(t *testing.T, bin string, storeArgs ...string) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if i%4 == 3 {
-			srv.kill()
-			srv.start()
+			restart()
 		}
 	}
 	for range 4 {
 		time.Sleep(150 * time.Millisecond)
-		srv.kill()
-		srv.start()
+		restart()
 	}
 
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {

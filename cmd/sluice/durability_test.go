@@ -3,18 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
@@ -25,13 +19,7 @@ import (
 // clients, stops it gracefully once and with SIGKILL mid-load once, and checks after each restart
 // that every write it acknowledged is there.
 func TestAcknowledgedWritesSurviveRestartAndKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin := filepath.Join(t.TempDir(), "sluice")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) {
 		testDurability(t, bin, "--data", t.TempDir())
 	})
@@ -43,19 +31,19 @@ func TestAcknowledgedWritesSurviveRestartAndKill(t *testing.T) {
 func testDurability(t *testing.T, bin string, storeArgs ...string) {
 	acked := &acknowledged{versions: map[string]int32{}}
 
-	srv := startServer(t, bin, storeArgs)
+	srv := newTestServer(t, bin, storeArgs...)
 	load(t, srv.client, acked, "calm", 200*time.Millisecond)
-	srv.stop(t, syscall.SIGTERM)
-	srv = startServer(t, bin, storeArgs)
+	srv.stop(syscall.SIGTERM)
+	srv.start()
 	acked.check(t, srv.client)
 
 	stopLoad := load(t, srv.client, acked, "crash", 0)
 	time.Sleep(400 * time.Millisecond)
-	srv.stop(t, syscall.SIGKILL)
+	srv.stop(syscall.SIGKILL)
 	stopLoad()
-	srv = startServer(t, bin, storeArgs)
+	srv.start()
 	acked.check(t, srv.client)
-	srv.stop(t, syscall.SIGTERM)
+	srv.stop(syscall.SIGTERM)
 	t.Logf("%d pipelines acknowledged across a restart and a SIGKILL, all present", len(acked.versions))
 	if len(acked.versions) < 10 {
 		t.Fatalf("only %d pipelines were acknowledged; the load did not run", len(acked.versions))
@@ -135,70 +123,5 @@ func pipelineNamed(name string) *types.PipelineDeclaration {
 				Configuration: map[string]string{"S3Bucket": "b", "S3ObjectKey": "k"}, OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}}}}},
 			{Name: aws.String("Approve"), Actions: []types.ActionDeclaration{{Name: aws.String("ok"), ActionTypeId: id(types.ActionCategoryApproval, "Manual")}}},
 		},
-	}
-}
-
-type runningServer struct {
-	cmd    *exec.Cmd
-	client *cp.Client
-}
-
-func startServer(t *testing.T, bin string, storeArgs []string) *runningServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, storeArgs...)...)
-	logPath := filepath.Join(t.TempDir(), "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("server log:\n%s", log)
-		}
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		resp, err := http.Get("http://" + addr + "/_sluice/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server on %s did not become healthy: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	client := cp.New(cp.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String("http://" + addr),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		RetryMaxAttempts: 1,
-	})
-	return &runningServer{cmd: cmd, client: client}
-}
-
-func (s *runningServer) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	err := s.cmd.Wait()
-	if sig == syscall.SIGTERM && err != nil {
-		t.Fatalf("the server did not exit cleanly on SIGTERM: %v", err)
 	}
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+)
+
+// buildBinary builds sluice for tests that run it as a real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	bin := filepath.Join(t.TempDir(), "sluice")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// testServer is a `sluice serve` process on a fixed loopback address, which a test can stop,
+// kill and start again on the same data; its log is shown if the test fails.
+type testServer struct {
+	t       *testing.T
+	bin     string
+	addr    string
+	args    []string
+	logPath string
+	client  *cp.Client
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+func newTestServer(t *testing.T, bin string, args ...string) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &testServer{t: t, bin: bin, addr: addr, args: args, logPath: filepath.Join(t.TempDir(), "server.log")}
+	s.client = cp.New(cp.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1,
+	})
+	t.Cleanup(func() {
+		s.stop(syscall.SIGKILL)
+		if t.Failed() {
+			log, _ := os.ReadFile(s.logPath)
+			t.Logf("server log:\n%s", log)
+		}
+	})
+	s.start()
+	return s
+}
+
+// start runs the server and waits until it is healthy.
+func (s *testServer) start() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, append([]string{"serve", "--listen", s.addr}, s.args...)...)
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + s.addr + "/_sluice/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the server on %s did not become healthy", s.addr)
+		}
+	}
+}
+
+// stop signals the server and waits for it to exit; after SIGTERM it must exit cleanly.
+func (s *testServer) stop(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(sig)
+	err := s.cmd.Wait()
+	s.cmd = nil
+	if sig == syscall.SIGTERM && err != nil {
+		s.t.Errorf("the server did not exit cleanly on SIGTERM: %v", err)
+	}
+}
