@@ -88,12 +88,13 @@ func (s *Service) StartPipelineExecution(ctx context.Context, in *model.StartPip
 	return &model.StartPipelineExecutionOutput{PipelineExecutionId: new(id)}, nil
 }
 
-// caller names who made a request, for trigger details and transition changes.
+// caller names who made a request, for trigger details and transition changes. Sluice does not
+// authenticate callers yet, so every request is the account's root.
 func (s *Service) caller(context.Context) string {
 	return "arn:aws:iam::" + s.cfg.AccountID + ":root"
 }
 
-func (s *Service) executionDoc(ctx context.Context, pipeline, id string) (*executionRecord, error) {
+func (s *Service) executionDoc(ctx context.Context, pipeline, id string) (*executor.ExecutionDoc, error) {
 	if _, err := s.store.GetPipeline(ctx, pipeline, 0); errors.Is(err, store.ErrNotFound) {
 		return nil, s.errPipelineNotFound(pipeline)
 	}
@@ -104,22 +105,11 @@ func (s *Service) executionDoc(ctx context.Context, pipeline, id string) (*execu
 	if err != nil {
 		return nil, internal("get execution", err)
 	}
-	return decodeExecution(rec)
-}
-
-// executionRecord is the document the executor writes for an execution.
-type executionRecord struct {
-	Execution model.PipelineExecution        `json:"execution"`
-	Summary   model.PipelineExecutionSummary `json:"summary"`
-	Succeeded []string                       `json:"succeededStages"`
-}
-
-func decodeExecution(rec store.Execution) (*executionRecord, error) {
-	var doc executionRecord
-	if err := json.Unmarshal(rec.Doc, &doc); err != nil {
-		return nil, internal("decode execution "+rec.ID, err)
+	doc, err := executor.DecodeExecution(rec)
+	if err != nil {
+		return nil, internal("get execution", err)
 	}
-	return &doc, nil
+	return doc, nil
 }
 
 func (s *Service) GetPipelineExecution(ctx context.Context, in *model.GetPipelineExecutionInput) (*model.GetPipelineExecutionOutput, error) {
@@ -160,9 +150,9 @@ func (s *Service) ListPipelineExecutions(ctx context.Context, in *model.ListPipe
 			return nil, internal("list executions", err)
 		}
 		for _, rec := range recs {
-			doc, err := decodeExecution(rec)
+			doc, err := executor.DecodeExecution(rec)
 			if err != nil {
-				return nil, err
+				return nil, internal("list executions", err)
 			}
 			if succeededIn != "" && !slices.Contains(doc.Succeeded, succeededIn) {
 				before = rec.Seq

@@ -354,10 +354,17 @@ func TestContinuationTokensAndDeleteWhileRunning(t *testing.T) {
 			if round < 2 {
 				in.ContinuationToken = aws.String(fmt.Sprintf("step-%d", round+1))
 				in.OutputVariables = nil
+				in.ExecutionDetails = &types.ExecutionDetails{Summary: aws.String("halfway"), PercentComplete: aws.Int32(50), ExternalExecutionId: aws.String("run-7")}
 			}
 			must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, in))
 			if round < 2 && executionStatus(t, e, "long", id) != types.PipelineExecutionStatusInProgress {
 				t.Fatal("a continued job finished its action")
+			}
+			if round == 0 {
+				le := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("long")})).StageStates[0].ActionStates[0].LatestExecution
+				if aws.ToInt32(le.PercentComplete) != 50 || aws.ToString(le.Summary) != "halfway" || aws.ToString(le.ExternalExecutionId) != "run-7" {
+					t.Fatalf("progress of a continued job: %+v", le)
+				}
 			}
 		}
 		build := typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make")

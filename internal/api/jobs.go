@@ -26,11 +26,11 @@ func (s *Service) PollForJobs(ctx context.Context, in *model.PollForJobsInput) (
 	for k, v := range in.QueryParam {
 		query = executor.QueryValue(k, v)
 	}
-	max := 1
+	batch := 1
 	if in.MaxBatchSize != nil {
-		max = *in.MaxBatchSize
+		batch = *in.MaxBatchSize
 	}
-	jobs, err := s.exec.Poll(ctx, key, query, max)
+	jobs, err := s.exec.Poll(ctx, key, query, batch)
 	if err != nil {
 		return nil, internal("poll for jobs", err)
 	}

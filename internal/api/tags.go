@@ -19,9 +19,9 @@ func storeTags(tags []model.Tag) []store.Tag {
 }
 
 // checkTags applies AWS's tagging rules to the tags of one request.
-func checkTags(tags []model.Tag, max int) error {
-	if len(tags) > max {
-		return model.ErrTooManyTags("%d tags were given; a resource can have at most %d", len(tags), max)
+func checkTags(tags []model.Tag, limit int) error {
+	if len(tags) > limit {
+		return model.ErrTooManyTags("%d tags were given; a resource can have at most %d", len(tags), limit)
 	}
 	seen := map[string]bool{}
 	for _, t := range tags {

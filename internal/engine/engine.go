@@ -13,8 +13,8 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 )
 
 // Mode is a pipeline's execution mode.
@@ -58,7 +58,6 @@ type Action struct {
 	Name    string
 	Attempt int
 	Status  Status
-	Message string
 }
 
 // Execution is one run of a pipeline.
@@ -77,8 +76,6 @@ type Execution struct {
 	StageStatus []Status
 	// Actions are the latest runs of the stage's actions, by action name, per stage.
 	Actions []map[string]*Action
-	// StopRequested records that a stop was asked for, which the execution's history shows.
-	StopRequested bool
 }
 
 // Pipeline is the execution state of one pipeline.
@@ -139,7 +136,7 @@ func (p *Pipeline) Find(id string) *Execution {
 
 // ActionFinished records the result of an action run and returns what follows from it. A result
 // for a run that is no longer the current one (abandoned, retried since) changes nothing.
-func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, message string, ids IDs) ([]Effect, error) {
+func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, ids IDs) ([]Effect, error) {
 	e := p.Find(executionID)
 	if e == nil {
 		return nil, fmt.Errorf("execution %s is not active", executionID)
@@ -148,7 +145,7 @@ func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, message
 	if a == nil || a.Status != InProgress {
 		return nil, nil
 	}
-	a.Status, a.Message = Failed, message
+	a.Status = Failed
 	if ok {
 		a.Status = Succeeded
 	}
@@ -166,7 +163,6 @@ func (p *Pipeline) Stop(executionID string, abandon bool, ids IDs) ([]Effect, er
 	if e.Status == Stopping && !abandon {
 		return nil, ErrDuplicateStop
 	}
-	e.StopRequested = true
 	var effects []Effect
 	if e.Waiting {
 		e.Status = Stopped
@@ -207,7 +203,7 @@ func (p *Pipeline) Retry(executionID, stage string, failedOnly bool, ids IDs) ([
 	if idx < 0 || idx != e.Stage || e.Waiting || (e.StageStatus[idx] != Failed && e.StageStatus[idx] != Stopped) || !e.Status.Done() {
 		return nil, ErrNotRetryable
 	}
-	e.Status, e.StopRequested = InProgress, false
+	e.Status = InProgress
 	e.StageStatus[idx] = InProgress
 	e.Group = 0
 	var effects []Effect
@@ -251,7 +247,7 @@ func (e *Execution) running() []*Action {
 		return nil
 	}
 	var out []*Action
-	for _, name := range sortedNames(e.Actions[e.Stage]) {
+	for _, name := range slices.Sorted(maps.Keys(e.Actions[e.Stage])) {
 		if a := e.Actions[e.Stage][name]; a.Status == InProgress {
 			out = append(out, a)
 		}
@@ -272,15 +268,6 @@ func (e *Execution) reached(stage string) bool {
 		}
 	}
 	return false
-}
-
-func sortedNames(m map[string]*Action) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // arrive puts e at the entrance of its stage; in SUPERSEDED mode it overtakes older executions

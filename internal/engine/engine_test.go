@@ -69,7 +69,7 @@ func (h *harness) startedNames() []string {
 func (h *harness) finish(exec, action string, ok bool) {
 	h.t.Helper()
 	s := h.running(exec, action)
-	effects, err := h.p.ActionFinished(exec, s.Action.ID, ok, "", h.ids)
+	effects, err := h.p.ActionFinished(exec, s.Action.ID, ok, h.ids)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func FuzzInvariants(f *testing.F) {
 			case 1, 2, 3:
 				if len(h.started) > 0 {
 					s := h.started[(i*7+int(op))%len(h.started)]
-					effects, _ = h.p.ActionFinished(s.Execution, s.Action.ID, op != 3, "", h.ids)
+					effects, _ = h.p.ActionFinished(s.Execution, s.Action.ID, op != 3, h.ids)
 				}
 			case 4:
 				if execs > 0 {

@@ -147,8 +147,23 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 }
 
 func (s *step) fail(execID string, a engine.Action, message string) ([]engine.Effect, error) {
-	s.finishAction(execID, a.ID, engine.Failed, message, nil)
-	return s.st.Engine.ActionFinished(execID, a.ID, false, message, newID)
+	return s.settle(execID, a.ID, engine.Failed, message, nil)
+}
+
+// settle records an action run's end and returns what the engine makes of it.
+func (s *step) settle(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) ([]engine.Effect, error) {
+	s.finishAction(execID, actionID, status, summary, output)
+	s.touched[execID] = true
+	return s.st.Engine.ActionFinished(execID, actionID, status == engine.Succeeded, newID)
+}
+
+// conclude settles an action run and carries out what follows.
+func (s *step) conclude(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) error {
+	effects, err := s.settle(execID, actionID, status, summary, output)
+	if err != nil {
+		return err
+	}
+	return s.handle(effects)
 }
 
 // latest returns the stage's latest-run record, starting a new one when another execution enters.
@@ -298,18 +313,27 @@ func QueryValue(key, value string) string {
 // queryValue is the job's QueryValue: its value of the action type's queryable property, if the
 // type has one.
 func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (string, error) {
-	rec, err := s.x.store.GetActionType(s.ctx, TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
-	if err != nil {
-		return "", fmt.Errorf("look up action type of a job: %w", err)
-	}
-	var at model.ActionType
-	if err := json.Unmarshal(rec.Declaration, &at); err != nil {
-		return "", fmt.Errorf("decode action type %s: %w", rec.ID, err)
-	}
-	for _, p := range at.ActionConfigurationProperties {
-		if p.Queryable != nil && *p.Queryable {
-			return QueryValue(*p.Name, config[*p.Name]), nil
+	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+	prop, ok := s.x.queryable.Load(key)
+	if !ok {
+		rec, err := s.x.store.GetActionType(s.ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("look up action type of a job: %w", err)
 		}
+		var at model.ActionType
+		if err := json.Unmarshal(rec.Declaration, &at); err != nil {
+			return "", fmt.Errorf("decode action type %s: %w", rec.ID, err)
+		}
+		prop = ""
+		for _, p := range at.ActionConfigurationProperties {
+			if p.Queryable != nil && *p.Queryable {
+				prop = *p.Name
+			}
+		}
+		s.x.queryable.Store(key, prop)
 	}
-	return "", nil
+	if prop == "" {
+		return "", nil
+	}
+	return QueryValue(prop.(string), config[prop.(string)]), nil
 }

@@ -54,14 +54,8 @@ func (x *Executor) Approve(ctx context.Context, pipeline, stage, action, token s
 		if !approved {
 			out.ExecutionResult.ErrorDetails = &model.ErrorDetails{Code: new("ApprovalRejected"), Message: new(message)}
 		}
-		s.finishAction(execID, ar.ID, status, message, out)
-		s.touched[execID] = true
 		at = s.now
-		effects, err := s.st.Engine.ActionFinished(execID, ar.ID, approved, message, newID)
-		if err != nil {
-			return err
-		}
-		return s.handle(effects)
+		return s.conclude(execID, ar.ID, status, message, out)
 	})
 	return at, err
 }

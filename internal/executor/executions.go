@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -24,11 +26,9 @@ type Start struct {
 
 // Errors the API turns into AWS's exceptions.
 var (
-	ErrVariables    = errors.New("invalid pipeline variables")
 	ErrNotStoppable = engine.ErrNotStoppable
 	ErrDuplicate    = engine.ErrDuplicateStop
 	ErrNotRetryable = engine.ErrNotRetryable
-	ErrNotFound     = errNotFound
 )
 
 // VariableError explains what is wrong with the variables an execution was started with.
@@ -165,11 +165,13 @@ func (x *Executor) SetTransition(ctx context.Context, pipeline, stage string, en
 		} else {
 			s.st.Transitions[stage] = transition{Reason: reason, By: by, Changed: s.now}
 		}
-		for _, e := range s.st.Engine.Executions {
-			s.touched[e.ID] = true
-		}
 		return s.handle(s.st.Engine.SetTransition(stage, enabled, newID))
 	})
+}
+
+// progress summarizes where an execution stands, to tell which executions a step moved.
+func progress(e *engine.Execution) string {
+	return fmt.Sprint(e.Status, e.Stage, e.Waiting, e.Group, e.StageStatus)
 }
 
 // recordExecutions writes the records of the executions this step changed, and lets go of those
@@ -179,7 +181,9 @@ func (s *step) recordExecutions() error {
 		s.touched[e.ID] = true
 	}
 	for _, e := range s.st.Engine.Executions {
-		s.touched[e.ID] = true
+		if s.before[e.ID] != progress(e) {
+			s.touched[e.ID] = true
+		}
 	}
 	forgotten := s.st.Engine.Forgotten
 	s.st.Engine.Forgotten = nil
@@ -228,11 +232,21 @@ func (s *step) trackStages(e *engine.Execution, r *run) {
 	}
 }
 
-// executionDoc is what an execution's record holds.
-type executionDoc struct {
+// ExecutionDoc is what an execution's record holds: the execution as GetPipelineExecution and
+// ListPipelineExecutions describe it, and the stages it succeeded in.
+type ExecutionDoc struct {
 	Execution model.PipelineExecution        `json:"execution"`
 	Summary   model.PipelineExecutionSummary `json:"summary"`
 	Succeeded []string                       `json:"succeededStages,omitempty"`
+}
+
+// DecodeExecution reads an execution's record.
+func DecodeExecution(rec store.Execution) (*ExecutionDoc, error) {
+	var doc ExecutionDoc
+	if err := json.Unmarshal(rec.Doc, &doc); err != nil {
+		return nil, fmt.Errorf("decode execution %s: %w", rec.ID, err)
+	}
+	return &doc, nil
 }
 
 func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, error) {
@@ -247,7 +261,7 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		ExecutionMode:       new(r.Mode),
 		ExecutionType:       new(model.ExecutionTypeStandard),
 	}
-	for _, name := range sortedNames(r.Variables) {
+	for _, name := range slices.Sorted(maps.Keys(r.Variables)) {
 		exec.Variables = append(exec.Variables, model.ResolvedPipelineVariable{Name: new(name), ResolvedValue: new(r.Variables[name])})
 	}
 	summary := model.PipelineExecutionSummary{
@@ -270,7 +284,7 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 			summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: new(a.Name), RevisionId: a.Revision.RevisionId})
 		}
 	}
-	doc, err := json.Marshal(executionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
+	doc, err := json.Marshal(ExecutionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
 	if err != nil {
 		return store.Execution{}, err
 	}
@@ -278,15 +292,6 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		ID: e.ID, Pipeline: r.Pipeline, Seq: r.Seq, Version: r.Version, Status: string(status),
 		ClientToken: r.ClientToken, Doc: doc, Started: r.Started, Updated: s.now,
 	}, nil
-}
-
-func sortedNames(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func overridden(r *run, action string) bool {

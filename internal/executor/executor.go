@@ -10,7 +10,6 @@ package executor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -35,8 +34,10 @@ type Config struct {
 type Executor struct {
 	cfg   Config
 	store store.Store
-	// declarations caches pipeline versions, which never change once written.
+	// declarations caches pipeline versions, which never change once written; queryable caches
+	// the queryable property of custom action types, which keep theirs for life.
 	declarations sync.Map
+	queryable    sync.Map
 }
 
 // New returns an Executor.
@@ -101,8 +102,11 @@ type actionRun struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	JobID    string    `json:"jobId,omitempty"`
 	Started  time.Time `json:"started"`
-	// Revision is what the action reported as its current revision.
-	Revision *model.ActionRevision `json:"revision,omitempty"`
+	// Revision is what the action reported as its current revision; Percent and ExternalID what
+	// its worker reported of its progress.
+	Revision   *model.ActionRevision `json:"revision,omitempty"`
+	Percent    *int                  `json:"percent,omitempty"`
+	ExternalID string                `json:"externalId,omitempty"`
 }
 
 type transition struct {
@@ -119,8 +123,10 @@ type step struct {
 	st       *state
 	now      time.Time
 	change   store.Change
-	// touched marks executions whose record must be rewritten.
+	// touched marks executions whose record must be rewritten; before holds each execution's
+	// progress when the step began, so that those the step moved are rewritten too.
 	touched map[string]bool
+	before  map[string]string
 }
 
 // Apply runs fn as one step of pipeline's executions.
@@ -137,6 +143,10 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		}
 		if s.st.Latest == nil {
 			s.st.Latest = map[string]*stageRun{}
+		}
+		s.before = map[string]string{}
+		for _, e := range s.st.Engine.Executions {
+			s.before[e.ID] = progress(e)
 		}
 		if err := fn(s); err != nil {
 			return store.Change{}, err
@@ -213,6 +223,3 @@ func executionOf(e engine.Effect) string {
 	}
 	return ""
 }
-
-// errNotFound reports a missing execution, for the API to name.
-var errNotFound = errors.New("execution not found")

@@ -28,8 +28,8 @@ var (
 )
 
 // Poll hands out up to max jobs of an action type, matching query (QueryValue) if not empty.
-func (x *Executor) Poll(ctx context.Context, typeKey, query string, max int) ([]store.Job, error) {
-	return x.store.DispatchJobs(ctx, typeKey, query, max, newID)
+func (x *Executor) Poll(ctx context.Context, typeKey, query string, batch int) ([]store.Job, error) {
+	return x.store.DispatchJobs(ctx, typeKey, query, batch, newID)
 }
 
 // Job returns a job.
@@ -96,6 +96,11 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 		if ar == nil || ar.Status != engine.InProgress || s.st.Runs[cur.ExecutionID] == nil {
 			return ErrInvalidJobState
 		}
+		ar.Percent, ar.ExternalID, ar.Changed = res.Percent, res.ExternalID, s.now
+		if res.Summary != "" {
+			ar.Summary = res.Summary
+		}
+		s.mirror(cur.ExecutionID, ar)
 		if res.ContinuationToken != "" && res.Succeeded {
 			var data model.JobData
 			if err := json.Unmarshal(cur.Data, &data); err != nil {
@@ -135,16 +140,10 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 				return err
 			}
 		}
-		s.finishAction(cur.ExecutionID, cur.ActionExecutionID, status, res.Summary, out)
 		if res.Succeeded && len(res.OutputVariables) > 0 {
 			s.recordOutputs(cur.ExecutionID, cur.ActionExecutionID, res.OutputVariables)
 		}
-		s.touched[cur.ExecutionID] = true
-		effects, err := s.st.Engine.ActionFinished(cur.ExecutionID, cur.ActionExecutionID, res.Succeeded, res.Summary, newID)
-		if err != nil {
-			return err
-		}
-		return s.handle(effects)
+		return s.conclude(cur.ExecutionID, cur.ActionExecutionID, status, res.Summary, out)
 	})
 }
 

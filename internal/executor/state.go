@@ -61,6 +61,10 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 					if ar.Summary != "" {
 						as.LatestExecution.Summary = new(ar.Summary)
 					}
+					if ar.ExternalID != "" {
+						as.LatestExecution.ExternalExecutionId = new(ar.ExternalID)
+					}
+					as.LatestExecution.PercentComplete = ar.Percent
 					if ar.Token != "" && ar.Status == engine.InProgress {
 						as.LatestExecution.Token = new(ar.Token)
 					}

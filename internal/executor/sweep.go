@@ -85,13 +85,7 @@ func (s *step) expire() error {
 					return err
 				}
 			}
-			s.finishAction(execID, ar.ID, engine.Failed, message, nil)
-			s.touched[execID] = true
-			effects, err := s.st.Engine.ActionFinished(execID, ar.ID, false, message, newID)
-			if err != nil {
-				return err
-			}
-			if err := s.handle(effects); err != nil {
+			if err := s.conclude(execID, ar.ID, engine.Failed, message, nil); err != nil {
 				return err
 			}
 		}
@@ -112,11 +106,5 @@ func (s *step) abandonUnacknowledged(jobID, message string) error {
 	if err := s.endJob(jobID, jobFailed); err != nil {
 		return err
 	}
-	s.finishAction(execID, ar.ID, engine.Failed, message, nil)
-	s.touched[execID] = true
-	effects, err := s.st.Engine.ActionFinished(execID, ar.ID, false, message, newID)
-	if err != nil {
-		return err
-	}
-	return s.handle(effects)
+	return s.conclude(execID, ar.ID, engine.Failed, message, nil)
 }

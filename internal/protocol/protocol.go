@@ -73,7 +73,7 @@ func (h *Handler) serve(r *http.Request) (opName string, out any, err error) {
 		return opName, nil, err
 	}
 	in := op.NewInput()
-	if err := Decode(body, in); err != nil {
+	if err := decode(body, in); err != nil {
 		return opName, nil, err
 	}
 	out, err = h.invoke(r.Context(), op, in)
@@ -114,9 +114,9 @@ func errBodyTooLarge(limit int64) *model.Error {
 		Message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
 }
 
-// Decode reads an AWS JSON request body into in, a pointer to an input structure. An empty body is
+// decode reads an AWS JSON request body into in, a pointer to an input structure. An empty body is
 // an empty structure; members in that are not part of the input are ignored.
-func Decode(body []byte, in any) error {
+func decode(body []byte, in any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil
