@@ -29,6 +29,7 @@ const usage = `usage: sluice <command> [flags]
 
 commands:
   serve    run the CodePipeline server
+  worker   run a job worker: poll for jobs of an action type and run a command for each
 
 Run 'sluice <command> -h' for the flags of a command.
 `
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "worker":
+		return runWorker(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
@@ -79,6 +82,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&limits.ActionsPerStage, "max-actions-per-stage", limits.ActionsPerStage, "quota: actions per stage")
 	fs.IntVar(&limits.CustomActionTypes, "max-custom-action-types", limits.CustomActionTypes, "quota: custom action types in the account")
 	fs.IntVar(&limits.Webhooks, "max-webhooks", limits.Webhooks, "quota: webhooks in the account")
+	var arts server.ArtifactsConfig
+	fs.StringVar(&arts.S3Endpoint, "artifacts-s3-endpoint", "", "URL of an S3-compatible service to keep artifacts in, or 'aws' for Amazon S3 (default: the local store under --data, served by the built-in S3 endpoint)")
+	fs.StringVar(&arts.S3Region, "artifacts-s3-region", "", "region of the S3 artifact service (default: --region)")
+	fs.StringVar(&arts.JobAccessKeyID, "artifacts-job-access-key-id", "", "access key id jobs receive for the S3 artifact service (default: the server's own credentials)")
+	fs.StringVar(&arts.JobSecretAccessKey, "artifacts-job-secret-access-key", "", "secret access key that goes with --artifacts-job-access-key-id")
+	workerProviders := fs.String("worker-providers", "", "comma-separated AWS providers (e.g. CloudFormation,ECS) whose actions go to job workers polling with owner AWS; '*' for all without a built-in runner")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -108,6 +117,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		JobAckTimeout:   *jobAckTimeout,
 		SweepInterval:   *sweepInterval,
 		MaxRequestBytes: *maxRequest,
+		Artifacts:       arts,
+		WorkerProviders: splitList(*workerProviders),
 		Logger:          logger,
 	})
 	if err != nil {
@@ -116,6 +127,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 	return srv.Serve(ctx, ln)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // parseFlags sets each flag from its SLUICE_* environment variable, then from the command line.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -50,6 +51,14 @@ type Config struct {
 	JobAckTimeout time.Duration
 	// Now is the clock; time.Now unless a test drives time itself.
 	Now func() time.Time
+	// Artifacts keeps pipeline artifacts.
+	Artifacts artifacts.Store
+	// LocalProviders are the AWS action types (executor.TypeKey) served by runners in the server.
+	LocalProviders map[string]bool
+	// WorkerProviders are the AWS providers routed to job workers; "*" routes all without a runner.
+	WorkerProviders map[string]bool
+	// ClientID gives a third-party job the client id its worker must present.
+	ClientID func(jobID string) string
 }
 
 // Service implements model.Service.
@@ -70,6 +79,9 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the pagination secret: %w", err)
 	}
+	if cfg.Artifacts == nil || cfg.ClientID == nil {
+		return nil, errors.New("an artifact store and a client id source are required")
+	}
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
@@ -79,9 +91,14 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now}, st)
+	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now,
+		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders}, st)
 	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: cfg.Now}, nil
 }
+
+// Executor returns the executor that runs the service's pipelines, for the server's runners and
+// its S3 endpoint.
+func (s *Service) Executor() *executor.Executor { return s.exec }
 
 // internal wraps an unexpected store error; the protocol layer logs it and answers InternalFailure.
 func internal(op string, err error) error {

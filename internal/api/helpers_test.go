@@ -17,6 +17,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/artifacts"
+	sluicecreds "github.com/sluicehq/sluice/internal/credentials"
+	"github.com/sluicehq/sluice/internal/objects"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
@@ -84,7 +87,15 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 		limits = api.DefaultLimits
 	}
 	clk := &clock{}
-	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now}, st)
+	objs, err := objects.Open(ctx, filepath.Join(t.TempDir(), "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	issuer := sluicecreds.NewIssuer([]byte("test key"))
+	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now,
+		Artifacts: artifacts.NewLocal(objs, issuer, "http://sluice.test"), ClientID: issuer.ClientID,
+		WorkerProviders: map[string]bool{"CloudFormation": true}}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+		"errors"
 
+	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
@@ -17,9 +17,14 @@ const maxOutputVariablesBytes = 122880
 func (s *Service) PollForJobs(ctx context.Context, in *model.PollForJobsInput) (*model.PollForJobsOutput, error) {
 	id := in.ActionTypeId
 	key := executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
-	if *id.Owner == model.ActionOwnerCustom {
+	switch *id.Owner {
+	case model.ActionOwnerCustom:
 		if _, err := s.store.GetActionType(ctx, key); errors.Is(err, store.ErrNotFound) {
 			return nil, model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: 'Custom', Provider: '%s', Version: '%s') does not exist", *id.Category, *id.Provider, *id.Version)
+		}
+	default:
+		if _, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version); !ok {
+			return nil, model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: '%s', Provider: '%s', Version: '%s') does not exist", *id.Category, *id.Owner, *id.Provider, *id.Version)
 		}
 	}
 	query := ""
@@ -36,11 +41,11 @@ func (s *Service) PollForJobs(ctx context.Context, in *model.PollForJobsInput) (
 	}
 	out := &model.PollForJobsOutput{Jobs: make([]model.Job, 0, len(jobs))}
 	for _, j := range jobs {
-		var data model.JobData
-		if err := json.Unmarshal(j.Data, &data); err != nil {
-			return nil, internal("decode job "+j.ID, err)
+		data, err := s.exec.JobData(j)
+		if err != nil {
+			return nil, internal("poll for jobs", err)
 		}
-		out.Jobs = append(out.Jobs, model.Job{Id: new(j.ID), Data: &data, Nonce: new(j.Nonce), AccountId: new(s.cfg.AccountID)})
+		out.Jobs = append(out.Jobs, model.Job{Id: new(j.ID), Data: data, Nonce: new(j.Nonce), AccountId: new(s.cfg.AccountID)})
 	}
 	return out, nil
 }
@@ -70,47 +75,57 @@ func (s *Service) GetJobDetails(ctx context.Context, in *model.GetJobDetailsInpu
 	if err != nil {
 		return nil, s.errJob(err, *in.JobId)
 	}
-	var data model.JobData
-	if err := json.Unmarshal(j.Data, &data); err != nil {
-		return nil, internal("decode job "+j.ID, err)
+	data, err := s.exec.JobData(j)
+	if err != nil {
+		return nil, internal("job details", err)
 	}
-	return &model.GetJobDetailsOutput{JobDetails: &model.JobDetails{Id: new(j.ID), Data: &data, AccountId: new(s.cfg.AccountID)}}, nil
+	return &model.GetJobDetailsOutput{JobDetails: &model.JobDetails{Id: new(j.ID), Data: data, AccountId: new(s.cfg.AccountID)}}, nil
 }
 
 func (s *Service) PutJobSuccessResult(ctx context.Context, in *model.PutJobSuccessResultInput) error {
+	return s.putSuccess(ctx, *in.JobId, in.CurrentRevision, in.ContinuationToken, in.ExecutionDetails, in.OutputVariables)
+}
+
+func (s *Service) PutJobFailureResult(ctx context.Context, in *model.PutJobFailureResultInput) error {
+	return s.putFailure(ctx, *in.JobId, in.FailureDetails)
+}
+
+// putSuccess records a job's success, for custom and third-party jobs alike.
+func (s *Service) putSuccess(ctx context.Context, jobID string, rev *model.CurrentRevision, continuation *string, details *model.ExecutionDetails, vars map[string]string) error {
 	size := 0
-	for k, v := range in.OutputVariables {
+	for k, v := range vars {
 		size += len(k) + len(v)
 	}
 	if size > maxOutputVariablesBytes {
 		return model.ErrOutputVariablesSizeExceeded("The output variables take %d bytes, more than the limit of %d", size, maxOutputVariablesBytes)
 	}
-	res := executor.Result{Succeeded: true, OutputVariables: in.OutputVariables, Revision: in.CurrentRevision}
-	if in.ContinuationToken != nil {
-		res.ContinuationToken = *in.ContinuationToken
+	res := executor.Result{Succeeded: true, OutputVariables: vars, Revision: rev}
+	if continuation != nil {
+		res.ContinuationToken = *continuation
 	}
-	if d := in.ExecutionDetails; d != nil {
-		res.Percent = d.PercentComplete
-		if d.Summary != nil {
-			res.Summary = *d.Summary
+	if details != nil {
+		res.Percent = details.PercentComplete
+		if details.Summary != nil {
+			res.Summary = *details.Summary
 		}
-		if d.ExternalExecutionId != nil {
-			res.ExternalID = *d.ExternalExecutionId
+		if details.ExternalExecutionId != nil {
+			res.ExternalID = *details.ExternalExecutionId
 		}
 	}
-	if err := s.exec.Finish(ctx, *in.JobId, res); err != nil {
-		return s.errJob(err, *in.JobId)
+	if err := s.exec.Finish(ctx, jobID, res); err != nil {
+		return s.errJob(err, jobID)
 	}
 	return nil
 }
 
-func (s *Service) PutJobFailureResult(ctx context.Context, in *model.PutJobFailureResultInput) error {
-	res := executor.Result{Summary: *in.FailureDetails.Message, FailureType: string(*in.FailureDetails.Type)}
-	if in.FailureDetails.ExternalExecutionId != nil {
-		res.ExternalID = *in.FailureDetails.ExternalExecutionId
+// putFailure records a job's failure, for custom and third-party jobs alike.
+func (s *Service) putFailure(ctx context.Context, jobID string, failure *model.FailureDetails) error {
+	res := executor.Result{Summary: *failure.Message, FailureType: string(*failure.Type)}
+	if failure.ExternalExecutionId != nil {
+		res.ExternalID = *failure.ExternalExecutionId
 	}
-	if err := s.exec.Finish(ctx, *in.JobId, res); err != nil {
-		return s.errJob(err, *in.JobId)
+	if err := s.exec.Finish(ctx, jobID, res); err != nil {
+		return s.errJob(err, jobID)
 	}
 	return nil
 }

@@ -2,12 +2,14 @@ package executor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
@@ -96,7 +98,11 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 		input.Region = new(s.x.cfg.Region)
 	}
 	for _, in := range ad.InputArtifacts {
-		input.InputArtifacts = append(input.InputArtifacts, model.ArtifactDetail{Name: in.Name})
+		d := model.ArtifactDetail{Name: in.Name}
+		if ref, ok := r.Artifacts[*in.Name]; ok {
+			d.S3location = &model.S3Location{Bucket: new(ref.Bucket), Key: new(ref.Key)}
+		}
+		input.InputArtifacts = append(input.InputArtifacts, d)
 	}
 	detail := &model.ActionExecutionDetail{
 		PipelineExecutionId: new(execID),
@@ -129,10 +135,13 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 		}
 		ar.Deadline = s.now.Add(timeout)
 		return nil, nil
-	case *id.Owner == model.ActionOwnerCustom:
-		job, err := s.newJob(execID, r, stageName, ad, a, resolved)
+	case s.x.runsAsJob(id):
+		job, failure, err := s.newJob(execID, r, decl, stageName, ad, a, resolved)
 		if err != nil {
 			return nil, err
+		}
+		if failure != "" {
+			return s.fail(execID, a, failure)
 		}
 		ar.JobID = job.ID
 		timeout := defaultActionTimeout
@@ -143,7 +152,19 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 		s.change.Jobs = append(s.change.Jobs, job)
 		return nil, nil
 	}
-	return s.fail(execID, a, fmt.Sprintf("Sluice has no runner for the provider %s (owner %s, category %s) yet, and no job workers are routed to it", *id.Provider, *id.Owner, *id.Category))
+	return s.fail(execID, a, fmt.Sprintf("Sluice has no runner for the provider %s (owner %s, category %s); to have job workers serve it, start the server with --worker-providers %s and poll with owner %s",
+		*id.Provider, *id.Owner, *id.Category, *id.Provider, *id.Owner))
+}
+
+// runsAsJob reports whether runs of an action type are jobs: those of custom and third-party
+// types, and of AWS types that a local runner serves or that are routed to job workers.
+func (x *Executor) runsAsJob(id *model.ActionTypeId) bool {
+	switch *id.Owner {
+	case model.ActionOwnerCustom, model.ActionOwnerThirdParty:
+		return true
+	}
+	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+	return x.cfg.LocalProviders[key] || x.cfg.WorkerProviders[*id.Provider] || x.cfg.WorkerProviders["*"]
 }
 
 func (s *step) fail(execID string, a engine.Action, message string) ([]engine.Effect, error) {
@@ -263,8 +284,10 @@ func (s *step) putActionDoc(execID, stage, name string, ar *actionRun, detail *m
 	})
 }
 
-// newJob builds the job of a custom action run.
-func (s *step) newJob(execID string, r *run, stage string, ad *model.ActionDeclaration, a engine.Action, config map[string]string) (store.Job, error) {
+// newJob builds the job of an action run, with the locations of its artifacts: those its inputs
+// were stored at, and fresh ones in the artifact store for its outputs. A failure is a reason the
+// action cannot run, for it to fail with.
+func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, stage string, ad *model.ActionDeclaration, a engine.Action, config map[string]string) (job store.Job, failure string, err error) {
 	id := ad.ActionTypeId
 	data := model.JobData{
 		ActionTypeId:        id,
@@ -280,24 +303,42 @@ func (s *step) newJob(execID string, r *run, stage string, ad *model.ActionDecla
 		OutputArtifacts: []model.Artifact{},
 	}
 	for _, in := range ad.InputArtifacts {
-		data.InputArtifacts = append(data.InputArtifacts, model.Artifact{Name: in.Name})
+		ref, ok := r.Artifacts[*in.Name]
+		if !ok {
+			return job, fmt.Sprintf("The input artifact %s was not produced by an earlier action of this execution", *in.Name), nil
+		}
+		art := model.Artifact{Name: in.Name, Location: s3Location(ref.Bucket, ref.Key)}
+		if ref.Revision != "" {
+			art.Revision = new(ref.Revision)
+		}
+		data.InputArtifacts = append(data.InputArtifacts, art)
 	}
-	for _, out := range ad.OutputArtifacts {
-		data.OutputArtifacts = append(data.OutputArtifacts, model.Artifact{Name: out.Name})
+	if len(ad.OutputArtifacts) > 0 {
+		bucket, encryption := artifactStore(decl, ad, s.x.cfg.Region)
+		if err := s.x.cfg.Artifacts.EnsureBucket(s.ctx, bucket); err != nil {
+			if errors.Is(err, artifacts.ErrNoSuchBucket) {
+				return job, fmt.Sprintf("The artifact store bucket %s does not exist in %s: create it, or point the pipeline's artifactStore at a bucket that exists", bucket, s.x.cfg.Artifacts.Endpoint()), nil
+			}
+			return job, "", fmt.Errorf("ready the artifact bucket %s: %w", bucket, err)
+		}
+		data.EncryptionKey = encryption
+		for _, out := range ad.OutputArtifacts {
+			data.OutputArtifacts = append(data.OutputArtifacts, model.Artifact{Name: out.Name, Location: s3Location(bucket, artifacts.Key(r.Pipeline, *out.Name))})
+		}
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {
-		return store.Job{}, err
+		return job, "", err
 	}
 	query, err := s.queryValue(id, config)
 	if err != nil {
-		return store.Job{}, err
+		return job, "", err
 	}
 	return store.Job{
 		ID: newID(), ActionExecutionID: a.ID, ExecutionID: execID, Pipeline: r.Pipeline,
 		TypeKey:    TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version),
 		QueryValue: query, Status: jobQueued, Data: raw, Created: s.now, Updated: s.now,
-	}, nil
+	}, "", nil
 }
 
 // TypeKey identifies an action type among jobs.
@@ -313,6 +354,9 @@ func QueryValue(key, value string) string {
 // queryValue is the job's QueryValue: its value of the action type's queryable property, if the
 // type has one.
 func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (string, error) {
+	if *id.Owner != model.ActionOwnerCustom {
+		return "", nil
+	}
 	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
 	prop, ok := s.x.queryable.Load(key)
 	if !ok {

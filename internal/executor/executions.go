@@ -54,16 +54,7 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 	}
 	id := newID()
 	err = x.apply(ctx, req.Pipeline, func(s *step) error {
-		s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
-		r := &run{
-			Pipeline: req.Pipeline, Version: req.Version, Started: s.now, ClientToken: req.ClientToken,
-			Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions,
-		}
-		s.st.Runs[id] = r
-		s.touched[id] = true
-		effects := s.st.Engine.Start(id, plan(decl), newID)
-		r.Seq = s.st.Engine.NextSeq
-		return s.handle(effects)
+		return s.start(id, req, decl, vars)
 	})
 	if errors.Is(err, store.ErrExists) && req.ClientToken != "" {
 		if e, err := x.store.ExecutionByToken(ctx, req.Pipeline, req.ClientToken); err == nil {
@@ -71,6 +62,20 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 		}
 	}
 	return id, err
+}
+
+// start starts execution id of req.
+func (s *step) start(id string, req Start, decl *model.PipelineDeclaration, vars map[string]string) error {
+	s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
+	r := &run{
+		Pipeline: req.Pipeline, Version: req.Version, Started: s.now, ClientToken: req.ClientToken,
+		Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions,
+	}
+	s.st.Runs[id] = r
+	s.touched[id] = true
+	effects := s.st.Engine.Start(id, plan(decl), newID)
+	r.Seq = s.st.Engine.NextSeq
+	return s.handle(effects)
 }
 
 // plan turns a declaration into the engine's view: stages of runOrder groups.

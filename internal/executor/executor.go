@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
@@ -28,6 +29,16 @@ type Config struct {
 	// ApprovalTimeout is how long a Manual approval waits when its action sets no timeout.
 	ApprovalTimeout time.Duration
 	Now             func() time.Time
+	// Artifacts keeps the artifacts actions hand each other.
+	Artifacts artifacts.Store
+	// LocalProviders are the AWS action types (TypeKey) that Sluice's own runners serve; their
+	// runs are jobs like any other, polled by runners inside the server.
+	LocalProviders map[string]bool
+	// WorkerProviders are the AWS providers whose runs go to job workers (PollForJobs with owner
+	// AWS); "*" routes every AWS provider that has no local runner.
+	WorkerProviders map[string]bool
+	// ClientID gives a third-party job its client id, the token its worker must present.
+	ClientID func(jobID string) string
 }
 
 // Executor runs executions on a store.
@@ -38,7 +49,12 @@ type Executor struct {
 	// the queryable property of custom action types, which keep theirs for life.
 	declarations sync.Map
 	queryable    sync.Map
+	// queued is signalled when a step queues jobs, to wake the server's runners.
+	queued chan struct{}
 }
+
+// JobsQueued is signalled, without blocking, whenever a step has queued jobs.
+func (x *Executor) JobsQueued() <-chan struct{} { return x.queued }
 
 // New returns an Executor.
 func New(cfg Config, st store.Store) *Executor {
@@ -48,7 +64,7 @@ func New(cfg Config, st store.Store) *Executor {
 	if cfg.ApprovalTimeout == 0 {
 		cfg.ApprovalTimeout = 7 * 24 * time.Hour
 	}
-	return &Executor{cfg: cfg, store: st}
+	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1)}
 }
 
 // state is what a pipeline's execution state holds besides the engine's: what the history and
@@ -61,6 +77,14 @@ type state struct {
 	Latest map[string]*stageRun `json:"latest"`
 	// Transitions holds the disabled inbound transitions, by stage.
 	Transitions map[string]transition `json:"transitions,omitempty"`
+	// Revisions are, per source action ("stage/action"), the revisions PutActionRevision
+	// recorded, newest last, with the executions they started.
+	Revisions map[string][]putRevision `json:"revisions,omitempty"`
+}
+
+type putRevision struct {
+	Revision  model.ActionRevision `json:"revision"`
+	Execution string               `json:"execution"`
 }
 
 type run struct {
@@ -82,6 +106,15 @@ type run struct {
 	SourceRevisions []model.SourceRevisionOverride `json:"sourceRevisions,omitempty"`
 	// Actions are this execution's action runs, by action execution id.
 	Actions map[string]*actionRun `json:"actions,omitempty"`
+	// Artifacts are where the artifacts its actions produced are, by name.
+	Artifacts map[string]artifactRef `json:"artifacts,omitempty"`
+}
+
+// artifactRef is a stored artifact and the revision it came from.
+type artifactRef struct {
+	Bucket   string `json:"bucket"`
+	Key      string `json:"key"`
+	Revision string `json:"revision,omitempty"`
 }
 
 type stageRun struct {
@@ -131,7 +164,8 @@ type step struct {
 
 // Apply runs fn as one step of pipeline's executions.
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
-	return x.store.Step(ctx, pipeline, func(raw []byte) (store.Change, error) {
+	queued := false
+	err := x.store.Step(ctx, pipeline, func(raw []byte) (store.Change, error) {
 		s := &step{x: x, ctx: ctx, pipeline: pipeline, st: &state{}, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
 		if raw != nil {
 			if err := json.Unmarshal(raw, s.st); err != nil {
@@ -160,8 +194,16 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		}
 		s.change.State = raw
 		s.change.Active = len(s.st.Runs) > 0
+		queued = len(s.change.Jobs) > 0
 		return s.change, nil
 	})
+	if err == nil && queued {
+		select {
+		case x.queued <- struct{}{}:
+		default:
+		}
+	}
+	return err
 }
 
 // declaration returns a pipeline version's declaration.

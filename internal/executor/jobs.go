@@ -121,8 +121,14 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 			cur.Status, status = jobSucceeded, engine.Succeeded
 		}
 		s.change.Jobs = append(s.change.Jobs, cur)
+		produced := []model.ArtifactDetail{}
+		if res.Succeeded {
+			if produced, err = s.recordArtifacts(cur.ExecutionID, cur, res.Revision); err != nil {
+				return err
+			}
+		}
 		out := &model.ActionExecutionOutput{
-			OutputArtifacts: []model.ArtifactDetail{},
+			OutputArtifacts: produced,
 			ExecutionResult: &model.ActionExecutionResult{},
 			OutputVariables: res.OutputVariables,
 		}

@@ -15,7 +15,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/artifacts"
+	"github.com/sluicehq/sluice/internal/credentials"
+	"github.com/sluicehq/sluice/internal/executor"
+	"github.com/sluicehq/sluice/internal/objects"
+	"github.com/sluicehq/sluice/internal/runners"
+	"github.com/sluicehq/sluice/internal/s3server"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
@@ -38,9 +48,26 @@ type Config struct {
 	// SweepInterval is how often timeouts are enforced.
 	SweepInterval   time.Duration
 	MaxRequestBytes int64
+	// Artifacts configures where artifacts are kept.
+	Artifacts ArtifactsConfig
+	// WorkerProviders are the AWS providers whose actions go to job workers; "*" for all.
+	WorkerProviders []string
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+}
+
+// ArtifactsConfig chooses the artifact store: the local object store under the data directory
+// (S3Endpoint empty), or an S3-compatible service.
+type ArtifactsConfig struct {
+	// S3Endpoint is the URL of an S3-compatible service; "aws" means Amazon S3 itself.
+	S3Endpoint string
+	// S3Region is the region to sign requests to the service for.
+	S3Region string
+	// JobAccessKeyID and JobSecretAccessKey are the credentials jobs receive for the service;
+	// empty, they receive the server's own.
+	JobAccessKeyID     string
+	JobSecretAccessKey string
 }
 
 var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
@@ -51,6 +78,62 @@ type Server struct {
 	store   store.Store
 	service *api.Service
 	handler http.Handler
+	objects *objects.Store
+	runners *runners.Runners
+}
+
+// openArtifacts opens the artifact store cfg asks for; the local one comes with the object store
+// that the built-in S3 endpoint serves.
+func openArtifacts(ctx context.Context, cfg Config, issuer *credentials.Issuer) (artifacts.Store, *objects.Store, error) {
+	a := cfg.Artifacts
+	if a.S3Endpoint == "" {
+		if cfg.DataDir == "" {
+			return nil, nil, errors.New("a data directory is required for the local artifact store")
+		}
+		objs, err := objects.Open(ctx, filepath.Join(cfg.DataDir, "artifacts"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return artifacts.NewLocal(objs, issuer, cfg.PublicURL), objs, nil
+	}
+	region := a.S3Region
+	if region == "" {
+		region = cfg.Region
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load credentials for the S3 artifact store: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if a.S3Endpoint != "aws" {
+			o.BaseEndpoint = aws.String(a.S3Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	jobCreds := artifacts.Credentials{AccessKeyID: a.JobAccessKeyID, SecretAccessKey: a.JobSecretAccessKey}
+	if jobCreds.AccessKeyID == "" {
+		own, err := awsCfg.Credentials.Retrieve(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("retrieve credentials for the S3 artifact store: %w", err)
+		}
+		jobCreds = artifacts.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey, SessionToken: own.SessionToken}
+	}
+	cfg.Logger.Info("artifacts", "kind", "s3", "endpoint", a.S3Endpoint, "region", region)
+	return artifacts.NewS3(client, a.S3Endpoint, jobCreds), nil, nil
+}
+
+// jobObjects lets the S3 endpoint ask the executor what a job's credentials reach.
+type jobObjects struct{ x *executor.Executor }
+
+func (j jobObjects) JobObjects(ctx context.Context, jobID string) (read, write []s3server.Location, running bool, err error) {
+	r, w, running, err := j.x.JobObjects(ctx, jobID)
+	for _, o := range r {
+		read = append(read, s3server.Location(o))
+	}
+	for _, o := range w {
+		write = append(write, s3server.Location(o))
+	}
+	return read, write, running, err
 }
 
 // New checks cfg and prepares everything the server needs before it can answer a request: it
@@ -69,19 +152,49 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
-		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout}, st)
+	secret, err := st.Secret(ctx, "job-credentials")
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("load the job credentials secret: %w", err)
+	}
+	issuer := credentials.NewIssuer(secret)
+	arts, objs, err := openArtifacts(ctx, cfg, issuer)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	workerProviders := map[string]bool{}
+	for _, p := range cfg.WorkerProviders {
+		workerProviders[p] = true
+	}
+	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
+		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
+		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID}, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	codepipeline := &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger}
+	var s3 http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "The built-in S3 endpoint is off: artifacts are kept in "+arts.Endpoint(), http.StatusNotFound)
+	})
+	if objs != nil {
+		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, cfg.Logger)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("/", &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger})
-	return &Server{cfg: cfg, store: st, service: svc, handler: mux}, nil
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s3server.IsS3Request(r) {
+			s3.ServeHTTP(w, r)
+			return
+		}
+		codepipeline.ServeHTTP(w, r)
+	}))
+	runner := runners.New(svc.Executor(), arts, cfg.Logger)
+	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner}, nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
@@ -111,8 +224,13 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return st, nil
 }
 
-// Close releases the store; call it after Serve returns.
-func (s *Server) Close() error { return s.store.Close() }
+// Close releases the stores; call it after Serve returns.
+func (s *Server) Close() error {
+	if s.objects != nil {
+		s.objects.Close()
+	}
+	return s.store.Close()
+}
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -130,6 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
 	go s.sweep(sweepCtx)
+	go s.runners.Run(sweepCtx)
 	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
 	select {
 	case err := <-done:
