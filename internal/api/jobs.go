@@ -2,7 +2,7 @@ package api
 
 import (
 	"context"
-		"errors"
+	"errors"
 
 	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/executor"

@@ -172,4 +172,3 @@ func zipDir(dir, path string) error {
 	}
 	return f.Close()
 }
-
