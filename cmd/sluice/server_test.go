@@ -36,6 +36,7 @@ type testServer struct {
 	bin     string
 	addr    string
 	args    []string
+	env     []string
 	logPath string
 	client  *cp.Client
 
@@ -45,13 +46,19 @@ type testServer struct {
 
 func newTestServer(t *testing.T, bin string, args ...string) *testServer {
 	t.Helper()
+	return newTestServerEnv(t, bin, nil, args...)
+}
+
+// newTestServerEnv is newTestServer with variables added to the server's environment.
+func newTestServerEnv(t *testing.T, bin string, env []string, args ...string) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &testServer{t: t, bin: bin, addr: addr, args: args, logPath: filepath.Join(t.TempDir(), "server.log")}
+	s := &testServer{t: t, bin: bin, addr: addr, args: args, env: env, logPath: filepath.Join(t.TempDir(), "server.log")}
 	s.client = cp.New(cp.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1,
@@ -77,6 +84,7 @@ func (s *testServer) start() {
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), s.env...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

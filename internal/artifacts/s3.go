@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -40,12 +41,14 @@ func (s *S3) EnsureBucket(ctx context.Context, bucket string) error {
 	return nil
 }
 
+// Put uploads through the SDK's upload manager, which reads a stream in parts it can sign and
+// retry, and switches to a multipart upload for large artifacts.
 func (s *S3) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) (Info, error) {
-	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r, ContentLength: aws.Int64(size)})
+	out, err := manager.NewUploader(s.client).Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r})
 	if err != nil {
 		return Info{}, s3Error(err, bucket, key, "")
 	}
-	return Info{Version: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag), Size: size}, nil
+	return Info{Version: aws.ToString(out.VersionID), ETag: aws.ToString(out.ETag), Size: size}, nil
 }
 
 func (s *S3) Get(ctx context.Context, bucket, key, version string) (io.ReadCloser, Info, error) {
