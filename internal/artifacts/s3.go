@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -41,10 +41,10 @@ func (s *S3) EnsureBucket(ctx context.Context, bucket string) error {
 	return nil
 }
 
-// Put uploads through the SDK's upload manager, which reads a stream in parts it can sign and
+// Put uploads through the SDK's transfer manager, which reads a stream in parts it can sign and
 // retry, and switches to a multipart upload for large artifacts.
 func (s *S3) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) (Info, error) {
-	out, err := manager.NewUploader(s.client).Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r})
+	out, err := transfermanager.New(s.client).UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r})
 	if err != nil {
 		return Info{}, s3Error(err, bucket, key, "")
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -184,8 +184,8 @@ func TestMultipartUploadAndRanges(t *testing.T) {
 	c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")})
 	body := make([]byte, 12<<20)
 	rand.Read(body)
-	up := manager.NewUploader(c, func(u *manager.Uploader) { u.PartSize = 5 << 20 })
-	if _, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big"), Body: bytes.NewReader(body)}); err != nil {
+	up := transfermanager.New(c, func(o *transfermanager.Options) { o.PartSizeBytes, o.MultipartUploadThreshold = 5<<20, 5<<20 })
+	if _, err := up.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big"), Body: bytes.NewReader(body)}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := get(t, c, "bkt", "big", "")
