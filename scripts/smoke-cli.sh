@@ -65,12 +65,40 @@ cp delete-pipeline --name cli-demo
 cp delete-pipeline --name cli-demo
 expect_error PipelineNotFoundException "cli-demo" -- get-pipeline --name cli-demo
 expect_error ValidationException "Value 'bad name!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern" -- get-pipeline --name 'bad name!'
-# Executions: CreatePipeline started one; S3 sources have no runner yet, so it failed naming the provider.
+# Executions: CreatePipeline started one; its S3 source bucket does not exist, so it failed naming it.
 id=$(cp start-pipeline-execution --name cli-page-1 --client-request-token smoke-1 | jq -r .pipelineExecutionId)
 [[ $(cp start-pipeline-execution --name cli-page-1 --client-request-token smoke-1 | jq -r .pipelineExecutionId) == "$id" ]] || fail "clientRequestToken is not idempotent"
 cp list-pipeline-executions --pipeline-name cli-page-1 | jq -e --arg id "$id" '(.pipelineExecutionSummaries | length) == 2
   and .pipelineExecutionSummaries[0].pipelineExecutionId == $id and .pipelineExecutionSummaries[1].trigger.triggerType == "CreatePipeline"' >/dev/null || fail "list-pipeline-executions"
-cp get-pipeline-execution --pipeline-name cli-page-1 --pipeline-execution-id "$id" | jq -e '.pipelineExecution.status == "Failed"' >/dev/null || fail "get-pipeline-execution"
-cp get-pipeline-state --name cli-page-1 | jq -e '.stageStates[0].actionStates[0].latestExecution.errorDetails.message | contains("provider S3")' >/dev/null || fail "get-pipeline-state"
+# wait_status PIPELINE ID STATUS: the execution reaches STATUS within ten seconds.
+wait_status() {
+  for _ in $(seq 100); do
+    [[ $(cp get-pipeline-execution --pipeline-name "$1" --pipeline-execution-id "$2" | jq -r .pipelineExecution.status) == "$3" ]] && return 0
+    sleep 0.1
+  done
+  fail "execution $2 of $1 did not reach $3: $(cp list-action-executions --pipeline-name "$1")"
+}
+wait_status cli-page-1 "$id" Failed
+cp get-pipeline-state --name cli-page-1 | jq -e '.stageStates[0].actionStates[0].latestExecution.errorDetails.message | contains("cli-demo-source does not exist")' >/dev/null || fail "get-pipeline-state"
+
+# The built-in S3 endpoint on the same port: a versioned source bucket, an upload, a run that fetches it.
+s3() { aws --endpoint-url "http://127.0.0.1:$port" s3api "$@"; }
+s3 create-bucket --bucket cli-demo-source >/dev/null
+s3 put-bucket-versioning --bucket cli-demo-source --versioning-configuration Status=Enabled
+printf 'PK\005\006%018d' 0 >"$work/app.zip"
+version=$(s3 put-object --bucket cli-demo-source --key app.zip --body "$work/app.zip" | jq -r .VersionId)
+s3 list-object-versions --bucket cli-demo-source | jq -e --arg v "$version" '.Versions[0].VersionId == $v' >/dev/null || fail "list-object-versions"
+id=$(cp start-pipeline-execution --name cli-page-1 | jq -r .pipelineExecutionId)
+for _ in $(seq 100); do
+  state=$(cp get-pipeline-state --name cli-page-1)
+  [[ $(jq -r '.stageStates[1].latestExecution.status' <<<"$state") == InProgress ]] && break
+  sleep 0.1
+done
+jq -e --arg v "$version" '.stageStates[0].actionStates[0].currentRevision.revisionId == $v' <<<"$state" >/dev/null || fail "source revision after a run: $state"
+cp put-action-revision --pipeline-name cli-page-1 --stage-name Source --action-name Source \
+  --action-revision "revisionId=$version,revisionChangeId=x,created=2026-01-01T00:00:00Z" |
+  jq -e --arg id "$id" '.newRevision == false and .pipelineExecutionId == $id' >/dev/null || fail "put-action-revision of the revision just run"
+cp put-action-revision --pipeline-name cli-page-1 --stage-name Source --action-name Source \
+  --action-revision "revisionId=other,revisionChangeId=x,created=2026-01-01T00:00:00Z" | jq -e '.newRevision == true' >/dev/null || fail "put-action-revision of a new revision"
 expect_error NotImplementedException "ListRuleExecutions" -- list-rule-executions --pipeline-name cli-page-1
 echo "smoke: AWS CLI session passed"

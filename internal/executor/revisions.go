@@ -10,8 +10,8 @@ import (
 // new revisions from old.
 const keptRevisions = 100
 
-// PutRevision records a revision of a source action, as PutActionRevision does: a revision not
-// seen before becomes the action's current revision and starts an execution of the pipeline's
+// PutRevision records a revision of a source action, as PutActionRevision does: a revision that
+// is neither the action's current one nor one recorded before becomes the action's current revision and starts an execution of the pipeline's
 // latest version. It returns whether the revision was new and the execution that runs it.
 func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int, stage, action string, rev model.ActionRevision, trigger model.ExecutionTrigger) (bool, string, error) {
 	decl, err := x.declaration(ctx, pipeline, version)
@@ -27,6 +27,12 @@ func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int
 	var execID string
 	err = x.apply(ctx, pipeline, func(s *step) error {
 		isNew, execID = false, ""
+		if l := s.st.Latest[stage]; l != nil {
+			if ar := l.Actions[action]; ar != nil && ar.Revision != nil && ar.Revision.RevisionId != nil && *ar.Revision.RevisionId == *rev.RevisionId {
+				execID = l.Execution
+				return nil
+			}
+		}
 		for _, seen := range s.st.Revisions[key] {
 			if *seen.Revision.RevisionId == *rev.RevisionId {
 				execID = seen.Execution
