@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/sluicehq/sluice/internal/model"
@@ -81,7 +82,7 @@ type Object struct{ Bucket, Key string }
 // JobObjects returns the artifacts a job reads and writes, and whether it is still running.
 func (x *Executor) JobObjects(ctx context.Context, jobID string) (read, write []Object, running bool, err error) {
 	j, err := x.Job(ctx, jobID)
-	if err == ErrJobNotFound {
+	if errors.Is(err, ErrJobNotFound) {
 		return nil, nil, false, nil
 	}
 	if err != nil {

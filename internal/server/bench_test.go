@@ -19,7 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// serveTB is serve for benchmarks as well as tests.
+// serveTB runs a server configured by cfg, with the embedded stores, on a loopback port until
+// the test or benchmark ends, and returns its URL.
 func serveTB(tb testing.TB, cfg Config) string {
 	tb.Helper()
 	cfg.DataDir, cfg.AccountID, cfg.Region = tb.TempDir(), "123456789012", "us-east-1"

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
@@ -14,28 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 )
-
-// serve runs a server with the embedded stores on a loopback port until the test ends.
-func serve(t *testing.T) string {
-	t.Helper()
-	srv, err := New(context.Background(), Config{DataDir: t.TempDir(), AccountID: "123456789012", Region: "us-east-1", StartOnCreate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.Close()
-	})
-	return "http://" + ln.Addr().String()
-}
 
 func s3Client(url string, creds aws.CredentialsProvider) *s3.Client {
 	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true, Credentials: creds, RetryMaxAttempts: 1,
@@ -64,7 +41,7 @@ func wantS3Error(t *testing.T, err error, code string) {
 // credentials: each job's reach its own artifacts, not another job's, and nothing once the job ends.
 func TestJobCredentialsReachOnlyTheirJobsArtifacts(t *testing.T) {
 	ctx := context.Background()
-	url := serve(t)
+	url := serveTB(t, Config{StartOnCreate: true})
 	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
 	id := &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerCustom, Provider: aws.String("Fetch"), Version: aws.String("1")}
