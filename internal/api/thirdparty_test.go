@@ -181,3 +181,40 @@ func TestProvidersRoutedToJobWorkers(t *testing.T) {
 		wantError(t, err, "ActionTypeNotFoundException", "NoSuchThing")
 	})
 }
+
+func TestRegionalArtifactStoresAndEncryptionKeys(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		p := minimal("regional")
+		p.ArtifactStore = nil
+		p.ArtifactStores = map[string]types.ArtifactStore{
+			"us-east-1": {Type: types.ArtifactStoreTypeS3, Location: aws.String("east-bucket"),
+				EncryptionKey: &types.EncryptionKey{Id: aws.String("arn:aws:kms:us-east-1:123456789012:key/k"), Type: types.EncryptionKeyTypeKms}},
+			"eu-west-1": {Type: types.ArtifactStoreTypeS3, Location: aws.String("west-bucket")},
+		}
+		p.Stages[0].Actions = []types.ActionDeclaration{{Name: aws.String("east"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String("e")}}}}
+		cfn := typeID(types.ActionCategoryDeploy, types.ActionOwnerAws, "CloudFormation")
+		p.Stages[1] = types.StageDeclaration{Name: aws.String("Deploy"), Actions: []types.ActionDeclaration{{Name: aws.String("west"), ActionTypeId: cfn,
+			Region: aws.String("eu-west-1"), Configuration: map[string]string{"ActionMode": "CREATE_UPDATE", "StackName": "s"},
+			InputArtifacts: []types.InputArtifact{{Name: aws.String("e")}}, OutputArtifacts: []types.OutputArtifact{{Name: aws.String("w")}}}}}
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+		must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("regional")}))
+		east := work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		if b, k := aws.ToString(east.Data.OutputArtifacts[0].Location.S3Location.BucketName), east.Data.EncryptionKey; b != "east-bucket" || k == nil || aws.ToString(k.Id) != "arn:aws:kms:us-east-1:123456789012:key/k" {
+			t.Fatalf("us-east-1 job: bucket %s, key %+v", b, k)
+		}
+		jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: cfn})).Jobs
+		if len(jobs) != 1 {
+			t.Fatalf("polled %d CloudFormation jobs, want 1", len(jobs))
+		}
+		west := jobs[0].Data
+		if b, k := aws.ToString(west.OutputArtifacts[0].Location.S3Location.BucketName), west.EncryptionKey; b != "west-bucket" || k != nil {
+			t.Fatalf("eu-west-1 job: bucket %s, key %+v", b, k)
+		}
+		in := west.InputArtifacts[0].Location.S3Location
+		if aws.ToString(in.BucketName) != "east-bucket" || aws.ToString(in.ObjectKey) != aws.ToString(east.Data.OutputArtifacts[0].Location.S3Location.ObjectKey) {
+			t.Fatalf("eu-west-1 job's input %+v is not where the source stored it", in)
+		}
+	})
+}
