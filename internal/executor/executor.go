@@ -37,8 +37,6 @@ type Config struct {
 	// WorkerProviders are the AWS providers whose runs go to job workers (PollForJobs with owner
 	// AWS); "*" routes every AWS provider that has no local runner.
 	WorkerProviders map[string]bool
-	// ClientID gives a third-party job its client id, the token its worker must present.
-	ClientID func(jobID string) string
 }
 
 // Executor runs executions on a store.

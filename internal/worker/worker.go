@@ -112,6 +112,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // handle acknowledges a job, runs it and reports how it went.
 func (w *Worker) handle(ctx context.Context, job types.Job) {
 	log := w.cfg.Logger.With("job", aws.ToString(job.Id))
+	if job.Data == nil {
+		job.Data = &types.JobData{}
+	}
 	ack, err := w.cfg.CodePipeline.AcknowledgeJob(ctx, &cp.AcknowledgeJobInput{JobId: job.Id, Nonce: job.Nonce})
 	if err != nil {
 		log.Error("acknowledge job", "err", err)
@@ -121,8 +124,8 @@ func (w *Worker) handle(ctx context.Context, job types.Job) {
 		log.Warn("job is not ours to run", "status", ack.Status)
 		return
 	}
-	log.Info("job started", "pipeline", aws.ToString(job.Data.PipelineContext.PipelineName),
-		"stage", aws.ToString(job.Data.PipelineContext.Stage.Name), "action", aws.ToString(job.Data.PipelineContext.Action.Name))
+	pipeline, stage, action, _ := names(job.Data)
+	log.Info("job started", "pipeline", pipeline, "stage", stage, "action", action)
 	res := w.run(ctx, job)
 	if res.failure != "" {
 		log.Warn("job failed", "reason", res.failure)
@@ -245,19 +248,38 @@ func envName(s string) string {
 	return strings.ToUpper(strings.Trim(notIdentifier.ReplaceAllString(s, "_"), "_"))
 }
 
+// names returns the names in a job's pipeline context, which a job may lack in part.
+func names(data *types.JobData) (pipeline, stage, action, actionExecution string) {
+	pc := data.PipelineContext
+	if pc == nil {
+		return "", "", "", ""
+	}
+	if pc.Stage != nil {
+		stage = aws.ToString(pc.Stage.Name)
+	}
+	if pc.Action != nil {
+		action, actionExecution = aws.ToString(pc.Action.Name), aws.ToString(pc.Action.ActionExecutionId)
+	}
+	return aws.ToString(pc.PipelineName), stage, action, actionExecution
+}
+
 // environment is what the command learns of its job through its environment.
 func (w *Worker) environment(job types.Job, dir string) []string {
 	data := job.Data
-	pc := data.PipelineContext
+	pipeline, stage, action, actionExecution := names(data)
+	var arn, execution string
+	if pc := data.PipelineContext; pc != nil {
+		arn, execution = aws.ToString(pc.PipelineArn), aws.ToString(pc.PipelineExecutionId)
+	}
 	env := append(os.Environ(),
 		"SLUICE_JOB_ID="+aws.ToString(job.Id),
 		"SLUICE_ACCOUNT_ID="+aws.ToString(job.AccountId),
-		"SLUICE_PIPELINE_NAME="+aws.ToString(pc.PipelineName),
-		"SLUICE_PIPELINE_ARN="+aws.ToString(pc.PipelineArn),
-		"SLUICE_PIPELINE_EXECUTION_ID="+aws.ToString(pc.PipelineExecutionId),
-		"SLUICE_STAGE_NAME="+aws.ToString(pc.Stage.Name),
-		"SLUICE_ACTION_NAME="+aws.ToString(pc.Action.Name),
-		"SLUICE_ACTION_EXECUTION_ID="+aws.ToString(pc.Action.ActionExecutionId),
+		"SLUICE_PIPELINE_NAME="+pipeline,
+		"SLUICE_PIPELINE_ARN="+arn,
+		"SLUICE_PIPELINE_EXECUTION_ID="+execution,
+		"SLUICE_STAGE_NAME="+stage,
+		"SLUICE_ACTION_NAME="+action,
+		"SLUICE_ACTION_EXECUTION_ID="+actionExecution,
 		"SLUICE_WORK_DIR="+dir,
 		"SLUICE_OUTPUT_VARIABLES="+filepath.Join(dir, ".sluice", "variables.env"),
 		"SLUICE_REVISION_FILE="+filepath.Join(dir, ".sluice", "revision"),
