@@ -39,8 +39,8 @@ func location(a model.Artifact) (bucket, key string, ok bool) {
 	return *a.Location.S3Location.BucketName, *a.Location.S3Location.ObjectKey, true
 }
 
-// Running reports whether a job is out with a worker or waiting for one.
-func Running(j store.Job) bool {
+// jobRunning reports whether a job is out with a worker or waiting for one.
+func jobRunning(j store.Job) bool {
 	switch j.Status {
 	case jobQueued, jobDispatched, jobInProgress:
 		return true
@@ -102,7 +102,7 @@ func (x *Executor) JobObjects(ctx context.Context, jobID string) (read, write []
 			write = append(write, Object{b, k})
 		}
 	}
-	return read, write, Running(j), nil
+	return read, write, jobRunning(j), nil
 }
 
 // recordArtifacts notes where a finished job left its outputs, for the actions that consume them,
