@@ -24,8 +24,14 @@ func NewLocal(objs *objects.Store, issuer *credentials.Issuer, endpoint string) 
 	return &Local{objects: objs, issuer: issuer, endpoint: endpoint}
 }
 
+// EnsureBucket reads before it writes: it runs for every job with outputs, and creating a
+// bucket is a synchronous commit, needed only the first time.
 func (l *Local) EnsureBucket(ctx context.Context, bucket string) error {
-	err := l.objects.CreateBucket(ctx, bucket)
+	_, err := l.objects.Bucket(ctx, bucket)
+	if !errors.Is(err, objects.ErrNoSuchBucket) {
+		return err
+	}
+	err = l.objects.CreateBucket(ctx, bucket)
 	if err != nil && !errors.Is(err, objects.ErrBucketExists) {
 		return err
 	}
@@ -64,11 +70,7 @@ func (l *Local) JobCredentials(jobID string) Credentials {
 func (l *Local) Endpoint() string { return "the built-in S3 endpoint " + l.endpoint }
 
 func info(o objects.Object) Info {
-	v := o.Version
-	if v == "null" {
-		v = ""
-	}
-	return Info{Version: v, ETag: `"` + hex.EncodeToString(o.MD5) + `"`, Size: o.Size, Modified: o.Modified}
+	return Info{Version: o.VersionID(), ETag: `"` + hex.EncodeToString(o.MD5) + `"`, Size: o.Size, Modified: o.Modified}
 }
 
 func localError(err error, bucket, key, version string) error {

@@ -67,6 +67,15 @@ type Object struct {
 	file     string
 }
 
+// VersionID is the version id S3 reports for o: none for the null version, written while the
+// bucket's versioning was off or suspended.
+func (o Object) VersionID() string {
+	if o.Version == nullVersion {
+		return ""
+	}
+	return o.Version
+}
+
 // Store is a directory of buckets.
 type Store struct {
 	dir string

@@ -32,11 +32,11 @@ func (s s3Source) run(ctx context.Context, job *model.JobData) executor.Result {
 	if info.Version == "" {
 		return failed(fmt.Sprintf("The source bucket %s must have versioning enabled: the S3 source action takes the object's version id as its revision", bucket))
 	}
-	for _, out := range job.OutputArtifacts {
-		loc := out.Location.S3Location
-		if _, err := s.arts.Put(ctx, *loc.BucketName, *loc.ObjectKey, body, info.Size); err != nil {
-			return failed(fmt.Sprintf("Storing the source artifact %s failed: %v", *out.Name, err))
-		}
+	// The S3 source has exactly one output artifact (the catalog says so).
+	out := job.OutputArtifacts[0]
+	loc := out.Location.S3Location
+	if _, err := s.arts.Put(ctx, *loc.BucketName, *loc.ObjectKey, body, info.Size); err != nil {
+		return failed(fmt.Sprintf("Storing the source artifact %s failed: %v", *out.Name, err))
 	}
 	return executor.Result{
 		Succeeded: true,

@@ -283,10 +283,7 @@ func object(o objects.Object) *gofakes3.Object {
 }
 
 func versionID(o objects.Object) gofakes3.VersionID {
-	if o.Version == "null" {
-		return ""
-	}
-	return gofakes3.VersionID(o.Version)
+	return gofakes3.VersionID(o.VersionID())
 }
 
 // storeError turns the store's errors into S3's.
