@@ -88,6 +88,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&arts.JobAccessKeyID, "artifacts-job-access-key-id", "", "access key id jobs receive for the S3 artifact service (default: the server's own credentials)")
 	fs.StringVar(&arts.JobSecretAccessKey, "artifacts-job-secret-access-key", "", "secret access key that goes with --artifacts-job-access-key-id")
 	workerProviders := fs.String("worker-providers", "", "comma-separated AWS providers (e.g. CloudFormation,ECS) whose actions go to job workers polling with owner AWS; '*' for all without a built-in runner")
+	gitRemotes := remoteMap{}
+	fs.Var(gitRemotes, "git-remote", "NAME=URL: the repository NAME of Git source actions is the remote URL (a path, file:// or http(s)://user:token@host/…); repeat it, or separate with commas. Other names are repositories Sluice hosts at /v1/repos/NAME")
+	buildTimeout := fs.Duration("build-timeout", time.Hour, "how long a local CodeBuild or Commands run may take when its build project sets no timeoutInMinutes")
+	buildProjects := fs.String("build-projects", "", "directory of CodeBuild project definitions, PROJECT.json in the shape of CodeBuild's CreateProject input (buildspec, environment variables, timeout)")
+	sourcePoll := fs.Duration("source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -106,20 +111,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		*publicURL = "http://" + ln.Addr().String()
 	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir:         *dataDir,
-		Database:        *database,
-		AccountID:       *accountID,
-		Region:          *region,
-		PublicURL:       *publicURL,
-		Limits:          limits,
-		StartOnCreate:   *startOnCreate,
-		ApprovalTimeout: *approvalTimeout,
-		JobAckTimeout:   *jobAckTimeout,
-		SweepInterval:   *sweepInterval,
-		MaxRequestBytes: *maxRequest,
-		Artifacts:       arts,
-		WorkerProviders: splitList(*workerProviders),
-		Logger:          logger,
+		DataDir:            *dataDir,
+		Database:           *database,
+		AccountID:          *accountID,
+		Region:             *region,
+		PublicURL:          *publicURL,
+		Limits:             limits,
+		StartOnCreate:      *startOnCreate,
+		ApprovalTimeout:    *approvalTimeout,
+		JobAckTimeout:      *jobAckTimeout,
+		SweepInterval:      *sweepInterval,
+		MaxRequestBytes:    *maxRequest,
+		Artifacts:          arts,
+		WorkerProviders:    splitList(*workerProviders),
+		GitRemotes:         gitRemotes,
+		BuildTimeout:       *buildTimeout,
+		BuildProjects:      *buildProjects,
+		SourcePollInterval: *sourcePoll,
+		Logger:             logger,
 	})
 	if err != nil {
 		ln.Close()
@@ -138,6 +147,28 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// remoteMap is a repeatable NAME=URL flag; one value may hold several, comma-separated.
+type remoteMap map[string]string
+
+func (m remoteMap) String() string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	return strings.Join(names, ",")
+}
+
+func (m remoteMap) Set(v string) error {
+	for _, item := range splitList(v) {
+		name, url, ok := strings.Cut(item, "=")
+		if !ok || name == "" || url == "" {
+			return fmt.Errorf("%q is not NAME=URL", item)
+		}
+		m[name] = url
+	}
+	return nil
 }
 
 // parseFlags sets each flag from its SLUICE_* environment variable, then from the command line.

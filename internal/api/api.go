@@ -59,6 +59,8 @@ type Config struct {
 	WorkerProviders map[string]bool
 	// ClientID gives a third-party job the client id its worker must present.
 	ClientID func(jobID string) string
+	// LogURL is where the log of a built-in runner's action execution is served.
+	LogURL func(actionExecutionID string) string
 }
 
 // Service implements model.Service.
@@ -92,7 +94,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now,
-		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders}, st)
+		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders, LogURL: cfg.LogURL}, st)
 	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: cfg.Now}, nil
 }
 

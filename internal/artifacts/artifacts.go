@@ -28,6 +28,14 @@ type Info struct {
 	Modified time.Time
 }
 
+// Metadata is what an object carries besides its contents; empty fields are left unset.
+type Metadata struct {
+	ContentType  string
+	CacheControl string
+	// ACL is a canned ACL; the local store, which has no ACLs, ignores it.
+	ACL string
+}
+
 // Credentials are what a job receives to reach its artifacts.
 type Credentials struct {
 	AccessKeyID     string
@@ -41,7 +49,7 @@ type Store interface {
 	// an external one must already have it.
 	EnsureBucket(ctx context.Context, bucket string) error
 	// Put writes an object of size bytes and returns its version ("" in an unversioned bucket).
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64) (Info, error)
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta Metadata) (Info, error)
 	// Get opens a version of an object ("" for the latest).
 	Get(ctx context.Context, bucket, key, version string) (io.ReadCloser, Info, error)
 	// Head describes a version of an object ("" for the latest).

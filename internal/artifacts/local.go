@@ -38,8 +38,17 @@ func (l *Local) EnsureBucket(ctx context.Context, bucket string) error {
 	return nil
 }
 
-func (l *Local) Put(ctx context.Context, bucket, key string, r io.Reader, _ int64) (Info, error) {
-	o, err := l.objects.Put(ctx, bucket, key, nil, r)
+func (l *Local) Put(ctx context.Context, bucket, key string, r io.Reader, _ int64, meta Metadata) (Info, error) {
+	var headers map[string]string
+	for name, v := range map[string]string{"Content-Type": meta.ContentType, "Cache-Control": meta.CacheControl} {
+		if v != "" {
+			if headers == nil {
+				headers = map[string]string{}
+			}
+			headers[name] = v
+		}
+	}
+	o, err := l.objects.Put(ctx, bucket, key, headers, r)
 	if err != nil {
 		return Info{}, localError(err, bucket, key, "")
 	}

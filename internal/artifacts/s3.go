@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -43,8 +44,18 @@ func (s *S3) EnsureBucket(ctx context.Context, bucket string) error {
 
 // Put uploads through the SDK's transfer manager, which reads a stream in parts it can sign and
 // retry, and switches to a multipart upload for large artifacts.
-func (s *S3) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) (Info, error) {
-	out, err := transfermanager.New(s.client).UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r})
+func (s *S3) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta Metadata) (Info, error) {
+	in := &transfermanager.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r}
+	if meta.ContentType != "" {
+		in.ContentType = aws.String(meta.ContentType)
+	}
+	if meta.CacheControl != "" {
+		in.CacheControl = aws.String(meta.CacheControl)
+	}
+	if meta.ACL != "" {
+		in.ACL = tmtypes.ObjectCannedACL(meta.ACL)
+	}
+	out, err := transfermanager.New(s.client).UploadObject(ctx, in)
 	if err != nil {
 		return Info{}, s3Error(err, bucket, key, "")
 	}

@@ -144,6 +144,11 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 			return s.fail(execID, a, failure)
 		}
 		ar.JobID = job.ID
+		if s.x.cfg.LogURL != nil && s.x.cfg.LocalProviders[job.TypeKey] {
+			ar.ExternalURL = s.x.cfg.LogURL(a.ID)
+			detail.Output.ExecutionResult = &model.ActionExecutionResult{ExternalExecutionUrl: new(ar.ExternalURL)}
+			s.putActionDoc(execID, stageName, a.Name, ar, detail)
+		}
 		timeout := defaultActionTimeout
 		if ad.TimeoutInMinutes != nil {
 			timeout = time.Duration(*ad.TimeoutInMinutes) * time.Minute

@@ -37,6 +37,9 @@ type Config struct {
 	// WorkerProviders are the AWS providers whose runs go to job workers (PollForJobs with owner
 	// AWS); "*" routes every AWS provider that has no local runner.
 	WorkerProviders map[string]bool
+	// LogURL, if set, is where the log of a built-in runner's action execution can be read; it
+	// becomes the action's external execution URL.
+	LogURL func(actionExecutionID string) string
 }
 
 // Executor runs executions on a store.
@@ -138,6 +141,8 @@ type actionRun struct {
 	Revision   *model.ActionRevision `json:"revision,omitempty"`
 	Percent    *int                  `json:"percent,omitempty"`
 	ExternalID string                `json:"externalId,omitempty"`
+	// ExternalURL is where the run can be watched: a built-in runner's log.
+	ExternalURL string `json:"externalUrl,omitempty"`
 }
 
 type transition struct {

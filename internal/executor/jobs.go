@@ -135,6 +135,9 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 		if res.ExternalID != "" {
 			out.ExecutionResult.ExternalExecutionId = new(res.ExternalID)
 		}
+		if ar.ExternalURL != "" {
+			out.ExecutionResult.ExternalExecutionUrl = new(ar.ExternalURL)
+		}
 		if res.Summary != "" {
 			out.ExecutionResult.ExternalExecutionSummary = new(res.Summary)
 		}

@@ -2,8 +2,12 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // keptRevisions bounds how many recorded revisions per source action are remembered for telling
@@ -57,4 +61,67 @@ func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int
 		return nil
 	})
 	return isNew, execID, err
+}
+
+// SourceAction is a source action of the latest version of a pipeline.
+type SourceAction struct {
+	Pipeline string
+	Version  int
+	Stage    string
+	Action   *model.ActionDeclaration
+	// Declaration is the pipeline's, for its triggers.
+	Declaration *model.PipelineDeclaration
+}
+
+// SourceActions lists the source actions of every pipeline's latest version.
+func (x *Executor) SourceActions(ctx context.Context) ([]SourceAction, error) {
+	var out []SourceAction
+	page := store.Page{Limit: 1000}
+	for {
+		pipelines, err := x.store.ListPipelines(ctx, page)
+		if err != nil {
+			return nil, fmt.Errorf("list pipelines: %w", err)
+		}
+		for _, p := range pipelines {
+			decl, err := x.declaration(ctx, p.Name, p.Version)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted since it was listed
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range decl.Stages {
+				for i, a := range st.Actions {
+					if *a.ActionTypeId.Category == model.ActionCategorySource {
+						out = append(out, SourceAction{Pipeline: p.Name, Version: p.Version, Stage: *st.Name, Action: &st.Actions[i], Declaration: decl})
+					}
+				}
+			}
+		}
+		if len(pipelines) < page.Limit {
+			return out, nil
+		}
+		page.After = pipelines[len(pipelines)-1].Name
+	}
+}
+
+// CurrentRevision is the revision a source action last ran with or was last given, "" if none.
+func (x *Executor) CurrentRevision(ctx context.Context, pipeline, stage, action string) (string, error) {
+	raw, err := x.store.State(ctx, pipeline)
+	if err != nil || raw == nil {
+		return "", err
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "", fmt.Errorf("decode the execution state of %s: %w", pipeline, err)
+	}
+	if l := st.Latest[stage]; l != nil {
+		if ar := l.Actions[action]; ar != nil && ar.Revision != nil && ar.Revision.RevisionId != nil {
+			return *ar.Revision.RevisionId, nil
+		}
+	}
+	if seen := st.Revisions[stage+"/"+action]; len(seen) > 0 {
+		return *seen[len(seen)-1].Revision.RevisionId, nil
+	}
+	return "", nil
 }

@@ -64,6 +64,9 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 					if ar.ExternalID != "" {
 						as.LatestExecution.ExternalExecutionId = new(ar.ExternalID)
 					}
+					if ar.ExternalURL != "" {
+						as.LatestExecution.ExternalExecutionUrl = new(ar.ExternalURL)
+					}
 					as.LatestExecution.PercentComplete = ar.Percent
 					if ar.Token != "" && ar.Status == engine.InProgress {
 						as.LatestExecution.Token = new(ar.Token)

@@ -1,37 +1,92 @@
-// Package runners holds the providers Sluice runs itself. Their action runs are jobs like those of
-// custom actions, polled from the same queue by runners inside the server, so a crash loses none:
-// a job a runner took is never acknowledged, and the sweeper hands it out again if the runner
-// does not finish it.
+// Package runners holds the providers Sluice runs itself: S3 and Git sources, CodeBuild
+// buildspecs, Commands and the S3 deploy. Their action runs are jobs like those of custom
+// actions, polled from the same queue by runners inside the server, so a crash loses none: a
+// runner never acknowledges its job but keeps it alive with heartbeats, and the sweeper hands it
+// out again once the heartbeats stop. Each run writes a log that the server serves.
 package runners
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
+	"github.com/sluicehq/sluice/internal/gitrepo"
+	"github.com/sluicehq/sluice/internal/logs"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// provider runs the jobs of one action type.
-type provider interface {
-	run(ctx context.Context, job *model.JobData) executor.Result
+// Config configures the runners.
+type Config struct {
+	Executor  *executor.Executor
+	Artifacts artifacts.Store
+	Logs      *logs.Store
+	// Git resolves the repositories of Git sources.
+	Git *gitrepo.Remotes
+	// WorkDir holds a fresh directory for each run.
+	WorkDir string
+	// BuildTimeout bounds a CodeBuild or Commands run that its project does not bound.
+	BuildTimeout time.Duration
+	// BuildProjects is a directory of CodeBuild project definitions, <ProjectName>.json.
+	BuildProjects string
+	// Heartbeat is how often a runner tells the sweeper it is still at its job; it must be
+	// well under the job acknowledgement timeout.
+	Heartbeat time.Duration
+	// PublicURL is where clients reach the server, for messages that tell them where to push.
+	PublicURL string
+	// Slots bounds how many runs go at once.
+	Slots     int
+	AccountID string
+	Region    string
+	Logger    *slog.Logger
 }
 
-// providers are the action types Sluice runs itself, by executor.TypeKey.
-func providers(arts artifacts.Store) map[string]provider {
-	return map[string]provider{
-		executor.TypeKey("Source", "AWS", "S3", "1"): s3Source{arts: arts},
-	}
+// provider runs the jobs of one action type.
+type provider interface {
+	run(ctx context.Context, j *job) executor.Result
 }
+
+// job is one run of a built-in provider.
+type job struct {
+	id   string
+	data *model.JobData
+	run  executor.LocalRun
+	// dir is a fresh directory for the run, removed afterwards.
+	dir string
+	log io.Writer
+}
+
+// logf writes a line to the run's log, stamped as CodeBuild stamps its own.
+func (j *job) logf(format string, args ...any) {
+	fmt.Fprintf(j.log, "[Sluice] %s %s\n", time.Now().UTC().Format("2006/01/02 15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// Type keys of the built-in providers.
+var (
+	s3SourceType         = executor.TypeKey("Source", "AWS", "S3", "1")
+	codeCommitType       = executor.TypeKey("Source", "AWS", "CodeCommit", "1")
+	connectionSourceType = executor.TypeKey("Source", "AWS", "CodeStarSourceConnection", "1")
+	gitHubType           = executor.TypeKey("Source", "ThirdParty", "GitHub", "1")
+	codeBuildType        = executor.TypeKey("Build", "AWS", "CodeBuild", "1")
+	codeBuildTestType    = executor.TypeKey("Test", "AWS", "CodeBuild", "1")
+	commandsType         = executor.TypeKey("Compute", "AWS", "Commands", "1")
+	s3DeployType         = executor.TypeKey("Deploy", "AWS", "S3", "1")
+)
 
 // Providers lists the action types Sluice runs itself, by executor.TypeKey.
 func Providers() map[string]bool {
 	out := map[string]bool{}
-	for key := range providers(nil) {
+	for _, key := range []string{s3SourceType, codeCommitType, connectionSourceType, gitHubType, codeBuildType, codeBuildTestType, commandsType, s3DeployType} {
 		out[key] = true
 	}
 	return out
@@ -39,6 +94,7 @@ func Providers() map[string]bool {
 
 // Runners run the jobs of the built-in providers.
 type Runners struct {
+	cfg       Config
 	exec      *executor.Executor
 	providers map[string]provider
 	logger    *slog.Logger
@@ -47,9 +103,31 @@ type Runners struct {
 	wg    sync.WaitGroup
 }
 
-// New returns runners that take jobs from exec and keep artifacts in arts.
-func New(exec *executor.Executor, arts artifacts.Store, logger *slog.Logger) *Runners {
-	return &Runners{exec: exec, providers: providers(arts), logger: logger, slots: make(chan struct{}, 8)}
+// New returns runners configured by cfg.
+func New(cfg Config) *Runners {
+	if cfg.Slots <= 0 {
+		cfg.Slots = 8
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.BuildTimeout <= 0 {
+		cfg.BuildTimeout = time.Hour
+	}
+	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, slots: make(chan struct{}, cfg.Slots)}
+	build := &builder{cfg: &r.cfg}
+	git := gitSource{arts: cfg.Artifacts, remotes: cfg.Git, publicURL: cfg.PublicURL}
+	r.providers = map[string]provider{
+		s3SourceType:         s3Source{arts: cfg.Artifacts},
+		codeCommitType:       git,
+		connectionSourceType: git,
+		gitHubType:           git,
+		codeBuildType:        codeBuild{build},
+		codeBuildTestType:    codeBuild{build},
+		commandsType:         commands{build},
+		s3DeployType:         s3Deploy{arts: cfg.Artifacts},
+	}
+	return r
 }
 
 // pollInterval is how often runners look for jobs when no new job woke them.
@@ -98,22 +176,102 @@ func (r *Runners) dispatch(ctx context.Context) {
 	}
 }
 
-func (r *Runners) runJob(ctx context.Context, p provider, j store.Job) {
-	data, err := r.exec.JobData(j)
+// errJobEnded stops a run whose job ended without it: the action was stopped and abandoned,
+// timed out, or its pipeline deleted.
+var errJobEnded = errors.New("the job ended")
+
+func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
+	data, err := r.exec.JobData(sj)
 	if err != nil {
-		r.logger.Error("read built-in job", "job", j.ID, "err", err)
+		r.logger.Error("read built-in job", "job", sj.ID, "err", err)
 		return
 	}
-	res := p.run(ctx, data)
-	if ctx.Err() != nil {
-		return // the server is stopping; the sweeper hands the job out again after a restart
+	run, err := r.exec.LocalRun(ctx, sj)
+	if errors.Is(err, executor.ErrJobNotFound) {
+		return // its execution ended since
 	}
-	if err := r.exec.Finish(ctx, j.ID, res); err != nil {
-		r.logger.Warn("report built-in job", "job", j.ID, "err", err)
+	if err != nil {
+		r.logger.Error("read built-in job", "job", sj.ID, "err", err)
+		return
+	}
+	logw, err := r.cfg.Logs.Create(sj.ActionExecutionID)
+	if err != nil {
+		r.logger.Error("open the log of a built-in job", "job", sj.ID, "err", err)
+		return
+	}
+	defer logw.Close()
+	dir := filepath.Join(r.cfg.WorkDir, sj.ID)
+	if err := os.RemoveAll(dir); err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		r.logger.Error("prepare the work directory of a built-in job", "job", sj.ID, "err", err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if !run.Deadline.IsZero() {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithDeadline(runCtx, run.Deadline)
+		defer stop()
+	}
+	go r.heartbeat(runCtx, sj.ID, cancel)
+
+	j := &job{id: sj.ID, data: data, run: run, dir: dir, log: logw}
+	res := p.run(runCtx, j)
+	switch {
+	case ctx.Err() != nil:
+		j.logf("The server is stopping: the run will be taken up again")
+		return
+	case errors.Is(context.Cause(runCtx), errJobEnded):
+		j.logf("Stopped: the action was stopped or abandoned, or it timed out")
+		return
+	}
+	if res.Succeeded {
+		j.logf("Succeeded: %s", res.Summary)
+	} else {
+		j.logf("Failed: %s", res.Summary)
+	}
+	if err := r.exec.Finish(ctx, sj.ID, res); err != nil {
+		r.logger.Warn("report built-in job", "job", sj.ID, "err", err)
+	}
+}
+
+// heartbeat keeps a running job from being handed out again, and cancels the run when its job
+// ends without it.
+func (r *Runners) heartbeat(ctx context.Context, jobID string, cancel context.CancelCauseFunc) {
+	ticker := time.NewTicker(r.cfg.Heartbeat)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		alive, err := r.exec.Heartbeat(ctx, jobID)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.logger.Warn("heartbeat of a built-in job", "job", jobID, "err", err)
+			}
+			continue
+		}
+		if !alive {
+			cancel(errJobEnded)
+			return
+		}
 	}
 }
 
 // failed is the result of a job that failed for reason.
 func failed(reason string) executor.Result {
 	return executor.Result{Summary: reason, FailureType: string(model.FailureTypeJobFailed)}
+}
+
+// failedErr is the result of a job that failed with err, said as a sentence.
+func failedErr(err error) executor.Result {
+	msg := err.Error()
+	r, size := utf8.DecodeRuneInString(msg)
+	return failed(string(unicode.ToUpper(r)) + msg[size:])
 }

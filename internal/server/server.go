@@ -23,10 +23,14 @@ import (
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/executor"
+	"github.com/sluicehq/sluice/internal/githost"
+	"github.com/sluicehq/sluice/internal/gitrepo"
+	"github.com/sluicehq/sluice/internal/logs"
 	"github.com/sluicehq/sluice/internal/objects"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/runners"
 	"github.com/sluicehq/sluice/internal/s3server"
+	"github.com/sluicehq/sluice/internal/sources"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -52,6 +56,15 @@ type Config struct {
 	Artifacts ArtifactsConfig
 	// WorkerProviders are the AWS providers whose actions go to job workers; "*" for all.
 	WorkerProviders []string
+	// GitRemotes map repository names of Git sources to remotes (a path, file:// or http(s)
+	// URL); other names are repositories the server hosts.
+	GitRemotes map[string]string
+	// BuildTimeout bounds local CodeBuild and Commands runs whose project sets no timeout.
+	BuildTimeout time.Duration
+	// BuildProjects is a directory of CodeBuild project definitions, <ProjectName>.json.
+	BuildProjects string
+	// SourcePollInterval is how often polling source actions are checked; 0 turns polling off.
+	SourcePollInterval time.Duration
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -80,6 +93,7 @@ type Server struct {
 	handler http.Handler
 	objects *objects.Store
 	runners *runners.Runners
+	sources *sources.Watcher
 }
 
 // openArtifacts opens the artifact store cfg asks for; the local one comes with the object store
@@ -167,13 +181,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for _, p := range cfg.WorkerProviders {
 		workerProviders[p] = true
 	}
-	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
-		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
-		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID}, st)
+	logStore, err := logs.Open(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
+		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
+		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID,
+		LogURL: func(id string) string { return publicURL + "/_sluice/logs/" + id }}, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	remotes := gitrepo.NewRemotes(filepath.Join(cfg.DataDir, "git"), filepath.Join(cfg.DataDir, "git-mirrors"), cfg.GitRemotes)
+	watcher := sources.New(svc.Executor(), arts, remotes, cfg.AccountID, cfg.Region, cfg.Logger)
 	codepipeline := &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger}
 	var s3 http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "The built-in S3 endpoint is off: artifacts are kept in "+arts.Endpoint(), http.StatusNotFound)
@@ -181,20 +204,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if objs != nil {
 		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, cfg.Logger)
 	}
+	git := githost.New(remotes, watcher.Pushed, cfg.Logger)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	mux.Handle("GET /_sluice/logs/{id}", logStore)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s3server.IsS3Request(r) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, githost.Prefix) && r.Header.Get("X-Amz-Target") == "":
+			git.ServeHTTP(w, r)
+		case s3server.IsS3Request(r):
 			s3.ServeHTTP(w, r)
-			return
+		default:
+			codepipeline.ServeHTTP(w, r)
 		}
-		codepipeline.ServeHTTP(w, r)
 	}))
-	runner := runners.New(svc.Executor(), arts, cfg.Logger)
-	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner}, nil
+	heartbeat := cfg.JobAckTimeout / 4
+	runner := runners.New(runners.Config{
+		Executor: svc.Executor(), Artifacts: arts, Logs: logStore, Git: remotes,
+		WorkDir: filepath.Join(cfg.DataDir, "work"), BuildTimeout: cfg.BuildTimeout, BuildProjects: cfg.BuildProjects,
+		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
+	})
+	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner, sources: watcher}, nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
@@ -249,6 +282,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopSweeping()
 	go s.sweep(sweepCtx)
 	go s.runners.Run(sweepCtx)
+	if s.cfg.SourcePollInterval > 0 {
+		go s.sources.Run(sweepCtx, s.cfg.SourcePollInterval)
+	}
 	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
 	select {
 	case err := <-done:

@@ -99,6 +99,9 @@ type Runtime interface {
 	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]Job, error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
+	// TouchJob marks a job handed out or in progress as alive at now, so that it is not handed
+	// out again; it reports false when the job has ended (or never existed).
+	TouchJob(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
 // ActionKey is the paging key of an action run: ListActionExecutions orders by it, newest first.

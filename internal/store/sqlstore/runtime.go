@@ -243,6 +243,14 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, updated time
 	return err
 }
 
+func (s *DB) TouchJob(ctx context.Context, id string, now time.Time) (bool, error) {
+	err := s.execOne(ctx, `UPDATE jobs SET updated_ms = ? WHERE id = ? AND status IN ('Dispatched', 'InProgress')`, ms(now), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`)
 	if err != nil {

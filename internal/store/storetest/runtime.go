@@ -13,13 +13,14 @@ import (
 
 func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 	return map[string]func(*testing.T, func() store.Store){
-		"StepIsAtomic":              testStepIsAtomic,
-		"ConcurrentStepsSerialize":  testConcurrentStepsSerialize,
-		"ExecutionHistory":          testExecutionHistory,
-		"ActionExecutionHistory":    testActionExecutionHistory,
-		"JobsAreDispatchedOnce":     testJobsAreDispatchedOnce,
-		"JobStatusIsCompareAndSwap": testJobStatusCompareAndSwap,
-		"SweepFindsWork":            testSweepFindsWork,
+		"StepIsAtomic":                  testStepIsAtomic,
+		"ConcurrentStepsSerialize":      testConcurrentStepsSerialize,
+		"ExecutionHistory":              testExecutionHistory,
+		"ActionExecutionHistory":        testActionExecutionHistory,
+		"JobsAreDispatchedOnce":         testJobsAreDispatchedOnce,
+		"JobStatusIsCompareAndSwap":     testJobStatusCompareAndSwap,
+		"TouchJobKeepsItFromTheSweeper": testTouchJobKeepsItFromTheSweeper,
+		"SweepFindsWork":                testSweepFindsWork,
 	}
 }
 
@@ -238,6 +239,34 @@ func testJobStatusCompareAndSwap(t *testing.T, open func() store.Store) {
 	}
 	_, err := s.GetJob(ctx, "missing")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testTouchJobKeepsItFromTheSweeper(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}}, nil
+	}))
+	if alive, err := s.TouchJob(ctx, "j", time.Now()); err != nil || alive {
+		t.Fatalf("touching a queued job: %v, %v", alive, err)
+	}
+	_, err := s.DispatchJobs(ctx, "T", "", 1, func() string { return "n" })
+	must(t, err)
+	later := time.Now().Add(time.Hour)
+	if alive, err := s.TouchJob(ctx, "j", later); err != nil || !alive {
+		t.Fatalf("touching a dispatched job: %v, %v", alive, err)
+	}
+	_, err = s.RequeueJobs(ctx, later.Add(-time.Second), 3)
+	must(t, err)
+	if j, _ := s.GetJob(ctx, "j"); j.Status != "Dispatched" {
+		t.Fatalf("a job touched after the cut-off was requeued: %+v", j)
+	}
+	must(t, s.SetJobStatus(ctx, "j", "Dispatched", "Abandoned", later))
+	if alive, err := s.TouchJob(ctx, "j", later); err != nil || alive {
+		t.Fatalf("touching an abandoned job: %v, %v", alive, err)
+	}
+	if alive, err := s.TouchJob(ctx, "missing", later); err != nil || alive {
+		t.Fatalf("touching a missing job: %v, %v", alive, err)
+	}
 }
 
 func testSweepFindsWork(t *testing.T, open func() store.Store) {

@@ -1,0 +1,72 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// LocalRun is what a built-in runner needs to know of a job beyond its job data.
+type LocalRun struct {
+	// Action is the action's declaration, for what job data does not carry (commands, output
+	// variables, the files of output artifacts).
+	Action *model.ActionDeclaration
+	// Pin is the revision the execution pins a source action to: from the sourceRevisions it
+	// was started with, or the revision that started it (PutActionRevision, a push, a poll).
+	Pin *model.SourceRevisionOverride
+	// Deadline is when the action times out.
+	Deadline time.Time
+	// Variables are the execution's pipeline-level variables.
+	Variables map[string]string
+}
+
+// LocalRun reads what a built-in runner needs to know of a job.
+func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) {
+	raw, err := x.store.State(ctx, j.Pipeline)
+	if err != nil {
+		return LocalRun{}, fmt.Errorf("read the execution state of %s: %w", j.Pipeline, err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return LocalRun{}, fmt.Errorf("decode the execution state of %s: %w", j.Pipeline, err)
+	}
+	r := st.Runs[j.ExecutionID]
+	if r == nil || r.Actions[j.ActionExecutionID] == nil {
+		return LocalRun{}, ErrJobNotFound
+	}
+	ar := r.Actions[j.ActionExecutionID]
+	decl, err := x.declaration(ctx, r.Pipeline, r.Version)
+	if err != nil {
+		return LocalRun{}, err
+	}
+	out := LocalRun{Deadline: ar.Deadline, Variables: r.Variables}
+	for _, stage := range decl.Stages {
+		for i, a := range stage.Actions {
+			if *stage.Name == ar.Stage && *a.Name == ar.Name {
+				out.Action = &stage.Actions[i]
+			}
+		}
+	}
+	for _, o := range r.SourceRevisions {
+		if *o.ActionName == ar.Name {
+			out.Pin = &o
+		}
+	}
+	if out.Pin == nil && ar.Revision != nil && ar.Revision.RevisionId != nil {
+		out.Pin = &model.SourceRevisionOverride{ActionName: new(ar.Name), RevisionValue: ar.Revision.RevisionId}
+	}
+	if out.Action == nil {
+		return LocalRun{}, ErrJobNotFound
+	}
+	return out, nil
+}
+
+// Heartbeat tells the sweeper that a built-in runner is still at a job, and reports whether the
+// job still runs: false once it was stopped, abandoned, timed out or deleted.
+func (x *Executor) Heartbeat(ctx context.Context, jobID string) (bool, error) {
+	return x.store.TouchJob(ctx, jobID, x.cfg.Now())
+}

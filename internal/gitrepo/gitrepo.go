@@ -1,0 +1,272 @@
+// Package gitrepo reads the git repositories of Git source actions: it resolves a repository
+// name to a remote (a repository hosted by Sluice, or one mapped to a path or URL), fetches a
+// branch through a local mirror, and writes a commit's tree as a zip archive. It uses go-git,
+// so reading repositories needs no git binary.
+package gitrepo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/sluicehq/sluice/internal/archive"
+)
+
+// Errors, matched with errors.Is.
+var (
+	ErrNoRepository = errors.New("the repository does not exist")
+	ErrNoBranch     = errors.New("the branch does not exist")
+	ErrNoCommit     = errors.New("the commit does not exist")
+)
+
+// Remotes resolves repository names to git remotes.
+type Remotes struct {
+	// hosted is the directory of the repositories Sluice serves, <name>.git each.
+	hosted string
+	// mapped are remotes given by name: a path, file://, or http(s) URL with credentials.
+	mapped map[string]string
+	// mirrors keeps bare mirrors of remote repositories, fetched into before each read.
+	mirrors string
+	locks   sync.Map
+}
+
+// validName matches repository names: CodeCommit's, or owner/repo for connections.
+var validName = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$`)
+
+// ValidName reports whether name can name a hosted repository.
+func ValidName(name string) bool {
+	return validName.MatchString(name) && !strings.Contains(name, "..") && !strings.HasSuffix(name, ".git")
+}
+
+// NewRemotes returns remotes that resolve names first through mapped, then to the repositories
+// hosted in the directory hosted; mirrors of remote repositories are kept in mirrors.
+func NewRemotes(hosted, mirrors string, mapped map[string]string) *Remotes {
+	return &Remotes{hosted: hosted, mirrors: mirrors, mapped: mapped}
+}
+
+// HostedPath is where the hosted repository name lives.
+func (r *Remotes) HostedPath(name string) string {
+	return filepath.Join(r.hosted, filepath.FromSlash(name)+".git")
+}
+
+// Hosted reports whether name resolves to a repository Sluice hosts.
+func (r *Remotes) Hosted(name string) bool {
+	_, mapped := r.mapped[name]
+	return !mapped && ValidName(name)
+}
+
+// Remote is one resolved repository.
+type Remote struct {
+	Name string
+	// url is where it is fetched from; empty for a hosted repository.
+	url  string
+	auth transport.AuthMethod
+	path string
+}
+
+// Describe says where the repository is, without credentials.
+func (rm Remote) Describe() string {
+	if rm.url == "" {
+		return "the repository " + rm.Name + " hosted by Sluice"
+	}
+	u, err := url.Parse(rm.url)
+	if err == nil && u.User != nil {
+		u.User = nil
+		return "the repository " + rm.Name + " at " + u.String()
+	}
+	return "the repository " + rm.Name + " at " + rm.url
+}
+
+// Resolve finds the remote of a repository name.
+func (r *Remotes) Resolve(name string) (Remote, error) {
+	if target, ok := r.mapped[name]; ok {
+		rm := Remote{Name: name, url: target}
+		if u, err := url.Parse(target); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.User != nil {
+			password, _ := u.User.Password()
+			rm.auth = &githttp.BasicAuth{Username: u.User.Username(), Password: password}
+			u.User = nil
+			rm.url = u.String()
+		}
+		sum := sha256.Sum256([]byte(target))
+		rm.path = filepath.Join(r.mirrors, hex.EncodeToString(sum[:8])+".git")
+		return rm, nil
+	}
+	if !ValidName(name) {
+		return Remote{}, fmt.Errorf("%q is not a repository name Sluice can host: %w", name, ErrNoRepository)
+	}
+	return Remote{Name: name, path: r.HostedPath(name)}, nil
+}
+
+// lock serialises fetches into one mirror.
+func (r *Remotes) lock(path string) func() {
+	mu, _ := r.locks.LoadOrStore(path, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+// open returns the repository to read rm from, fetching branch into its mirror first.
+func (r *Remotes) open(ctx context.Context, rm Remote, branch string) (*git.Repository, error) {
+	if rm.url == "" {
+		repo, err := git.PlainOpen(rm.path)
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
+		}
+		return repo, err
+	}
+	defer r.lock(rm.path)()
+	repo, err := git.PlainOpen(rm.path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if repo, err = git.PlainInit(rm.path, true); err == nil {
+			_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rm.url}})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the mirror of %s: %w", rm.Describe(), err)
+	}
+	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/heads/%s", branch, branch))
+	err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: rm.auth, Force: true, Tags: git.NoTags})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return repo, nil
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
+	case strings.Contains(err.Error(), "couldn't find remote ref"):
+		return nil, fmt.Errorf("%s has no branch %s: %w", rm.Describe(), branch, ErrNoBranch)
+	}
+	return nil, fmt.Errorf("fetch %s from %s: %w", branch, rm.Describe(), err)
+}
+
+// Commit describes a commit.
+type Commit struct {
+	ID        string
+	Message   string
+	Author    string
+	AuthorAt  time.Time
+	Committed time.Time
+}
+
+// Head returns the commit at the tip of branch.
+func (r *Remotes) Head(ctx context.Context, rm Remote, branch string) (Commit, error) {
+	repo, err := r.open(ctx, rm, branch)
+	if err != nil {
+		return Commit{}, err
+	}
+	c, err := tip(repo, rm, branch)
+	if err != nil {
+		return Commit{}, err
+	}
+	return describe(c), nil
+}
+
+func tip(repo *git.Repository, rm Remote, branch string) (*object.Commit, error) {
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, fmt.Errorf("%s has no branch %s: %w", rm.Describe(), branch, ErrNoBranch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return repo.CommitObject(ref.Hash())
+}
+
+func describe(c *object.Commit) Commit {
+	return Commit{ID: c.Hash.String(), Message: c.Message, Author: c.Author.Name, AuthorAt: c.Author.When, Committed: c.Committer.When}
+}
+
+// Archive writes the tree of a commit of branch to a zip file at zipPath: the commit id given,
+// or the branch's tip. With clone, the archive is a clone of the branch checked out at the
+// commit, .git directory included, for builds that need git history.
+func (r *Remotes) Archive(ctx context.Context, rm Remote, branch, commitID, zipPath string, clone bool) (Commit, error) {
+	repo, err := r.open(ctx, rm, branch)
+	if err != nil {
+		return Commit{}, err
+	}
+	var c *object.Commit
+	if commitID == "" {
+		c, err = tip(repo, rm, branch)
+	} else {
+		c, err = repo.CommitObject(plumbing.NewHash(commitID))
+		if errors.Is(err, plumbing.ErrObjectNotFound) || !plumbing.IsHash(commitID) {
+			err = fmt.Errorf("%s has no commit %s: %w", rm.Describe(), commitID, ErrNoCommit)
+		}
+	}
+	if err != nil {
+		return Commit{}, err
+	}
+	if clone {
+		err = cloneArchive(ctx, rm.path, branch, c.Hash, zipPath)
+	} else {
+		err = treeArchive(c, zipPath)
+	}
+	return describe(c), err
+}
+
+// treeArchive zips the files of a commit's tree.
+func treeArchive(c *object.Commit, zipPath string) error {
+	tree, err := c.Tree()
+	if err != nil {
+		return err
+	}
+	w, err := archive.Create(zipPath)
+	if err != nil {
+		return err
+	}
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if f.Mode == filemode.Submodule || f.Mode == filemode.Symlink {
+			return nil
+		}
+		mode, err := f.Mode.ToOSFileMode()
+		if err != nil {
+			return err
+		}
+		rd, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		return w.Add(f.Name, mode.Perm(), c.Committer.When, rd)
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
+// cloneArchive clones the repository at path, checks out commit and zips the whole work tree.
+func cloneArchive(ctx context.Context, path, branch string, commit plumbing.Hash, zipPath string) error {
+	dir, err := os.MkdirTemp(filepath.Dir(zipPath), "clone-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: path, ReferenceName: plumbing.NewBranchReferenceName(branch), SingleBranch: true, NoCheckout: true})
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: commit, Force: true}); err != nil {
+		return fmt.Errorf("check out %s: %w", commit, err)
+	}
+	return archive.ZipDir(dir, zipPath)
+}

@@ -1,0 +1,373 @@
+package runners
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/sluicehq/sluice/internal/archive"
+	"github.com/sluicehq/sluice/internal/buildspec"
+	"github.com/sluicehq/sluice/internal/executor"
+	"github.com/sluicehq/sluice/internal/model"
+)
+
+// builder runs buildspecs, for the CodeBuild and Commands actions: each build in the run's fresh
+// directory, as its own process group, killed whole when it times out or its job ends.
+type builder struct {
+	cfg *Config
+}
+
+// build is one buildspec to run.
+type build struct {
+	spec *buildspec.Spec
+	// sources are the extracted input artifacts by name; primary names the one builds start in.
+	sources map[string]string
+	primary string
+	// env holds the variables given outside the buildspec, which win over its own.
+	env     []buildspec.Variable
+	timeout time.Duration
+	// buildID is CODEBUILD_BUILD_ID: project:uuid.
+	buildID string
+	// artifacts maps each output artifact to the buildspec section that makes it.
+	artifacts map[string]*buildspec.Artifacts
+}
+
+// fetchSources extracts every input artifact of j into its own directory.
+func (b *builder) fetchSources(ctx context.Context, j *job) (map[string]string, error) {
+	dirs := map[string]string{}
+	for _, in := range j.data.InputArtifacts {
+		dir := filepath.Join(j.dir, "src", *in.Name)
+		if err := fetchInput(ctx, b.cfg.Artifacts, j, in, dir); err != nil {
+			return nil, err
+		}
+		dirs[*in.Name] = dir
+	}
+	return dirs, nil
+}
+
+var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// run runs a build and reports its result: output variables from the exported variables and
+// output artifacts from the artifact sections.
+func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
+	for _, name := range bd.spec.ExportedVariables {
+		if !variableName.MatchString(name) {
+			return failed(fmt.Sprintf("The exported variable name %q is not a shell variable name", name))
+		}
+	}
+	shell, err := buildShell(bd.spec.Shell)
+	if err != nil {
+		return failed(err.Error())
+	}
+	state := filepath.Join(j.dir, ".sluice")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return failed(err.Error())
+	}
+	scriptPath := filepath.Join(state, "build.sh")
+	if err := os.WriteFile(scriptPath, []byte(script(bd.spec, state)), 0o644); err != nil {
+		return failed(err.Error())
+	}
+	buildCtx, cancel := context.WithTimeout(ctx, bd.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(buildCtx, shell, scriptPath)
+	cmd.Dir = bd.sources[bd.primary]
+	cmd.Env = b.environment(j, bd)
+	tail := &tailBuffer{max: 2048}
+	// One comparable writer for both streams, so that exec writes to it from one goroutine.
+	out := io.MultiWriter(j.log, tail)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	j.logf("Running the build %s with %s", bd.buildID, shell)
+	runErr := cmd.Run()
+	if runErr != nil && cmd.ProcessState != nil && cmd.ProcessState.Exited() && !errors.Is(buildCtx.Err(), context.DeadlineExceeded) {
+		// The script exits 1 after recording the failing command.
+		if res, ok := commandFailure(state, tail.String()); ok {
+			return res
+		}
+	}
+	switch {
+	case errors.Is(buildCtx.Err(), context.DeadlineExceeded):
+		return failed(fmt.Sprintf("The build timed out: it did not finish within %s, and was stopped\n\nLog tail:\n%s", timeoutText(bd.timeout, ctx), tail.String()))
+	case ctx.Err() != nil:
+		return failed("The build was stopped")
+	case runErr != nil:
+		return failed(fmt.Sprintf("The build could not run: %v\n\nLog tail:\n%s", runErr, tail.String()))
+	}
+	vars, err := readExported(filepath.Join(state, "exported"))
+	if err != nil {
+		return failed(fmt.Sprintf("Reading the exported variables failed: %v", err))
+	}
+	for _, out := range j.data.OutputArtifacts {
+		section := bd.artifacts[*out.Name]
+		if err := b.storeArtifact(ctx, j, bd, out, section); err != nil {
+			return failedErr(err)
+		}
+	}
+	return executor.Result{Succeeded: true, Summary: "Build " + bd.buildID + " succeeded", ExternalID: bd.buildID, OutputVariables: vars}
+}
+
+// timeoutText names the limit a build hit: its own timeout or the action's deadline.
+func timeoutText(timeout time.Duration, ctx context.Context) string {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
+		return "the action's timeout"
+	}
+	return timeout.String()
+}
+
+// commandFailure reads which command failed, as the build script recorded it.
+func commandFailure(state, tail string) (executor.Result, bool) {
+	raw, err := os.ReadFile(filepath.Join(state, "failed"))
+	if err != nil {
+		return executor.Result{}, false
+	}
+	phase, rest, _ := strings.Cut(string(raw), "\n")
+	status, command, _ := strings.Cut(rest, "\n")
+	return failed(fmt.Sprintf("Error while executing command: %s. Reason: exit status %s (phase %s)\n\nLog tail:\n%s",
+		command, status, strings.ToUpper(phase), tail)), true
+}
+
+// buildShell picks the shell a buildspec asks for; bash by default where there is one.
+func buildShell(want string) (string, error) {
+	switch want {
+	case "":
+		if p, err := exec.LookPath("bash"); err == nil {
+			return p, nil
+		}
+		return exec.LookPath("sh")
+	case "bash", "/bin/bash", "sh", "/bin/sh":
+		return exec.LookPath(want)
+	}
+	return "", fmt.Errorf("env/shell %s is not supported by Sluice's local builds: use bash or /bin/sh", want)
+}
+
+// inheritedEnv are the server's environment variables a build sees; credentials and the rest of
+// the server's environment stay out, as a CodeBuild container starts clean.
+var inheritedEnv = []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "SSL_CERT_FILE", "GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY"}
+
+func (b *builder) environment(j *job, bd build) []string {
+	env := map[string]string{}
+	for _, name := range inheritedEnv {
+		if v, ok := os.LookupEnv(name); ok {
+			env[name] = v
+		}
+	}
+	pc := j.data.PipelineContext
+	env["CODEBUILD_CI"] = "true"
+	env["CODEBUILD_BUILD_ID"] = bd.buildID
+	env["CODEBUILD_BUILD_ARN"] = fmt.Sprintf("arn:aws:codebuild:%s:%s:build/%s", b.cfg.Region, b.cfg.AccountID, bd.buildID)
+	env["CODEBUILD_BUILD_IMAGE"] = "sluice/local"
+	env["CODEBUILD_INITIATOR"] = "codepipeline/" + *pc.PipelineName
+	env["CODEBUILD_START_TIME"] = fmt.Sprint(time.Now().UnixMilli())
+	env["CODEBUILD_SRC_DIR"] = bd.sources[bd.primary]
+	env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = b.cfg.Region, b.cfg.Region
+	for _, in := range j.data.InputArtifacts {
+		if *in.Name != bd.primary {
+			env["CODEBUILD_SRC_DIR_"+*in.Name] = bd.sources[*in.Name]
+			continue
+		}
+		if bucket, key, err := location(in); err == nil {
+			env["CODEBUILD_SOURCE_VERSION"] = "arn:aws:s3:::" + bucket + "/" + key
+		}
+		if in.Revision != nil {
+			env["CODEBUILD_RESOLVED_SOURCE_VERSION"] = *in.Revision
+		}
+	}
+	for _, v := range append(slices.Clone(bd.spec.Variables), bd.env...) {
+		env[v.Name] = v.Value
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// quote makes s one word for a POSIX shell.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// script turns a buildspec into one shell script, so that the phases share a shell as they do
+// in CodeBuild: a directory changed or a variable set in one is seen by the next. It records the
+// first failing command in state/failed and the exported variables in state/exported.
+func script(spec *buildspec.Spec, state string) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "__sluice_state=%s\n", quote(state))
+	s.WriteString(`__sluice_log() { printf '[Container] %s %s\n' "$(date -u '+%Y/%m/%d %H:%M:%S')" "$1"; }
+__sluice_failed() {
+  export CODEBUILD_BUILD_SUCCEEDING=0
+  [ -e "$__sluice_state/failed" ] || printf '%s\n%s\n%s' "$1" "$3" "$2" > "$__sluice_state/failed"
+  __sluice_log "Command did not exit successfully $2 exit status $3"
+}
+export CODEBUILD_BUILD_SUCCEEDING=1
+__sluice_skip=0
+__sluice_skip_post=0
+`)
+	for _, name := range buildspec.Phases {
+		p := spec.Phases[name]
+		if p == nil {
+			continue
+		}
+		skip := "__sluice_skip"
+		if name == buildspec.PostBuild {
+			// post_build runs after a failed build phase, not after a failed install or pre_build.
+			skip = "__sluice_skip_post"
+		}
+		upper := strings.ToUpper(name)
+		fmt.Fprintf(&s, "if [ \"$%s\" = 0 ]; then\n__sluice_log 'Entering phase %s'\n__sluice_rc=0\nwhile :; do\n", skip, upper)
+		for _, c := range p.Commands {
+			fmt.Fprintf(&s, "__sluice_log %s\n%s\n__sluice_rc=$?; if [ \"$__sluice_rc\" != 0 ]; then __sluice_failed %s %s \"$__sluice_rc\"; break; fi\n",
+				quote("Running command "+c), c, name, quote(c))
+		}
+		s.WriteString("break\ndone\n")
+		for _, c := range p.Finally {
+			fmt.Fprintf(&s, "__sluice_log %s\n%s\n__sluice_frc=$?; if [ \"$__sluice_frc\" != 0 ]; then __sluice_failed %s %s \"$__sluice_frc\"; __sluice_rc=$__sluice_frc; fi\n",
+				quote("Running command "+c), c, name, quote(c))
+		}
+		fmt.Fprintf(&s, "if [ \"$__sluice_rc\" = 0 ]; then __sluice_log 'Phase complete: %s State: SUCCEEDED'; else __sluice_log 'Phase complete: %s State: FAILED'", upper, upper)
+		if p.OnFailure == buildspec.Abort {
+			s.WriteString("; __sluice_skip=1")
+			if name == buildspec.Install || name == buildspec.PreBuild {
+				s.WriteString("; __sluice_skip_post=1")
+			}
+		}
+		s.WriteString("; fi\nfi\n")
+	}
+	s.WriteString(": > \"$__sluice_state/exported\"\n")
+	for _, name := range spec.ExportedVariables {
+		fmt.Fprintf(&s, "if [ -n \"${%s+x}\" ]; then printf '%%s=%%s\\0' %s \"$%s\" >> \"$__sluice_state/exported\"; fi\n", name, name, name)
+	}
+	s.WriteString("[ -e \"$__sluice_state/failed\" ] && exit 1\nexit 0\n")
+	return s.String()
+}
+
+// readExported reads NUL-separated name=value pairs.
+func readExported(path string) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{}
+	for item := range bytes.SplitSeq(raw, []byte{0}) {
+		if name, value, ok := strings.Cut(string(item), "="); ok {
+			vars[name] = value
+		}
+	}
+	return vars, nil
+}
+
+// storeArtifact zips the files an artifact section names and stores them as out.
+func (b *builder) storeArtifact(ctx context.Context, j *job, bd build, out model.Artifact, section *buildspec.Artifacts) error {
+	if section == nil {
+		return fmt.Errorf("nothing says which files make the output artifact %s: add artifacts/files to the buildspec (or, with several output artifacts, a secondary-artifacts entry named %s)", *out.Name, *out.Name)
+	}
+	root := filepath.Join(bd.sources[bd.primary], filepath.FromSlash(section.BaseDirectory))
+	files, err := matchFiles(root, section)
+	if err != nil {
+		return fmt.Errorf("collect the files of the output artifact %s: %w", *out.Name, err)
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no files match the artifact paths %s of the output artifact %s under %s", strings.Join(section.Files, ", "), *out.Name, cmpOr(section.BaseDirectory, "the source directory"))
+	}
+	zipPath := filepath.Join(j.dir, *out.Name+".output.zip")
+	w, err := archive.Create(zipPath)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, rel := range files {
+		name := rel
+		if section.DiscardPaths {
+			name = path.Base(rel)
+		}
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if err := w.AddFile(name, filepath.Join(root, filepath.FromSlash(rel))); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return storeOutput(ctx, b.cfg.Artifacts, j, out, zipPath)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// matchFiles lists the regular files under root that an artifact section's patterns name
+// (a directory stands for everything under it), minus its excluded paths, slash-separated.
+func matchFiles(root string, section *buildspec.Artifacts) ([]string, error) {
+	fsys := os.DirFS(root)
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		for _, ex := range section.ExcludePaths {
+			if ok, _ := doublestar.Match(ex, p); ok {
+				return
+			}
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, pattern := range section.Files {
+		pattern = strings.TrimPrefix(pattern, "./")
+		matches, err := doublestar.Glob(fsys, pattern)
+		if err != nil {
+			return nil, fmt.Errorf("artifact path %q: %w", pattern, err)
+		}
+		for _, m := range matches {
+			err := fs.WalkDir(fsys, m, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					add(p)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }
