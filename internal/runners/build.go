@@ -211,49 +211,61 @@ func script(spec *buildspec.Spec, state string) string {
 	s.WriteString(`__sluice_log() { printf '[Container] %s %s\n' "$(date -u '+%Y/%m/%d %H:%M:%S')" "$1"; }
 __sluice_failed() {
   export CODEBUILD_BUILD_SUCCEEDING=0
-  [ -e "$__sluice_state/failed" ] || printf '%s\n%s\n%s' "$1" "$3" "$2" > "$__sluice_state/failed"
-  __sluice_log "Command did not exit successfully $2 exit status $3"
+  [ -e "$__sluice_state/failed" ] || printf '%s\n%s\n%s' "$__sluice_phase" "$1" "$__sluice_cmd" > "$__sluice_state/failed"
+  __sluice_log "Command did not exit successfully $__sluice_cmd exit status $1"
 }
+`)
+	// post_build is a function so that it can also run from the exit trap: a build command that
+	// calls exit ends the shell, and post_build still follows a failed build phase.
+	s.WriteString("__sluice_post_build() {\n:\n")
+	if p := spec.Phases[buildspec.PostBuild]; p != nil {
+		phaseSection(&s, buildspec.PostBuild, p)
+	}
+	s.WriteString(`}
+trap '__sluice_status=$?; if [ "$__sluice_finished" != 1 ]; then __sluice_finished=1; __sluice_failed "$__sluice_status"; if [ "$__sluice_phase" = build ]; then __sluice_post_build; fi; fi' EXIT
 export CODEBUILD_BUILD_SUCCEEDING=1
 __sluice_skip=0
 __sluice_skip_post=0
+__sluice_finished=0
 `)
 	for _, name := range buildspec.Phases {
-		p := spec.Phases[name]
-		if p == nil {
-			continue
+		if p := spec.Phases[name]; p != nil && name != buildspec.PostBuild {
+			phaseSection(&s, name, p)
 		}
-		skip := "__sluice_skip"
-		if name == buildspec.PostBuild {
-			// post_build runs after a failed build phase, not after a failed install or pre_build.
-			skip = "__sluice_skip_post"
-		}
-		upper := strings.ToUpper(name)
-		fmt.Fprintf(&s, "if [ \"$%s\" = 0 ]; then\n__sluice_log 'Entering phase %s'\n__sluice_rc=0\nwhile :; do\n", skip, upper)
-		for _, c := range p.Commands {
-			fmt.Fprintf(&s, "__sluice_log %s\n%s\n__sluice_rc=$?; if [ \"$__sluice_rc\" != 0 ]; then __sluice_failed %s %s \"$__sluice_rc\"; break; fi\n",
-				quote("Running command "+c), c, name, quote(c))
-		}
-		s.WriteString("break\ndone\n")
-		for _, c := range p.Finally {
-			fmt.Fprintf(&s, "__sluice_log %s\n%s\n__sluice_frc=$?; if [ \"$__sluice_frc\" != 0 ]; then __sluice_failed %s %s \"$__sluice_frc\"; __sluice_rc=$__sluice_frc; fi\n",
-				quote("Running command "+c), c, name, quote(c))
-		}
-		fmt.Fprintf(&s, "if [ \"$__sluice_rc\" = 0 ]; then __sluice_log 'Phase complete: %s State: SUCCEEDED'; else __sluice_log 'Phase complete: %s State: FAILED'", upper, upper)
-		if p.OnFailure == buildspec.Abort {
-			s.WriteString("; __sluice_skip=1")
-			if name == buildspec.Install || name == buildspec.PreBuild {
-				s.WriteString("; __sluice_skip_post=1")
-			}
-		}
-		s.WriteString("; fi\nfi\n")
 	}
-	s.WriteString(": > \"$__sluice_state/exported\"\n")
+	s.WriteString("__sluice_post_build\n: > \"$__sluice_state/exported\"\n")
 	for _, name := range spec.ExportedVariables {
 		fmt.Fprintf(&s, "if [ -n \"${%s+x}\" ]; then printf '%%s=%%s\\0' %s \"$%s\" >> \"$__sluice_state/exported\"; fi\n", name, name, name)
 	}
-	s.WriteString("[ -e \"$__sluice_state/failed\" ] && exit 1\nexit 0\n")
+	s.WriteString("__sluice_finished=1\n[ -e \"$__sluice_state/failed\" ] && exit 1\nexit 0\n")
 	return s.String()
+}
+
+// phaseSection writes the part of the script that runs one phase: its commands until one fails,
+// then its finally commands, and what a failure means for the phases after it.
+func phaseSection(s *strings.Builder, name string, p *buildspec.Phase) {
+	skip := "__sluice_skip"
+	if name == buildspec.PostBuild {
+		// post_build runs after a failed build phase, not after a failed install or pre_build.
+		skip = "__sluice_skip_post"
+	}
+	upper := strings.ToUpper(name)
+	fmt.Fprintf(s, "if [ \"$%s\" = 0 ]; then\n__sluice_phase=%s\n__sluice_log 'Entering phase %s'\n__sluice_rc=0\nwhile :; do\n", skip, name, upper)
+	for _, c := range p.Commands {
+		fmt.Fprintf(s, "__sluice_cmd=%s\n__sluice_log \"Running command $__sluice_cmd\"\n%s\n__sluice_rc=$?; if [ \"$__sluice_rc\" != 0 ]; then __sluice_failed \"$__sluice_rc\"; break; fi\n", quote(c), c)
+	}
+	s.WriteString("break\ndone\n")
+	for _, c := range p.Finally {
+		fmt.Fprintf(s, "__sluice_cmd=%s\n__sluice_log \"Running command $__sluice_cmd\"\n%s\n__sluice_frc=$?; if [ \"$__sluice_frc\" != 0 ]; then __sluice_failed \"$__sluice_frc\"; __sluice_rc=$__sluice_frc; fi\n", quote(c), c)
+	}
+	fmt.Fprintf(s, "if [ \"$__sluice_rc\" = 0 ]; then __sluice_log 'Phase complete: %s State: SUCCEEDED'; else __sluice_log 'Phase complete: %s State: FAILED'", upper, upper)
+	if p.OnFailure == buildspec.Abort {
+		s.WriteString("; __sluice_skip=1")
+		if name == buildspec.Install || name == buildspec.PreBuild {
+			s.WriteString("; __sluice_skip_post=1")
+		}
+	}
+	s.WriteString("; fi\nfi\n")
 }
 
 // readExported reads NUL-separated name=value pairs.

@@ -201,7 +201,8 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	}
 	defer logw.Close()
 	dir := filepath.Join(r.cfg.WorkDir, sj.ID)
-	if err := os.RemoveAll(dir); err == nil {
+	err = os.RemoveAll(dir)
+	if err == nil {
 		err = os.MkdirAll(dir, 0o755)
 	}
 	if err != nil {

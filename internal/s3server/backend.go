@@ -1,6 +1,7 @@
 package s3server
 
 import (
+	"maps"
 	"context"
 	"errors"
 	"io"
@@ -278,8 +279,18 @@ func (b backend) ListBucketVersions(bucket string, prefix *gofakes3.Prefix, page
 
 // object describes a stored version as gofakes3 does; objects written while versioning was off
 // carry no version id.
+// gofakes3 reads an object's Last-Modified from its metadata, which objects written by Sluice
+// itself rather than through the endpoint do not carry.
 func object(o objects.Object) *gofakes3.Object {
-	return &gofakes3.Object{Name: o.Key, Metadata: o.Metadata, Size: o.Size, Hash: o.MD5, VersionID: versionID(o), IsDeleteMarker: o.Deleted}
+	meta := o.Metadata
+	if _, ok := meta["Last-Modified"]; !ok {
+		meta = maps.Clone(meta)
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		meta["Last-Modified"] = o.Modified.UTC().Format(http.TimeFormat)
+	}
+	return &gofakes3.Object{Name: o.Key, Metadata: meta, Size: o.Size, Hash: o.MD5, VersionID: versionID(o), IsDeleteMarker: o.Deleted}
 }
 
 func versionID(o objects.Object) gofakes3.VersionID {

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+)
+
+// gitRepo is a local working repository pushed to Sluice's hosted git with the git program.
+type gitRepo struct {
+	t   *testing.T
+	dir string
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	r := &gitRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	r.git("config", "user.name", "Sluice Test")
+	r.git("config", "user.email", "test@sluice.invalid")
+	return r
+}
+
+func (r *gitRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes files and commits them, returning the commit id.
+func (r *gitRepo) commit(message string, files map[string]string) string {
+	r.t.Helper()
+	for name, body := range files {
+		path := filepath.Join(r.dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.git("add", "-A")
+	r.git("commit", "-q", "-m", message)
+	return r.git("rev-parse", "HEAD")
+}
+
+func (r *gitRepo) push(url, branch string) {
+	r.t.Helper()
+	r.git("push", "-q", url, "HEAD:refs/heads/"+branch)
+}
+
+// createPipelineJSON creates a pipeline from its declaration in JSON, through the AWS CLI.
+func createPipelineJSON(t *testing.T, endpoint, declaration string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pipeline.json")
+	if err := os.WriteFile(path, []byte(`{"pipeline":`+declaration+`}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	awsCLI(t, endpoint, "codepipeline", "create-pipeline", "--cli-input-json", "file://"+path)
+}
+
+// action declares an action in JSON.
+func action(name, category, owner, provider string, config map[string]string, inputs, outputs []string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"name":%q,"actionTypeId":{"category":%q,"owner":%q,"provider":%q,"version":"1"},"configuration":{`, name, category, owner, provider)
+	first := true
+	for k, v := range config {
+		if !first {
+			b.WriteString(",")
+		}
+		first = false
+		fmt.Fprintf(&b, "%q:%q", k, v)
+	}
+	b.WriteString(`},"inputArtifacts":[`)
+	for i, in := range inputs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":%q}`, in)
+	}
+	b.WriteString(`],"outputArtifacts":[`)
+	for i, out := range outputs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":%q}`, out)
+	}
+	b.WriteString("]" + extra + "}")
+	return b.String()
+}
+
+// pipelineJSON declares a pipeline of one action per stage.
+func pipelineJSON(name, mode string, actions ...string) string {
+	var stages []string
+	for i, a := range actions {
+		stages = append(stages, fmt.Sprintf(`{"name":"Stage%d","actions":[%s]}`, i+1, a))
+	}
+	return fmt.Sprintf(`{"name":%q,"roleArn":"arn:aws:iam::000000000000:role/cp","pipelineType":"V2","executionMode":%q,
+		"artifactStore":{"type":"S3","location":"artifacts"},"stages":[%s]}`, name, mode, strings.Join(stages, ","))
+}
+
+// executions lists a pipeline's executions, newest first.
+func executions(t *testing.T, client *cp.Client, pipeline string) []types.PipelineExecutionSummary {
+	t.Helper()
+	out, err := client.ListPipelineExecutions(context.Background(), &cp.ListPipelineExecutionsInput{PipelineName: aws.String(pipeline)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.PipelineExecutionSummaries
+}
+
+// waitFor polls until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool, describe func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen in time: %s", what, describe())
+		}
+	}
+}
+
+// executionAt waits for the execution of pipeline whose source ran commit to end, and returns it.
+func executionAt(t *testing.T, client *cp.Client, pipeline, commit string) types.PipelineExecutionSummary {
+	t.Helper()
+	var found types.PipelineExecutionSummary
+	waitFor(t, "an execution of "+commit, func() bool {
+		for _, e := range executions(t, client, pipeline) {
+			for _, r := range e.SourceRevisions {
+				if aws.ToString(r.RevisionId) == commit && e.Status != types.PipelineExecutionStatusInProgress {
+					found = e
+					return true
+				}
+			}
+		}
+		return false
+	}, func() string { return describeActions(t, client, pipeline) })
+	return found
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+const siteBuildspec = `version: 0.2
+env:
+  exported-variables: [PAGE_LINES]
+phases:
+  build:
+    commands:
+      - mkdir -p out
+      - tr a-z A-Z < page.txt > out/page.txt
+      - PAGE_LINES=$(wc -l < out/page.txt | tr -d ' ')
+artifacts:
+  base-directory: out
+  files: ['**/*']
+`
+
+// TestGitPushBuildsAndDeploys pushes to Sluice's hosted git and follows the CodeCommit source,
+// the CodeBuild buildspec and the S3 deploy to the bytes in the site bucket, then pushes again.
+func TestGitPushBuildsAndDeploys(t *testing.T) {
+	bin := buildBinary(t)
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0")
+	url := "http://" + srv.addr
+	repo := newGitRepo(t)
+	first := repo.commit("first page", map[string]string{"buildspec.yml": siteBuildspec, "page.txt": "hello\n"})
+	repo.push(url+"/v1/repos/site", "main")
+	awsCLI(t, url, "s3", "mb", "s3://site")
+
+	createPipelineJSON(t, url, pipelineJSON("git-site", "SUPERSEDED",
+		action("Source", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": "site", "BranchName": "main", "PollForSourceChanges": "false"}, nil, []string{"Src"}, `,"namespace":"SourceVariables"`),
+		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "site"}, []string{"Src"}, []string{"Out"}, ""),
+		action("Deploy", "Deploy", "AWS", "S3", map[string]string{"BucketName": "site", "Extract": "true", "ObjectKey": "#{SourceVariables.CommitId}"}, []string{"Out"}, nil, ""),
+	))
+	e := executionAt(t, srv.client, "git-site", first)
+	if e.Status != types.PipelineExecutionStatusSucceeded {
+		t.Fatalf("first execution %s: %s", e.Status, describeActions(t, srv.client, "git-site"))
+	}
+	if got := awsCLI(t, url, "s3", "cp", "s3://site/"+first+"/page.txt", "-"); got != "HELLO\n" {
+		t.Fatalf("deployed page %q", got)
+	}
+	details := actionDetails(t, srv.client, "git-site", aws.ToString(e.PipelineExecutionId))
+	src, build := details["Source"], details["Build"]
+	if v := src.Output.OutputVariables; v["CommitId"] != first || v["BranchName"] != "main" || v["RepositoryName"] != "site" || strings.TrimSpace(v["CommitMessage"]) != "first page" || v["AuthorDate"] == "" {
+		t.Fatalf("source output variables %v", v)
+	}
+	if v := build.Output.OutputVariables; v["PAGE_LINES"] != "1" {
+		t.Fatalf("build output variables %v", v)
+	}
+	logURL := aws.ToString(build.Output.ExecutionResult.ExternalExecutionUrl)
+	if !strings.HasPrefix(logURL, url+"/_sluice/logs/") {
+		t.Fatalf("build external execution URL %q", logURL)
+	}
+	if log := httpGet(t, logURL); !strings.Contains(log, "Entering phase BUILD") || !strings.Contains(log, "Running command tr a-z A-Z") {
+		t.Fatalf("build log:\n%s", log)
+	}
+
+	second := repo.commit("second page", map[string]string{"page.txt": "hello\nagain\n"})
+	repo.push(url+"/v1/repos/site", "main")
+	e = executionAt(t, srv.client, "git-site", second)
+	if e.Status != types.PipelineExecutionStatusSucceeded || e.Trigger.TriggerType != types.TriggerTypeCloudWatchEvent {
+		t.Fatalf("pushed execution %s triggered by %s: %s", e.Status, e.Trigger.TriggerType, describeActions(t, srv.client, "git-site"))
+	}
+	if got := awsCLI(t, url, "s3", "cp", "s3://site/"+second+"/page.txt", "-"); got != "HELLO\nAGAIN\n" {
+		t.Fatalf("deployed page after the second push %q", got)
+	}
+	// A push to another branch starts nothing.
+	repo.push(url+"/v1/repos/site", "feature")
+	time.Sleep(500 * time.Millisecond)
+	if n := len(executions(t, srv.client, "git-site")); n != 2 {
+		t.Fatalf("%d executions after a push to an unwatched branch, want 2", n)
+	}
+}
+
+// TestPushesInQuickSuccessionSupersede pushes two commits while an earlier execution builds:
+// the first waits for the build stage and is superseded by the second, which deploys.
+func TestPushesInQuickSuccessionSupersede(t *testing.T) {
+	bin := buildBinary(t)
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0")
+	url := "http://" + srv.addr
+	repo := newGitRepo(t)
+	slow := strings.Replace(siteBuildspec, "      - mkdir -p out\n", "      - mkdir -p out\n      - sleep 3\n", 1)
+	base := repo.commit("base", map[string]string{"buildspec.yml": slow, "page.txt": "base\n"})
+	repo.push(url+"/v1/repos/app", "main")
+	awsCLI(t, url, "s3", "mb", "s3://site")
+	createPipelineJSON(t, url, pipelineJSON("quick", "SUPERSEDED",
+		action("Source", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": "app", "BranchName": "main"}, nil, []string{"Src"}, ""),
+		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "app"}, []string{"Src"}, []string{"Out"}, ""),
+		action("Deploy", "Deploy", "AWS", "S3", map[string]string{"BucketName": "site", "Extract": "false", "ObjectKey": "latest.zip"}, []string{"Out"}, nil, ""),
+	))
+	waitFor(t, "the first build to start", func() bool {
+		state, err := srv.client.GetPipelineState(context.Background(), &cp.GetPipelineStateInput{Name: aws.String("quick")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := state.StageStates[1].ActionStates[0].LatestExecution
+		return l != nil && l.Status == types.ActionExecutionStatusInProgress
+	}, func() string { return describeActions(t, srv.client, "quick") })
+
+	a := repo.commit("a", map[string]string{"page.txt": "a\n"})
+	repo.push(url+"/v1/repos/app", "main")
+	b := repo.commit("b", map[string]string{"page.txt": "b\n"})
+	repo.push(url+"/v1/repos/app", "main")
+
+	eb := executionAt(t, srv.client, "quick", b)
+	ea := executionAt(t, srv.client, "quick", a)
+	e0 := executionAt(t, srv.client, "quick", base)
+	if e0.Status != types.PipelineExecutionStatusSucceeded || ea.Status != types.PipelineExecutionStatusSuperseded || eb.Status != types.PipelineExecutionStatusSucceeded {
+		t.Fatalf("executions of base, a, b ended %s, %s, %s; want Succeeded, Superseded, Succeeded: %s", e0.Status, ea.Status, eb.Status, describeActions(t, srv.client, "quick"))
+	}
+	for _, e := range []types.PipelineExecutionSummary{ea, eb} {
+		if e.Trigger.TriggerType != types.TriggerTypePollForSourceChanges {
+			t.Fatalf("a push to a polling CodeCommit source is reported as %s", e.Trigger.TriggerType)
+		}
+	}
+	zipPath := filepath.Join(t.TempDir(), "latest.zip")
+	awsCLI(t, url, "s3", "cp", "s3://site/latest.zip", zipPath)
+	raw, _ := os.ReadFile(zipPath)
+	if files := unzipOf(t, raw); files["page.txt"] != "B\n" {
+		t.Fatalf("deployed %v, want the build of commit b", files)
+	}
+}
+
+// TestBuildFailures checks that failures say what failed: a failing buildspec command with its
+// log tail, a missing branch, repository and S3 object, and a build killed at its timeout.
+func TestBuildFailures(t *testing.T) {
+	bin := buildBinary(t)
+	projects := t.TempDir()
+	for name, def := range map[string]string{
+		"slow":    `{"source":{"buildspec":"slow/buildspec.yml"}}`,
+		"missing": `{"source":{"buildspec":"ci/none.yml"}}`,
+	} {
+		if err := os.WriteFile(filepath.Join(projects, name+".json"), []byte(def), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0", "--build-timeout", "2s", "--build-projects", projects)
+	url := "http://" + srv.addr
+	repo := newGitRepo(t)
+	pidFile := filepath.Join(t.TempDir(), "build.pid")
+	repo.commit("failing build", map[string]string{
+		"buildspec.yml": `version: 0.2
+phases:
+  build:
+    commands:
+      - echo "about to fail"
+      - exit 3
+      - echo "never runs"
+  post_build:
+    commands:
+      - echo "post_build sees succeeding=$CODEBUILD_BUILD_SUCCEEDING"
+`,
+		"slow/buildspec.yml": `version: 0.2
+phases:
+  build:
+    commands:
+      - echo $$ > ` + pidFile + `
+      - sleep 60
+`,
+	})
+	repo.push(url+"/v1/repos/app", "main")
+
+	fail := func(name string, wants []string, actions ...string) {
+		t.Helper()
+		createPipelineJSON(t, url, pipelineJSON(name, "QUEUED", actions...))
+		execID := waitForExecution(t, srv.client, name, types.PipelineExecutionStatusFailed)
+		var messages []string
+		for _, d := range actionDetails(t, srv.client, name, execID) {
+			if d.Status == types.ActionExecutionStatusFailed {
+				messages = append(messages, aws.ToString(d.Output.ExecutionResult.ErrorDetails.Message))
+			}
+		}
+		for _, want := range wants {
+			if len(messages) != 1 || !strings.Contains(messages[0], want) {
+				t.Fatalf("%s failed with %q, want a message containing %q", name, messages, want)
+			}
+		}
+	}
+	source := func(repository, branch string) string {
+		return action("Source", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": repository, "BranchName": branch}, nil, []string{"Src"}, "")
+	}
+	build := func(project string) string {
+		return action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": project}, []string{"Src"}, nil, "")
+	}
+	fail("failing-command", []string{"Error while executing command: exit 3. Reason: exit status 3 (phase BUILD)", "about to fail", "post_build sees succeeding=0"},
+		source("app", "main"), build("p"))
+	fail("missing-branch", []string{"The branch release does not exist in the repository app"}, source("app", "release"), build("p"))
+	fail("missing-repository", []string{"The repository nothing does not exist: push to " + url + "/v1/repos/nothing"}, source("nothing", "main"), build("p"))
+	fail("missing-object", []string{"The source bucket none does not exist"},
+		action("Source", "Source", "AWS", "S3", map[string]string{"S3Bucket": "none", "S3ObjectKey": "app.zip"}, nil, []string{"Src"}, ""), build("p"))
+	fail("missing-buildspec", []string{"The primary source artifact Src has no ci/none.yml"}, source("app", "main"), build("missing"))
+	fail("secret-variable", []string{"has type SECRETS_MANAGER"}, source("app", "main"),
+		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "p", "EnvironmentVariables": `[{"name":"X","value":"a:b","type":"SECRETS_MANAGER"}]`}, []string{"Src"}, nil, ""))
+	fail("timeout", []string{"The build timed out: it did not finish within 2s"}, source("app", "main"), build("slow"))
+
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the timed-out build's shell (pid %d) still runs", pid)
+	}
+}
