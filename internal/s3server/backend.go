@@ -1,10 +1,10 @@
 package s3server
 
 import (
-	"maps"
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
