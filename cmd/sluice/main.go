@@ -1,6 +1,8 @@
 // Command sluice is a self-hosted, wire-compatible AWS CodePipeline.
 //
 //	sluice serve [flags]    run the server
+//	sluice worker [flags]   run a job worker
+//	sluice logs PIPELINE    print the logs of an execution's built-in actions
 //
 // Every flag can also be set through the environment: --account-id through SLUICE_ACCOUNT_ID, and
 // so on. A flag on the command line wins over the environment.
@@ -30,6 +32,7 @@ const usage = `usage: sluice <command> [flags]
 commands:
   serve    run the CodePipeline server
   worker   run a job worker: poll for jobs of an action type and run a command for each
+  logs     print (or follow) the logs of a pipeline execution's built-in actions
 
 Run 'sluice <command> -h' for the flags of a command.
 `
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "worker":
 		return runWorker(ctx, args[1:], stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp

@@ -370,3 +370,104 @@ phases:
 		t.Fatalf("the timed-out build's shell (pid %d) still runs", pid)
 	}
 }
+
+// TestComputeCloneRefsAndPolling runs a V2 pipeline of two sources (a CODEBUILD_CLONE_REF git
+// source and a polled S3 object), a Commands action that uses git history, a CodeBuild project
+// with an inline buildspec making two artifacts, and two S3 deploys; then a new object version
+// is picked up by polling, and `sluice logs` prints the builds' logs.
+func TestComputeCloneRefsAndPolling(t *testing.T) {
+	bin := buildBinary(t)
+	projects := t.TempDir()
+	project := `{"source":{"buildspec":"version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p a b\n      - cp out/commits.txt a/\n      - cp \"$CODEBUILD_SRC_DIR_Config/settings.txt\" b/\nartifacts:\n  secondary-artifacts:\n    A:\n      files: [a/*]\n      discard-paths: yes\n    B:\n      base-directory: b\n      files: ['**/*']\n"},
+		"environment":{"environmentVariables":[{"name":"FROM_PROJECT","value":"yes"}]}}`
+	if err := os.WriteFile(filepath.Join(projects, "split.json"), []byte(project), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "300ms", "--build-projects", projects)
+	url := "http://" + srv.addr
+	repo := newGitRepo(t)
+	repo.commit("one", map[string]string{"README": "one\n"})
+	repo.commit("two", map[string]string{"README": "two\n"})
+	repo.push(url+"/v1/repos/tools", "main")
+	awsCLI(t, url, "s3", "mb", "s3://sources")
+	awsCLI(t, url, "s3api", "put-bucket-versioning", "--bucket", "sources", "--versioning-configuration", "Status=Enabled")
+	putConfig := func(settings string) string {
+		path := filepath.Join(t.TempDir(), "config.zip")
+		if err := os.WriteFile(path, zipOf(t, map[string]string{"settings.txt": settings}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := awsCLI(t, url, "s3api", "put-object", "--bucket", "sources", "--key", "config.zip", "--body", path, "--query", "VersionId", "--output", "text")
+		return strings.TrimSpace(out)
+	}
+	putConfig("first\n")
+	awsCLI(t, url, "s3", "mb", "s3://site")
+
+	gitSource := action("Repo", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": "tools", "BranchName": "main", "OutputArtifactFormat": "CODEBUILD_CLONE_REF", "PollForSourceChanges": "false"}, nil, []string{"Repo"}, "")
+	s3Source := action("Config", "Source", "AWS", "S3", map[string]string{"S3Bucket": "sources", "S3ObjectKey": "config.zip"}, nil, []string{"Config"}, "")
+	commands := action("Count", "Compute", "AWS", "Commands", nil, []string{"Repo", "Config"}, nil,
+		`,"commands":["mkdir -p out","git rev-list --count HEAD > out/commits.txt","export COMMITS=$(cat out/commits.txt)","test \"$(cat $CODEBUILD_SRC_DIR_Config/settings.txt)\" != ''"],"outputVariables":["COMMITS"],"namespace":"Count"`)
+	commands = strings.Replace(commands, `"outputArtifacts":[]`, `"outputArtifacts":[{"name":"Bundle","files":["out/**/*"]}]`, 1)
+	split := action("Split", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "split", "PrimarySource": "Bundle"}, []string{"Bundle", "Config"}, []string{"A", "B"}, "")
+	deployA := action("DeployA", "Deploy", "AWS", "S3", map[string]string{"BucketName": "site", "Extract": "true", "ObjectKey": "a-#{Count.COMMITS}"}, []string{"A"}, nil, "")
+	deployB := action("DeployB", "Deploy", "AWS", "S3", map[string]string{"BucketName": "site", "Extract": "true", "ObjectKey": "b"}, []string{"B"}, nil, "")
+	decl := fmt.Sprintf(`{"name":"compute","roleArn":"arn:aws:iam::000000000000:role/cp","pipelineType":"V2","executionMode":"QUEUED",
+		"artifactStore":{"type":"S3","location":"artifacts"},"stages":[
+		{"name":"Source","actions":[%s,%s]},{"name":"Count","actions":[%s]},{"name":"Split","actions":[%s]},{"name":"Deploy","actions":[%s,%s]}]}`,
+		gitSource, s3Source, commands, split, deployA, deployB)
+	createPipelineJSON(t, url, decl)
+	first := waitForExecution(t, srv.client, "compute", types.PipelineExecutionStatusSucceeded)
+	if got := awsCLI(t, url, "s3", "cp", "s3://site/a-2/commits.txt", "-"); got != "2\n" {
+		t.Fatalf("deployed commit count %q, want the clone's 2 commits", got)
+	}
+	if got := awsCLI(t, url, "s3", "cp", "s3://site/b/settings.txt", "-"); got != "first\n" {
+		t.Fatalf("deployed settings %q", got)
+	}
+	if v := actionDetails(t, srv.client, "compute", first)["Count"].Output.OutputVariables; v["COMMITS"] != "2" {
+		t.Fatalf("Commands output variables %v", v)
+	}
+
+	cmd := exec.Command(bin, "logs", "--endpoint", url, "compute", first)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice logs: %v\n%s", err, out)
+	}
+	for _, want := range []string{"==> Count / Count", "==> Split / Split", "Running command git rev-list --count HEAD > out/commits.txt", "Stored the output artifact B"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("sluice logs printed no %q:\n%s", want, out)
+		}
+	}
+
+	version := putConfig("second\n")
+	e := executionAt(t, srv.client, "compute", version)
+	if e.Status != types.PipelineExecutionStatusSucceeded || e.Trigger.TriggerType != types.TriggerTypePollForSourceChanges {
+		t.Fatalf("polled execution %s triggered by %s: %s", e.Status, e.Trigger.TriggerType, describeActions(t, srv.client, "compute"))
+	}
+	if got := awsCLI(t, url, "s3", "cp", "s3://site/b/settings.txt", "-"); got != "second\n" {
+		t.Fatalf("deployed settings after the new version %q", got)
+	}
+}
+
+// TestStopAndAbandonKillsTheBuild stops an execution with abandon while its build runs: the
+// build's processes are killed and the execution ends Stopped.
+func TestStopAndAbandonKillsTheBuild(t *testing.T) {
+	bin := buildBinary(t)
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0", "--job-ack-timeout", "2s")
+	url := "http://" + srv.addr
+	pidFile := filepath.Join(t.TempDir(), "build.pid")
+	repo := newGitRepo(t)
+	repo.commit("slow", map[string]string{"buildspec.yml": "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 120 & echo $! > " + pidFile + "; wait\n"})
+	repo.push(url+"/v1/repos/slow", "main")
+	createPipelineJSON(t, url, pipelineJSON("stopper", "QUEUED",
+		action("Source", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": "slow", "BranchName": "main"}, nil, []string{"Src"}, ""),
+		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "slow"}, []string{"Src"}, nil, "")))
+	waitFor(t, "the build to start", func() bool { _, err := os.Stat(pidFile); return err == nil }, func() string { return describeActions(t, srv.client, "stopper") })
+	raw, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	id := aws.ToString(executions(t, srv.client, "stopper")[0].PipelineExecutionId)
+	if _, err := srv.client.StopPipelineExecution(context.Background(), &cp.StopPipelineExecutionInput{PipelineName: aws.String("stopper"),
+		PipelineExecutionId: aws.String(id), Abandon: true, Reason: aws.String("test")}); err != nil {
+		t.Fatal(err)
+	}
+	waitForExecution(t, srv.client, "stopper", types.PipelineExecutionStatusStopped)
+	waitFor(t, "the build's process to be killed", func() bool { return syscall.Kill(pid, 0) != nil }, func() string { return "pid " + strconv.Itoa(pid) + " still runs" })
+}
