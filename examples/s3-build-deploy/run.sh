@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # Runs the S3 source → CodeBuild buildspec → S3 deploy pipeline against a running Sluice.
 #   SLUICE_ENDPOINT   the server (default http://127.0.0.1:4566)
-set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-endpoint="${SLUICE_ENDPOINT:-http://127.0.0.1:4566}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-sluice}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-sluice}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
-aws() { command aws --endpoint-url "$endpoint" "$@"; }
+. "$here/../common.sh"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 echo "== buckets: a versioned source bucket and the site bucket"
@@ -20,19 +17,9 @@ aws s3api put-object --bucket sluice-example-source --key app.zip --body "$work/
 echo "== create the pipeline (it starts its first execution)"
 aws codepipeline delete-pipeline --name s3-build-deploy 2>/dev/null || true
 aws codepipeline create-pipeline --cli-input-json "file://$here/pipeline.json" --query pipeline.name --output text
-sleep 1
-id="$(aws codepipeline list-pipeline-executions --pipeline-name s3-build-deploy --query 'pipelineExecutionSummaries[0].pipelineExecutionId' --output text)"
-
+id="$(latest_execution s3-build-deploy)"
 echo "== wait for execution $id"
-for _ in $(seq 1 120); do
-  status="$(aws codepipeline get-pipeline-execution --pipeline-name s3-build-deploy --pipeline-execution-id "$id" --query pipelineExecution.status --output text)"
-  [ "$status" = InProgress ] || break
-  sleep 1
-done
-aws codepipeline list-action-executions --pipeline-name s3-build-deploy --filter "pipelineExecutionId=$id" \
-  --query 'actionExecutionDetails[].[stageName, status, output.executionResult.externalExecutionUrl]' --output text
-echo "execution $id: $status"
-[ "$status" = Succeeded ] || exit 1
+wait_for_execution s3-build-deploy "$id"
 
 echo "== the deployed site"
 stamp="$(aws codepipeline list-action-executions --pipeline-name s3-build-deploy --filter "pipelineExecutionId=$id" \
