@@ -471,3 +471,57 @@ func TestStopAndAbandonKillsTheBuild(t *testing.T) {
 	waitForExecution(t, srv.client, "stopper", types.PipelineExecutionStatusStopped)
 	waitFor(t, "the build's process to be killed", func() bool { return syscall.Kill(pid, 0) != nil }, func() string { return "pid " + strconv.Itoa(pid) + " still runs" })
 }
+
+// TestConnectionSources reads a connection source from a remote mapped with --git-remote and
+// polls it for new commits; and applies a V2 pipeline's push trigger branch filters to pushes
+// to a hosted owner/name repository.
+func TestConnectionSources(t *testing.T) {
+	bin := buildBinary(t)
+	remote := filepath.Join(t.TempDir(), "widgets.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", remote).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "300ms", "--git-remote", "acme/widgets=file://"+remote)
+	url := "http://" + srv.addr
+	widgets := newGitRepo(t)
+	widgets.commit("first", map[string]string{"name.txt": "widgets\n"})
+	widgets.push(remote, "main")
+
+	connection := "arn:aws:codeconnections:us-east-1:000000000000:connection/abc"
+	check := action("Check", "Compute", "AWS", "Commands", nil, []string{"Src"}, nil, `,"commands":["grep -q widgets name.txt"]`)
+	createPipelineJSON(t, url, pipelineJSON("widgets", "QUEUED",
+		action("Source", "Source", "AWS", "CodeStarSourceConnection", map[string]string{"ConnectionArn": connection, "FullRepositoryId": "acme/widgets", "BranchName": "main"}, nil, []string{"Src"}, ""),
+		check))
+	first := waitForExecution(t, srv.client, "widgets", types.PipelineExecutionStatusSucceeded)
+	if v := actionDetails(t, srv.client, "widgets", first)["Source"].Output.OutputVariables; v["FullRepositoryName"] != "acme/widgets" || v["ConnectionArn"] != connection || v["BranchName"] != "main" {
+		t.Fatalf("connection source output variables %v", v)
+	}
+	second := widgets.commit("second", map[string]string{"name.txt": "widgets, two\n"})
+	widgets.push(remote, "main")
+	if e := executionAt(t, srv.client, "widgets", second); e.Status != types.PipelineExecutionStatusSucceeded || e.Trigger.TriggerType != types.TriggerTypePollForSourceChanges {
+		t.Fatalf("polled execution %s, trigger %s", e.Status, e.Trigger.TriggerType)
+	}
+
+	// A hosted owner/name repository with push triggers: only branches they include start runs.
+	gadgets := newGitRepo(t)
+	gadgets.commit("first", map[string]string{"name.txt": "widgets too\n"})
+	gadgets.push(url+"/v1/repos/acme/gadgets", "main")
+	decl := pipelineJSON("gadgets", "QUEUED",
+		action("Source", "Source", "AWS", "CodeStarSourceConnection", map[string]string{"ConnectionArn": connection, "FullRepositoryId": "acme/gadgets", "BranchName": "main"}, nil, []string{"Src"}, ""),
+		check)
+	decl = strings.TrimSuffix(decl, "}") + `,"triggers":[{"providerType":"CodeStarSourceConnection","gitConfiguration":{"sourceActionName":"Source","push":[{"branches":{"includes":["release/**"],"excludes":["release/skip-*"]}}]}}]}`
+	createPipelineJSON(t, url, decl)
+	waitForExecution(t, srv.client, "gadgets", types.PipelineExecutionStatusSucceeded)
+	gadgets.commit("main only", map[string]string{"other.txt": "x\n"})
+	gadgets.push(url+"/v1/repos/acme/gadgets", "main")
+	gadgets.push(url+"/v1/repos/acme/gadgets", "release/skip-this")
+	release := gadgets.commit("release", map[string]string{"other.txt": "y\n"})
+	gadgets.push(url+"/v1/repos/acme/gadgets", "release/1.0")
+	e := executionAt(t, srv.client, "gadgets", release)
+	if e.Status != types.PipelineExecutionStatusSucceeded || e.Trigger.TriggerType != types.TriggerTypeWebhookV2 {
+		t.Fatalf("execution of the release push %s, trigger %s", e.Status, e.Trigger.TriggerType)
+	}
+	if n := len(executions(t, srv.client, "gadgets")); n != 2 {
+		t.Fatalf("%d executions of gadgets, want 2: the first and the release push's", n)
+	}
+}

@@ -156,7 +156,7 @@ func (w *Watcher) Poll(ctx context.Context) error {
 			// The pipeline never ran this source: there is nothing to tell a change from.
 			continue
 		}
-		head, err := w.head(ctx, sa.Action)
+		head, err := w.head(ctx, sa)
 		if err != nil {
 			w.logger.Debug("poll a source", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
 			continue
@@ -169,14 +169,16 @@ func (w *Watcher) Poll(ctx context.Context) error {
 	return nil
 }
 
-// head is a source's latest revision: the object's version id or the branch's tip.
-func (w *Watcher) head(ctx context.Context, a *model.ActionDeclaration) (string, error) {
+// head is a source's latest revision: the object's version id or the branch's tip; none for a git
+// source whose pipeline's push triggers exclude its branch.
+func (w *Watcher) head(ctx context.Context, sa executor.SourceAction) (string, error) {
+	a := sa.Action
 	if *a.ActionTypeId.Provider == "S3" {
 		info, err := w.arts.Head(ctx, a.Configuration["S3Bucket"], a.Configuration["S3ObjectKey"], "")
 		return info.Version, err
 	}
 	src, ok := runners.WatchedRepository(*a.ActionTypeId.Provider, a.Configuration)
-	if !ok {
+	if !ok || !watchesBranch(sa, src, src.Branch) {
 		return "", nil
 	}
 	rm, err := w.remotes.Resolve(src.Repository)
