@@ -57,18 +57,25 @@ func storeOutput(ctx context.Context, arts artifacts.Store, j *job, a model.Arti
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(zipPath)
+	size, err := putFile(ctx, arts, bucket, key, zipPath, artifacts.Metadata{})
 	if err != nil {
-		return err
+		return fmt.Errorf("store the output artifact %s at s3://%s/%s: %w", *a.Name, bucket, key, err)
+	}
+	j.logf("Stored the output artifact %s (%d bytes) at s3://%s/%s", *a.Name, size, bucket, key)
+	return nil
+}
+
+// putFile stores the file at path as an object and returns its size.
+func putFile(ctx context.Context, arts artifacts.Store, bucket, key, path string, meta artifacts.Metadata) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := arts.Put(ctx, bucket, key, f, info.Size(), artifacts.Metadata{}); err != nil {
-		return fmt.Errorf("store the output artifact %s at s3://%s/%s: %w", *a.Name, bucket, key, err)
-	}
-	j.logf("Stored the output artifact %s (%d bytes) at s3://%s/%s", *a.Name, info.Size(), bucket, key)
-	return nil
+	_, err = arts.Put(ctx, bucket, key, f, info.Size(), meta)
+	return info.Size(), err
 }

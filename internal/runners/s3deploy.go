@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"mime"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -65,17 +64,8 @@ func (d s3Deploy) run(ctx context.Context, j *job) executor.Result {
 			return err
 		}
 		name := path.Join(prefix, filepath.ToSlash(rel))
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		info, err := f.Stat()
-		if err != nil {
-			return err
-		}
 		meta.ContentType = contentType(name)
-		if _, err := d.arts.Put(ctx, bucket, name, f, info.Size(), meta); err != nil {
+		if _, err := putFile(ctx, d.arts, bucket, name, p, meta); err != nil {
 			return &writeError{key: name, err: err}
 		}
 		j.logf("Wrote s3://%s/%s", bucket, name)
