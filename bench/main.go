@@ -1,0 +1,206 @@
+// Command bench measures Sluice side by side with moto and with the machine's ceiling: each
+// scenario drives a fresh endpoint with a closed-loop load of AWS JSON 1.1 requests and reports
+// throughput and latency, and the ratios between the targets, as a markdown report.
+//
+//	go run ./bench [-short] [-duration 10s] [-concurrency 16] [-out docs/BENCHMARKS.md]
+//
+// Targets: Sluice on the embedded store, Sluice on PostgreSQL ($SLUICE_TEST_POSTGRES, else the
+// local server's test database; skipped if unreachable), moto_server (skipped if not
+// installed) for what moto implements, and a minimal Go HTTP server in this process that answers
+// a fixed GetPipeline document. The short mode runs each scenario for a moment: it checks that
+// the harness works, not how fast anything is.
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	short := flag.Bool("short", false, "run each scenario for half a second, to check the harness")
+	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs on each target")
+	concurrency := flag.Int("concurrency", 16, "concurrent clients")
+	out := flag.String("out", "", "write the markdown report to this file (default: stdout only)")
+	only := flag.String("scenario", "", "run only scenarios whose name contains this")
+	postgres := flag.String("postgres", envOr("SLUICE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL database for Sluice's shared store ('' to skip)")
+	flag.Parse()
+	o := options{duration: *duration, concurrency: *concurrency, short: *short}
+	if *short {
+		o.duration = 500 * time.Millisecond
+	}
+	if err := run(o, *only, *postgres, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// measurement is one scenario on one target.
+type measurement struct {
+	target string
+	result result
+	rssMB  float64
+}
+
+func run(o options, only, postgres, out string) error {
+	dir, err := os.MkdirTemp("", "bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := sluiceBinary(dir)
+	if err != nil {
+		return err
+	}
+	if postgres != "" {
+		if db, err := sql.Open("pgx", postgres); err != nil || db.Ping() != nil {
+			fmt.Fprintln(os.Stderr, "bench: PostgreSQL is not reachable; skipping Sluice on PostgreSQL")
+			postgres = ""
+		} else {
+			db.Close()
+		}
+	}
+	_, motoErr := exec.LookPath("moto_server")
+	starters := []struct {
+		name, kind string
+		start      func() (*target, error)
+	}{
+		{"Sluice (SQLite)", "sluice", func() (*target, error) { return startSluice(bin, "sluice-sqlite", "") }},
+		{"Sluice (PostgreSQL)", "sluice", func() (*target, error) {
+			url, drop, err := freshSchema(postgres)
+			if err != nil {
+				return nil, err
+			}
+			t, err := startSluice(bin, "sluice-postgres", url)
+			if err != nil {
+				drop()
+				return nil, err
+			}
+			stop := t.stop
+			t.stop = func() { stop(); drop() }
+			return t, nil
+		}},
+		{"moto", "moto", startMoto},
+		{"ceiling", "ceiling", func() (*target, error) { return startCeiling(ceilingDoc) }},
+	}
+	var report bytes.Buffer
+	header(&report, o)
+	ctx := context.Background()
+	for _, sc := range scenarios {
+		if only != "" && !strings.Contains(sc.name, only) {
+			continue
+		}
+		var ms []measurement
+		for _, st := range starters {
+			if !contains(sc.kinds, st.kind) || (st.name == "Sluice (PostgreSQL)" && postgres == "") || (st.kind == "moto" && motoErr != nil) {
+				continue
+			}
+			t, err := st.start()
+			if err != nil {
+				return fmt.Errorf("%s: start %s: %w", sc.name, st.name, err)
+			}
+			r, err := sc.run(ctx, t, o)
+			rss := t.rssMB()
+			t.stop()
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", sc.name, st.name, err)
+			}
+			if r.requests == 0 {
+				return fmt.Errorf("%s on %s: no request succeeded (%d failed: %s)", sc.name, st.name, r.errors, r.firstError)
+			}
+			fmt.Fprintf(os.Stderr, "%-55s %-20s %10.0f %s  p50 %v  p99 %v  errors %d\n", sc.name, st.name, r.perSecond(), sc.unit, r.p50, r.p99, r.errors)
+			ms = append(ms, measurement{target: st.name, result: r, rssMB: rss})
+		}
+		table(&report, sc, ms)
+	}
+	os.Stdout.Write(report.Bytes())
+	if out != "" {
+		return os.WriteFile(out, report.Bytes(), 0o644)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// header describes the run: the machine, the command and the settings.
+func header(w *bytes.Buffer, o options) {
+	cpu := "unknown CPU"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1] + " kB"
+	}
+	fmt.Fprintf(w, "# Benchmarks\n\nMade by `go run ./bench -duration %s -concurrency %d -out docs/BENCHMARKS.md` on %s.\n\n",
+		o.duration, o.concurrency, time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(w, "Machine: %d cores (%s), %s memory, %s, %s/%s. Every target runs on this machine in the same run, one at a time, each freshly started for each scenario; the load generator shares the machine with it.\n\n",
+		runtime.NumCPU(), cpu, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "Closed loop: %d clients, each sending its next request when the last one answered, over kept-alive HTTP/1.1 connections. Rates count successful requests; latencies are per request.\n\n", o.concurrency)
+}
+
+// table writes a scenario's figures and the ratios of Sluice to moto and to the ceiling.
+func table(w *bytes.Buffer, sc scenario, ms []measurement) {
+	fmt.Fprintf(w, "## %s\n\n| target | %s | p50 | p99 | errors | server RSS |\n|---|---|---|---|---|---|\n", sc.name, sc.unit)
+	by := map[string]float64{}
+	for _, m := range ms {
+		rss := "—"
+		if m.rssMB > 0 {
+			rss = fmt.Sprintf("%.0f MB", m.rssMB)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s |\n", m.target, m.result.perSecond(), round(m.result.p50), round(m.result.p99), m.result.errors, rss)
+		by[m.target] = m.result.perSecond()
+	}
+	var ratios []string
+	for _, s := range []string{"Sluice (SQLite)", "Sluice (PostgreSQL)"} {
+		if by[s] == 0 {
+			continue
+		}
+		if by["moto"] > 0 {
+			ratios = append(ratios, fmt.Sprintf("%s / moto = **%.1f×**", s, by[s]/by["moto"]))
+		}
+		if by["ceiling"] > 0 {
+			ratios = append(ratios, fmt.Sprintf("%s / ceiling = **%.0f%%**", s, 100*by[s]/by["ceiling"]))
+		}
+	}
+	if len(ratios) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(ratios, "; "))
+	}
+	w.WriteString("\n")
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}

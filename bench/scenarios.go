@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// pipelineJSON is a three-stage pipeline of common providers: S3 source, CodeBuild, S3 deploy.
+func pipelineJSON(name, role string) string {
+	return fmt.Sprintf(`{"pipeline":{"name":%q,"roleArn":%q,"artifactStore":{"type":"S3","location":"bench-artifacts"},"stages":[
+{"name":"Source","actions":[{"name":"Source","actionTypeId":{"category":"Source","owner":"AWS","provider":"S3","version":"1"},"configuration":{"S3Bucket":"bench-source","S3ObjectKey":"app.zip","PollForSourceChanges":"false"},"outputArtifacts":[{"name":"Src"}]}]},
+{"name":"Build","actions":[{"name":"Build","actionTypeId":{"category":"Build","owner":"AWS","provider":"CodeBuild","version":"1"},"configuration":{"ProjectName":"bench"},"inputArtifacts":[{"name":"Src"}],"outputArtifacts":[{"name":"Out"}]}]},
+{"name":"Deploy","actions":[{"name":"Deploy","actionTypeId":{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"},"configuration":{"BucketName":"bench-site","Extract":"true"},"inputArtifacts":[{"name":"Out"}]}]}]}}`, name, role)
+}
+
+// ceilingDoc is what the ceiling answers: Sluice's GetPipeline answer, once it has one.
+var ceilingDoc []byte
+
+// scenario is one workload; it runs on the targets whose kind it supports.
+type scenario struct {
+	name  string
+	kinds []string
+	// unit names what the rate counts.
+	unit string
+	run  func(ctx context.Context, t *target, o options) (result, error)
+}
+
+type options struct {
+	duration    time.Duration
+	concurrency int
+	short       bool
+}
+
+var scenarios = []scenario{
+	{name: "GetPipeline", kinds: []string{"sluice", "moto", "ceiling"}, unit: "requests/s", run: getPipeline},
+	{name: "ListPipelines (100 pipelines)", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: listPipelines},
+	{name: "CreatePipeline", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: createPipelines},
+	{name: "CreatePipeline + DeletePipeline", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: createDelete},
+	{name: "Engine: 3-stage executions, PARALLEL", kinds: []string{"sluice"}, unit: "executions/s", run: engineThroughput},
+	{name: "Job round trip: PutJobSuccessResult → next job polled", kinds: []string{"sluice"}, unit: "transitions/s", run: jobRoundTrip},
+	{name: "GetPipelineState during runs", kinds: []string{"sluice"}, unit: "requests/s", run: pipelineState},
+}
+
+func getPipeline(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	if t.kind != "ceiling" {
+		c.must(ctx, "CreatePipeline", pipelineJSON("bench-get", t.roleARN))
+		if t.kind == "sluice" && ceilingDoc == nil {
+			ceilingDoc = c.must(ctx, "GetPipeline", `{"name":"bench-get"}`)
+		}
+	}
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+		return expect(c.call(ctx, "GetPipeline", `{"name":"bench-get"}`))
+	}), nil
+}
+
+func listPipelines(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	for i := range 100 {
+		c.must(ctx, "CreatePipeline", pipelineJSON(fmt.Sprintf("bench-list-%03d", i), t.roleARN))
+	}
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+		return expect(c.call(ctx, "ListPipelines", `{}`))
+	}), nil
+}
+
+func createPipelines(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, w, seq int) error {
+		return expect(c.call(ctx, "CreatePipeline", pipelineJSON(fmt.Sprintf("bench-create-%d-%d", w, seq), t.roleARN)))
+	}), nil
+}
+
+func createDelete(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, w, seq int) error {
+		name := fmt.Sprintf("bench-cd-%d-%d", w, seq/2)
+		if seq%2 == 0 {
+			return expect(c.call(ctx, "CreatePipeline", pipelineJSON(name, t.roleARN)))
+		}
+		return expect(c.call(ctx, "DeletePipeline", fmt.Sprintf(`{"name":%q}`, name)))
+	}), nil
+}
+
+// engineTypes are the custom action types of the engine pipeline: one per stage.
+var engineTypes = []struct{ category, provider string }{{"Source", "BenchFetch"}, {"Build", "BenchMake"}, {"Deploy", "BenchShip"}}
+
+func typeID(i int) string {
+	return fmt.Sprintf(`{"category":%q,"owner":"Custom","provider":%q,"version":"1"}`, engineTypes[i].category, engineTypes[i].provider)
+}
+
+// enginePipeline creates a V2 PARALLEL pipeline of three stages of one custom action each, whose
+// jobs the harness itself completes.
+func enginePipeline(ctx context.Context, c *client, name, role string) {
+	var stages []string
+	for i, et := range engineTypes {
+		c.must(ctx, "CreateCustomActionType", fmt.Sprintf(`{"category":%q,"provider":%q,"version":"1","inputArtifactDetails":{"minimumCount":0,"maximumCount":1},"outputArtifactDetails":{"minimumCount":0,"maximumCount":1}}`, et.category, et.provider))
+		stages = append(stages, fmt.Sprintf(`{"name":"S%d","actions":[{"name":"A%d","actionTypeId":%s}]}`, i, i, typeID(i)))
+	}
+	c.must(ctx, "CreatePipeline", fmt.Sprintf(`{"pipeline":{"name":%q,"roleArn":%q,"pipelineType":"V2","executionMode":"PARALLEL","artifactStore":{"type":"S3","location":"bench-artifacts"},"stages":[%s,%s,%s]}}`,
+		name, role, stages[0], stages[1], stages[2]))
+}
+
+// takeJob polls a job of stage i's type until there is one and acknowledges it.
+func takeJob(ctx context.Context, c *client, i int) (string, error) {
+	for ctx.Err() == nil {
+		status, body, err := c.call(ctx, "PollForJobs", fmt.Sprintf(`{"actionTypeId":%s,"maxBatchSize":1}`, typeID(i)))
+		if err := expect(status, body, err); err != nil {
+			return "", err
+		}
+		var out struct {
+			Jobs []struct{ ID, Nonce string } `json:"jobs"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return "", err
+		}
+		if len(out.Jobs) == 0 {
+			// As a job worker does between empty polls, if briefly: the load is the measure.
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		j := out.Jobs[0]
+		if err := expect(c.call(ctx, "AcknowledgeJob", fmt.Sprintf(`{"jobId":%q,"nonce":%q}`, j.ID, j.Nonce))); err != nil {
+			return "", err
+		}
+		return j.ID, nil
+	}
+	return "", ctx.Err()
+}
+
+func engineThroughput(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	enginePipeline(ctx, c, "bench-engine", t.roleARN)
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+		if err := expect(c.call(ctx, "StartPipelineExecution", `{"name":"bench-engine"}`)); err != nil {
+			return err
+		}
+		for i := range engineTypes {
+			id, err := takeJob(ctx, c, i)
+			if err != nil {
+				return err
+			}
+			if err := expect(c.call(ctx, "PutJobSuccessResult", fmt.Sprintf(`{"jobId":%q}`, id))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}), nil
+}
+
+// jobRoundTrip drives one execution at a time and measures, per stage transition, the time from
+// sending PutJobSuccessResult to holding the next stage's job: the engine's step plus the
+// protocol's round trips.
+func jobRoundTrip(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, 1)
+	enginePipeline(ctx, c, "bench-roundtrip", t.roleARN)
+	var mu sync.Mutex
+	var transitions []time.Duration
+	r := closedLoop(ctx, 1, o.duration, func(ctx context.Context, _, _ int) error {
+		if err := expect(c.call(ctx, "StartPipelineExecution", `{"name":"bench-roundtrip"}`)); err != nil {
+			return err
+		}
+		id, err := takeJob(ctx, c, 0)
+		if err != nil {
+			return err
+		}
+		for i := 1; i <= len(engineTypes); i++ {
+			start := time.Now()
+			if err := expect(c.call(ctx, "PutJobSuccessResult", fmt.Sprintf(`{"jobId":%q}`, id))); err != nil {
+				return err
+			}
+			if i == len(engineTypes) {
+				return nil
+			}
+			if id, err = takeJob(ctx, c, i); err != nil {
+				return err
+			}
+			mu.Lock()
+			transitions = append(transitions, time.Since(start))
+			mu.Unlock()
+		}
+		return nil
+	})
+	if len(transitions) == 0 {
+		return r, errors.New("no transition completed")
+	}
+	slices.Sort(transitions)
+	var total time.Duration
+	for _, d := range transitions {
+		total += d
+	}
+	return result{requests: len(transitions), errors: r.errors, elapsed: total, firstError: r.firstError,
+		p50: transitions[len(transitions)/2], p99: transitions[min(len(transitions)-1, len(transitions)*99/100)]}, nil
+}
+
+// pipelineState reads the state of a pipeline with executions in flight, their jobs queued.
+func pipelineState(ctx context.Context, t *target, o options) (result, error) {
+	c := newClient(t.endpoint, o.concurrency)
+	enginePipeline(ctx, c, "bench-state", t.roleARN)
+	for range 20 {
+		c.must(ctx, "StartPipelineExecution", `{"name":"bench-state"}`)
+	}
+	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+		return expect(c.call(ctx, "GetPipelineState", `{"name":"bench-state"}`))
+	}), nil
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for a fresh schema per run
+)
+
+// target is one endpoint the scenarios run against.
+type target struct {
+	name string
+	// kind is sluice, moto or ceiling: what the target can answer.
+	kind     string
+	endpoint string
+	roleARN  string
+	pid      int
+	stop     func()
+}
+
+// rssMB reads the target process's resident memory, 0 if it is not a process of its own.
+func (t *target) rssMB() float64 {
+	if t.pid == 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", t.pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitUp waits for url to answer.
+func waitUp(url string) error {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+	}
+	return fmt.Errorf("%s did not come up", url)
+}
+
+// startProcess runs a server and waits for healthURL (a path) to answer.
+func startProcess(name, kind, addr, healthPath string, cmd *exec.Cmd) (*target, error) {
+	logFile, err := os.CreateTemp("", "bench-"+name+"-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	t := &target{name: name, kind: kind, endpoint: "http://" + addr, pid: cmd.Process.Pid, stop: func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logFile.Close()
+		os.Remove(logFile.Name())
+	}}
+	if err := waitUp(t.endpoint + healthPath); err != nil {
+		t.stop()
+		return nil, fmt.Errorf("%s: %w (log: %s)", name, err, logFile.Name())
+	}
+	return t, nil
+}
+
+// startSluice runs `sluice serve` on a fresh data directory (and database, if given).
+func startSluice(bin, name, database string) (*target, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "bench-sluice-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--listen", addr, "--data", dir, "--log-level", "warn", "--max-pipelines", "10000000",
+		"--start-on-create=false", "--source-poll-interval", "0"}
+	if database != "" {
+		args = append(args, "--database", database)
+	}
+	t, err := startProcess(name, "sluice", addr, "/_sluice/health", exec.Command(bin, args...))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := t.stop
+	t.stop = func() { stop(); os.RemoveAll(dir) }
+	t.roleARN = "arn:aws:iam::000000000000:role/bench"
+	return t, nil
+}
+
+// freshSchema creates an empty schema in the PostgreSQL database at base and returns a URL that
+// uses it, and a function that drops it.
+func freshSchema(base string) (string, func(), error) {
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	schema := "sluice_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
+}
+
+// startMoto runs moto's server with an IAM role that CodePipeline may assume, which moto checks.
+func startMoto() (*target, error) {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return nil, fmt.Errorf("moto_server is not installed")
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	t, err := startProcess("moto", "moto", addr, "/moto-api/", exec.Command("moto_server", "-H", host, "-p", port))
+	if err != nil {
+		return nil, err
+	}
+	trust, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}}})
+	form := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {"bench"}, "AssumeRolePolicyDocument": {string(trust)}}
+	c := newClient(t.endpoint, 1)
+	status, body, err := c.send(context.Background(), "iam", "application/x-www-form-urlencoded", "", form.Encode())
+	if err != nil || status != http.StatusOK {
+		t.stop()
+		return nil, fmt.Errorf("create moto's IAM role: %d %v %s", status, err, body)
+	}
+	t.roleARN = "arn:aws:iam::123456789012:role/bench"
+	return t, nil
+}
+
+// startCeiling serves a fixed GetPipeline answer to every request from a minimal Go HTTP server
+// in this process: the most this machine can serve to this client.
+func startCeiling(doc []byte) (*target, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = w.Write(doc)
+	})}
+	go srv.Serve(ln)
+	return &target{name: "ceiling", kind: "ceiling", endpoint: "http://" + ln.Addr().String(), stop: func() { srv.Close() }}, nil
+}
+
+// sluiceBinary builds the sluice command into dir.
+func sluiceBinary(dir string) (string, error) {
+	bin := filepath.Join(dir, "sluice")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build sluice: %w", err)
+	}
+	return bin, nil
+}
