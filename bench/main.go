@@ -128,11 +128,20 @@ func run(o options, only, postgres, out string) error {
 		table(&report, sc, ms)
 	}
 	os.Stdout.Write(report.Bytes())
-	if out != "" {
-		return os.WriteFile(out, report.Bytes(), 0o644)
+	if out == "" {
+		return nil
 	}
-	return nil
+	// The written analysis below the figures survives a new run.
+	if old, err := os.ReadFile(out); err == nil {
+		if i := bytes.Index(old, []byte(analysisMarker)); i >= 0 {
+			report.Write(old[i:])
+		}
+	}
+	return os.WriteFile(out, report.Bytes(), 0o644)
 }
+
+// analysisMarker starts the hand-written part of the report, which the harness keeps.
+const analysisMarker = "<!-- analysis: kept when the harness rewrites the figures above -->"
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
