@@ -32,7 +32,7 @@ func main() {
 	only := flag.String("scenario", "", "run only scenarios whose name contains this")
 	postgres := flag.String("postgres", envOr("SLUICE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL database for Sluice's shared store ('' to skip)")
 	flag.Parse()
-	o := options{duration: *duration, concurrency: *concurrency, short: *short}
+	o := options{duration: *duration, concurrency: *concurrency}
 	if *short {
 		o.duration = 500 * time.Millisecond
 	}

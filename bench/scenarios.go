@@ -33,7 +33,6 @@ type scenario struct {
 type options struct {
 	duration    time.Duration
 	concurrency int
-	short       bool
 }
 
 var scenarios = []scenario{

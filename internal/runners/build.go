@@ -2,6 +2,7 @@ package runners
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -294,7 +295,7 @@ func (b *builder) storeArtifact(ctx context.Context, j *job, bd build, out model
 		return fmt.Errorf("collect the files of the output artifact %s: %w", *out.Name, err)
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("no files match the artifact paths %s of the output artifact %s under %s", strings.Join(section.Files, ", "), *out.Name, cmpOr(section.BaseDirectory, "the source directory"))
+		return fmt.Errorf("no files match the artifact paths %s of the output artifact %s under %s", strings.Join(section.Files, ", "), *out.Name, cmp.Or(section.BaseDirectory, "the source directory"))
 	}
 	zipPath := filepath.Join(j.dir, *out.Name+".output.zip")
 	w, err := archive.Create(zipPath)
@@ -320,13 +321,6 @@ func (b *builder) storeArtifact(ctx context.Context, j *job, bd build, out model
 		return err
 	}
 	return storeOutput(ctx, b.cfg.Artifacts, j, out, zipPath)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // matchFiles lists the regular files under root that an artifact section's patterns name

@@ -58,7 +58,6 @@ type provider interface {
 
 // job is one run of a built-in provider.
 type job struct {
-	id   string
 	data *model.JobData
 	run  executor.LocalRun
 	// dir is a fresh directory for the run, removed afterwards.
@@ -220,7 +219,7 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	}
 	go r.heartbeat(runCtx, sj.ID, cancel)
 
-	j := &job{id: sj.ID, data: data, run: run, dir: dir, log: logw}
+	j := &job{data: data, run: run, dir: dir, log: logw}
 	res := p.run(runCtx, j)
 	switch {
 	case ctx.Err() != nil:
