@@ -525,3 +525,27 @@ func TestConnectionSources(t *testing.T) {
 		t.Fatalf("%d executions of gadgets, want 2: the first and the release push's", n)
 	}
 }
+
+// TestGitHubVersion1Source runs the ThirdParty GitHub source on a hosted owner/repo repository:
+// its first run, and a push that starts the next as a webhook would.
+func TestGitHubVersion1Source(t *testing.T) {
+	bin := buildBinary(t)
+	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0")
+	url := "http://" + srv.addr
+	repo := newGitRepo(t)
+	repo.commit("first", map[string]string{"name.txt": "gizmos\n"})
+	repo.push(url+"/v1/repos/acme/gizmos", "main")
+	createPipelineJSON(t, url, pipelineJSON("gizmos", "QUEUED",
+		action("Source", "Source", "ThirdParty", "GitHub", map[string]string{"Owner": "acme", "Repo": "gizmos", "Branch": "main", "OAuthToken": "secret", "PollForSourceChanges": "false"}, nil, []string{"Src"}, ""),
+		action("Check", "Compute", "AWS", "Commands", nil, []string{"Src"}, nil, `,"commands":["grep -q gizmos name.txt"]`)))
+	first := waitForExecution(t, srv.client, "gizmos", types.PipelineExecutionStatusSucceeded)
+	v := actionDetails(t, srv.client, "gizmos", first)["Source"].Output.OutputVariables
+	if v["RepositoryName"] != "gizmos" || v["BranchName"] != "main" || !strings.HasSuffix(v["CommitUrl"], "/acme/gizmos/commit/"+v["CommitId"]) {
+		t.Fatalf("GitHub source output variables %v", v)
+	}
+	second := repo.commit("second", map[string]string{"name.txt": "gizmos, two\n"})
+	repo.push(url+"/v1/repos/acme/gizmos", "main")
+	if e := executionAt(t, srv.client, "gizmos", second); e.Status != types.PipelineExecutionStatusSucceeded || e.Trigger.TriggerType != types.TriggerTypeWebhook {
+		t.Fatalf("pushed execution %s, trigger %s", e.Status, e.Trigger.TriggerType)
+	}
+}

@@ -107,10 +107,8 @@ func watchesBranch(sa executor.SourceAction, src runners.GitSource, branch strin
 	if filtered {
 		return false
 	}
-	if *sa.Action.ActionTypeId.Provider == "CodeStarSourceConnection" || *sa.Action.ActionTypeId.Provider == "GitHub" {
-		if !polls(sa.Action) {
-			return false
-		}
+	if *sa.Action.ActionTypeId.Provider == "CodeStarSourceConnection" && !polls(sa.Action) {
+		return false // DetectChanges false: a connection source starts only by hand
 	}
 	return src.Branch == branch
 }
