@@ -100,7 +100,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Pushes need no REMOTE_USER: authentication is off, as for the API.
 			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		},
-		Stderr: os.Stderr,
+		// git's own messages go to the server's log as warnings.
+		Stderr: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn).Writer(),
 	}
 	// http-backend finds the repository from PATH_INFO, relative to GIT_PROJECT_ROOT.
 	r2 := r.Clone(r.Context())

@@ -104,7 +104,7 @@ func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
 	}
 	switch {
 	case errors.Is(buildCtx.Err(), context.DeadlineExceeded):
-		return failed(fmt.Sprintf("The build timed out: it did not finish within %s, and was stopped\n\nLog tail:\n%s", timeoutText(bd.timeout, ctx), tail.String()))
+		return failed(fmt.Sprintf("The build timed out: it did not finish within %s, and was stopped\n\nLog tail:\n%s", timeoutText(ctx, bd.timeout), tail.String()))
 	case ctx.Err() != nil:
 		return failed("The build was stopped")
 	case runErr != nil:
@@ -124,7 +124,7 @@ func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
 }
 
 // timeoutText names the limit a build hit: its own timeout or the action's deadline.
-func timeoutText(timeout time.Duration, ctx context.Context) string {
+func timeoutText(ctx context.Context, timeout time.Duration) string {
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
 		return "the action's timeout"
 	}
