@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -30,9 +31,10 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "concurrent clients")
 	out := flag.String("out", "", "write the markdown report to this file (default: stdout only)")
 	only := flag.String("scenario", "", "run only scenarios whose name contains this")
+	profile := flag.String("profile", "", "write a CPU profile of each Sluice target, per scenario, into this directory")
 	postgres := flag.String("postgres", envOr("SLUICE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL database for Sluice's shared store ('' to skip)")
 	flag.Parse()
-	o := options{duration: *duration, concurrency: *concurrency}
+	o := options{duration: *duration, concurrency: *concurrency, profileDir: *profile}
 	if *short {
 		o.duration = 500 * time.Millisecond
 	}
@@ -113,8 +115,15 @@ func run(o options, only, postgres, out string) error {
 			if err != nil {
 				return fmt.Errorf("%s: start %s: %w", sc.name, st.name, err)
 			}
+			waitProfile := func() error { return nil }
+			if o.profileDir != "" && t.debug != "" {
+				waitProfile = t.profileCPU(o.duration, filepath.Join(o.profileDir, profileName(sc.name, st.name)))
+			}
 			r, err := sc.run(ctx, t, o)
 			rss := t.rssMB()
+			if perr := waitProfile(); perr != nil {
+				fmt.Fprintf(os.Stderr, "bench: profile of %s on %s: %v\n", sc.name, st.name, perr)
+			}
 			t.stop()
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", sc.name, st.name, err)
@@ -212,4 +221,17 @@ func round(d time.Duration) string {
 		return d.Round(10 * time.Microsecond).String()
 	}
 	return d.Round(time.Microsecond).String()
+}
+
+// profileName is a file name for the profile of a scenario on a target.
+func profileName(scenario, target string) string {
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '-'
+		}, s)
+	}
+	return clean(scenario) + "." + clean(target) + ".pprof"
 }

@@ -33,6 +33,8 @@ type scenario struct {
 type options struct {
 	duration    time.Duration
 	concurrency int
+	// profileDir, if set, receives a CPU profile of each Sluice target per scenario.
+	profileDir string
 }
 
 var scenarios = []scenario{

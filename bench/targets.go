@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -27,8 +28,10 @@ type target struct {
 	kind     string
 	endpoint string
 	roleARN  string
-	pid      int
-	stop     func()
+	// debug is the address of a Sluice target's profiler.
+	debug string
+	pid   int
+	stop  func()
 }
 
 // rssMB reads the target process's resident memory, 0 if it is not a process of its own.
@@ -102,8 +105,12 @@ func startSluice(bin, name, database string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
+	debug, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"serve", "--listen", addr, "--data", dir, "--log-level", "warn", "--max-pipelines", "10000000",
-		"--start-on-create=false", "--source-poll-interval", "0"}
+		"--start-on-create=false", "--source-poll-interval", "0", "--debug-listen", debug}
 	if database != "" {
 		args = append(args, "--database", database)
 	}
@@ -115,6 +122,7 @@ func startSluice(bin, name, database string) (*target, error) {
 	stop := t.stop
 	t.stop = func() { stop(); os.RemoveAll(dir) }
 	t.roleARN = "arn:aws:iam::000000000000:role/bench"
+	t.debug = debug
 	return t, nil
 }
 
@@ -192,4 +200,27 @@ func sluiceBinary(dir string) (string, error) {
 		return "", fmt.Errorf("build sluice: %w", err)
 	}
 	return bin, nil
+}
+
+// profileCPU records a CPU profile of a Sluice target for d into path, in the background; wait
+// returns once it is written.
+func (t *target) profileCPU(d time.Duration, path string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() {
+		seconds := max(1, int(d/time.Second))
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.debug, seconds))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- cmp.Or(err, f.Close())
+	}()
+	return func() error { return <-done }
 }

@@ -98,6 +98,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	buildTimeout := fs.Duration("build-timeout", time.Hour, "how long a local CodeBuild or Commands run may take when its build project sets no timeoutInMinutes")
 	buildProjects := fs.String("build-projects", "", "directory of CodeBuild project definitions, PROJECT.json in the shape of CodeBuild's CreateProject input (buildspec, environment variables, timeout)")
 	sourcePoll := fs.Duration("source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
+	debugListen := fs.String("debug-listen", "", "address to serve Go's profiler (/debug/pprof/) on, for performance work; keep it on loopback (default: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -111,6 +112,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
+	}
+	if *debugListen != "" {
+		stop, err := serveProfiler(*debugListen, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
 	}
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()

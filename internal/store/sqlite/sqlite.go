@@ -50,6 +50,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
 		IsContention:      isBusy,
+		SingleWriter:      true,
 		Migrations:        sub,
 	})
 	if err != nil {

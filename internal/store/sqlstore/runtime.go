@@ -12,12 +12,12 @@ import (
 var _ store.Runtime = (*DB)(nil)
 
 func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (store.Change, error)) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`), pipeline); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`, pipeline); err != nil {
 			return err
 		}
 		var state sql.NullString
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT state FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows), pipeline).Scan(&state); err != nil {
+		if err := tx.queryRow(`SELECT state FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&state); err != nil {
 			return err
 		}
 		var current []byte
@@ -32,26 +32,26 @@ func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (s
 		if change.Active {
 			active = 1
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE pipeline_runtime SET state = ?, active = ? WHERE name = ?`), string(change.State), active, pipeline); err != nil {
+		if _, err := tx.exec(`UPDATE pipeline_runtime SET state = ?, active = ? WHERE name = ?`, string(change.State), active, pipeline); err != nil {
 			return err
 		}
 		for _, e := range change.Executions {
-			if err := s.putExecution(ctx, tx, e); err != nil {
+			if err := s.putExecution(tx, e); err != nil {
 				return err
 			}
 		}
 		for _, a := range change.Actions {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
+			if _, err := tx.exec(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`),
+				ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`,
 				a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), ms(a.Started), ms(a.Updated)); err != nil {
 				return err
 			}
 		}
 		for _, j := range change.Jobs {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms)
+			if _, err := tx.exec(`INSERT INTO jobs (id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET status = excluded.status, nonce = excluded.nonce, data = excluded.data, updated_ms = excluded.updated_ms`),
+				ON CONFLICT (id) DO UPDATE SET status = excluded.status, nonce = excluded.nonce, data = excluded.data, updated_ms = excluded.updated_ms`,
 				j.ID, j.ActionExecutionID, j.ExecutionID, j.Pipeline, j.TypeKey, j.QueryValue, j.Status, j.Nonce, string(j.Data), ms(j.Created), ms(j.Updated)); err != nil {
 				return err
 			}
@@ -60,11 +60,11 @@ func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (s
 	})
 }
 
-func (s *DB) putExecution(ctx context.Context, tx *sql.Tx, e store.Execution) error {
+func (s *DB) putExecution(tx txn, e store.Execution) error {
 	token := sql.NullString{String: e.ClientToken, Valid: e.ClientToken != ""}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO executions (id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms)
+	_, err := tx.exec(`INSERT INTO executions (id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`),
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`,
 		e.ID, e.Pipeline, e.Seq, e.Version, e.Status, token, string(e.Doc), ms(e.Started), ms(e.Updated))
 	if s.dialect.IsUniqueViolation(err) {
 		return store.ErrExists
@@ -74,7 +74,7 @@ func (s *DB) putExecution(ctx context.Context, tx *sql.Tx, e store.Execution) er
 
 func (s *DB) State(ctx context.Context, pipeline string) ([]byte, error) {
 	var state sql.NullString
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT state FROM pipeline_runtime WHERE name = ?`), pipeline).Scan(&state)
+	err := s.queryRow(ctx, `SELECT state FROM pipeline_runtime WHERE name = ?`, pipeline).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !state.Valid) {
 		return nil, nil
 	}
@@ -83,7 +83,7 @@ func (s *DB) State(ctx context.Context, pipeline string) ([]byte, error) {
 
 const executionColumns = `id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms`
 
-func scanExecution(row interface{ Scan(...any) error }) (store.Execution, error) {
+func scanExecution(row scanner) (store.Execution, error) {
 	var e store.Execution
 	var token sql.NullString
 	var doc string
@@ -96,7 +96,7 @@ func scanExecution(row interface{ Scan(...any) error }) (store.Execution, error)
 }
 
 func (s *DB) GetExecution(ctx context.Context, pipeline, id string) (store.Execution, error) {
-	e, err := scanExecution(s.db.QueryRowContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE id = ? AND pipeline = ?`), id, pipeline))
+	e, err := scanExecution(s.queryRow(ctx, `SELECT `+executionColumns+` FROM executions WHERE id = ? AND pipeline = ?`, id, pipeline))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, store.ErrNotFound
 	}
@@ -104,7 +104,7 @@ func (s *DB) GetExecution(ctx context.Context, pipeline, id string) (store.Execu
 }
 
 func (s *DB) ExecutionByToken(ctx context.Context, pipeline, token string) (store.Execution, error) {
-	e, err := scanExecution(s.db.QueryRowContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND client_token = ?`), pipeline, token))
+	e, err := scanExecution(s.queryRow(ctx, `SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND client_token = ?`, pipeline, token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, store.ErrNotFound
 	}
@@ -115,25 +115,12 @@ func (s *DB) ListExecutions(ctx context.Context, pipeline string, before int64, 
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?`), pipeline, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Execution
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(scanExecution)(s.query(ctx, `SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, pipeline, before, limit))
 }
 
 const actionColumns = `id, execution_id, pipeline, stage, action, status, doc, started_ms, updated_ms`
 
-func scanAction(row interface{ Scan(...any) error }) (store.ActionExecution, error) {
+func scanAction(row scanner) (store.ActionExecution, error) {
 	var a store.ActionExecution
 	var doc string
 	var started, updated int64
@@ -155,24 +142,11 @@ func (s *DB) ListActionExecutions(ctx context.Context, pipeline, executionID str
 		query = `SELECT ` + actionColumns + ` FROM action_executions WHERE execution_id = ? AND pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
 		args = append([]any{executionID}, args...)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.ActionExecution
-	for rows.Next() {
-		a, err := scanAction(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanAll(scanAction)(s.query(ctx, query, args...))
 }
 
 func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExecution, error) {
-	a, err := scanAction(s.db.QueryRowContext(ctx, s.q(`SELECT `+actionColumns+` FROM action_executions WHERE id = ?`), id))
+	a, err := scanAction(s.queryRow(ctx, `SELECT `+actionColumns+` FROM action_executions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, store.ErrNotFound
 	}
@@ -181,7 +155,7 @@ func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExe
 
 const jobColumns = `id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, dispatches, data, created_ms, updated_ms`
 
-func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
+func scanJob(row scanner) (store.Job, error) {
 	var j store.Job
 	var data string
 	var created, updated int64
@@ -194,30 +168,18 @@ func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 
 func (s *DB) DispatchJobs(ctx context.Context, typeKey, queryValue string, max int, nonce func() string) ([]store.Job, error) {
 	var out []store.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out = nil
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE type_key = ? AND status = 'Queued' AND (? = '' OR query_value = ?)
-			ORDER BY created_ms, id LIMIT ?`+s.dialect.SkipLockedRows), typeKey, queryValue, queryValue, max)
+	err := s.tx(ctx, func(tx txn) error {
+		var err error
+		out, err = scanAll(scanJob)(tx.query(`SELECT `+jobColumns+` FROM jobs WHERE type_key = ? AND status = 'Queued' AND (? = '' OR query_value = ?)
+			ORDER BY created_ms, id LIMIT ?`+s.dialect.SkipLockedRows, typeKey, queryValue, queryValue, max))
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			j, err := scanJob(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, j)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		now := time.Now()
 		for i := range out {
 			out[i].Status, out[i].Nonce, out[i].Updated = "Dispatched", nonce(), now
 			out[i].Dispatches++
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET status = ?, nonce = ?, dispatches = ?, updated_ms = ? WHERE id = ?`),
+			if _, err := tx.exec(`UPDATE jobs SET status = ?, nonce = ?, dispatches = ?, updated_ms = ? WHERE id = ?`,
 				out[i].Status, out[i].Nonce, out[i].Dispatches, ms(now), out[i].ID); err != nil {
 				return err
 			}
@@ -228,7 +190,7 @@ func (s *DB) DispatchJobs(ctx context.Context, typeKey, queryValue string, max i
 }
 
 func (s *DB) GetJob(ctx context.Context, id string) (store.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE id = ?`), id))
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, store.ErrNotFound
 	}
@@ -252,39 +214,23 @@ func (s *DB) TouchJob(ctx context.Context, id string, now time.Time) (bool, erro
 }
 
 func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return scanAll(func(row scanner) (string, error) {
 		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	return out, rows.Err()
+		err := row.Scan(&name)
+		return name, err
+	})(s.query(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`))
 }
 
 func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]store.Job, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches < ?`),
-		ms(dispatchedBefore), maxDispatches); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches >= ?`), ms(dispatchedBefore), maxDispatches)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []store.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
+	err := s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches < ?`,
+			ms(dispatchedBefore), maxDispatches); err != nil {
+			return err
 		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+		var err error
+		out, err = scanAll(scanJob)(tx.query(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches >= ?`, ms(dispatchedBefore), maxDispatches))
+		return err
+	})
+	return out, err
 }

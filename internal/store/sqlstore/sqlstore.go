@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
@@ -36,6 +37,9 @@ type Dialect struct {
 	// IsContention reports whether err means the transaction lost to concurrent ones (a lock
 	// wait that timed out, a deadlock, a serialization failure); it becomes store.ErrConflict.
 	IsContention func(error) bool
+	// SingleWriter: the database lets one transaction write at a time, so writes are queued
+	// onto one connection and committed in batches.
+	SingleWriter bool
 	// Migrations holds files named NNNN_description.sql, applied in order, each once.
 	Migrations fs.FS
 }
@@ -44,21 +48,40 @@ type Dialect struct {
 type DB struct {
 	db      *sql.DB
 	dialect Dialect
-	queries map[string]string
+	// stmts holds the prepared statements, by query text.
+	stmts sync.Map
+	// writes, when the dialect has one writer, carries out every write transaction.
+	writes *committer
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open runs the pending migrations on db and returns the store. It owns db from then on.
 func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
-	s := &DB{db: db, dialect: dialect, queries: map[string]string{}}
+	s := &DB{db: db, dialect: dialect}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate %s schema: %w", dialect.Name, err)
+	}
+	if dialect.SingleWriter {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open %s write connection: %w", dialect.Name, err)
+		}
+		s.writes = newCommitter(s, conn)
 	}
 	return s, nil
 }
 
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	if s.writes != nil {
+		s.writes.close()
+	}
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
 
 // q returns query in the dialect's placeholder form.
 func (s *DB) q(query string) string {
@@ -96,14 +119,12 @@ func (s *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if s.dialect.SerializeCreates != "" {
-				if _, err := tx.ExecContext(ctx, s.dialect.SerializeCreates); err != nil {
-					return err
-				}
+		err = s.runTx(ctx, func(tx txn) error {
+			if err := s.serializeCreates(tx); err != nil {
+				return err
 			}
 			var applied int
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM schema_migrations WHERE version = ?`), version).Scan(&applied); err != nil {
+			if err := tx.queryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&applied); err != nil {
 				return err
 			}
 			if applied > 0 {
@@ -113,11 +134,11 @@ func (s *DB) migrate(ctx context.Context) error {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				if _, err := tx.exec(stmt); err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
 			}
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)`), version, time.Now().UnixMilli())
+			_, err := tx.exec(`INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)`, version, time.Now().UnixMilli())
 			return err
 		})
 		if err != nil {
@@ -127,32 +148,38 @@ func (s *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a transaction and commits it if fn returns nil.
-func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	err := s.runTx(ctx, fn)
+// tx runs fn in a write transaction and commits it if fn returns nil.
+func (s *DB) tx(ctx context.Context, fn func(txn) error) error {
+	var err error
+	if s.writes != nil {
+		err = s.writes.do(ctx, fn)
+	} else {
+		err = s.runTx(ctx, fn)
+	}
 	if err != nil && s.dialect.IsContention(err) {
 		return fmt.Errorf("%w: %v", store.ErrConflict, err)
 	}
 	return err
 }
 
-func (s *DB) runTx(ctx context.Context, fn func(*sql.Tx) error) error {
+// runTx runs fn in a transaction of its own.
+func (s *DB) runTx(ctx context.Context, fn func(txn) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(txn{s: s, ctx: ctx, on: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
 }
 
-func (s *DB) serializeCreates(ctx context.Context, tx *sql.Tx) error {
+func (s *DB) serializeCreates(tx txn) error {
 	if s.dialect.SerializeCreates == "" {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, s.dialect.SerializeCreates)
+	_, err := tx.exec(s.dialect.SerializeCreates)
 	return err
 }
 
@@ -185,24 +212,24 @@ func limit(p store.Page) int {
 // Pipelines.
 
 func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN string, tags []store.Tag, maxPipelines int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.serializeCreates(ctx, tx); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if err := s.serializeCreates(tx); err != nil {
 			return err
 		}
 		var exists, count int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM pipelines WHERE name = ?`), p.Name).Scan(&exists); err != nil {
+		if err := tx.queryRow(`SELECT count(*) FROM pipelines WHERE name = ?`, p.Name).Scan(&exists); err != nil {
 			return err
 		}
 		if exists > 0 {
 			return store.ErrExists
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pipelines`).Scan(&count); err != nil {
+		if err := tx.queryRow(`SELECT count(*) FROM pipelines`).Scan(&count); err != nil {
 			return err
 		}
 		if maxPipelines > 0 && count >= maxPipelines {
 			return store.ErrLimitExceeded
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipelines (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := tx.exec(`INSERT INTO pipelines (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
 		if s.dialect.IsUniqueViolation(err) {
 			return store.ErrExists
@@ -210,22 +237,22 @@ func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN s
 		if err != nil {
 			return err
 		}
-		if err := s.insertVersion(ctx, tx, p); err != nil {
+		if err := s.insertVersion(tx, p); err != nil {
 			return err
 		}
-		return s.putTags(ctx, tx, resourceARN, tags, 0)
+		return s.putTags(tx, resourceARN, tags, 0)
 	})
 }
 
-func (s *DB) insertVersion(ctx context.Context, tx *sql.Tx, p store.Pipeline) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO pipeline_versions (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+func (s *DB) insertVersion(tx txn, p store.Pipeline) error {
+	_, err := tx.exec(`INSERT INTO pipeline_versions (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
 	return err
 }
 
 const pipelineColumns = `name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms`
 
-func scanPipeline(row interface{ Scan(...any) error }) (store.Pipeline, error) {
+func scanPipeline(row scanner) (store.Pipeline, error) {
 	var p store.Pipeline
 	var decl string
 	var created, updated int64
@@ -240,13 +267,13 @@ func scanPipeline(row interface{ Scan(...any) error }) (store.Pipeline, error) {
 
 func (s *DB) GetPipeline(ctx context.Context, name string, version int) (store.Pipeline, error) {
 	if version == 0 {
-		p, err := scanPipeline(s.db.QueryRowContext(ctx, s.q(`SELECT `+pipelineColumns+` FROM pipelines WHERE name = ?`), name))
+		p, err := scanPipeline(s.queryRow(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return p, store.ErrNotFound
 		}
 		return p, err
 	}
-	p, err := scanPipeline(s.db.QueryRowContext(ctx, s.q(`SELECT `+pipelineColumns+` FROM pipeline_versions WHERE name = ? AND version = ?`), name, version))
+	p, err := scanPipeline(s.queryRow(ctx, `SELECT `+pipelineColumns+` FROM pipeline_versions WHERE name = ? AND version = ?`, name, version))
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := s.GetPipeline(ctx, name, 0); err != nil {
 			return p, err
@@ -257,8 +284,8 @@ func (s *DB) GetPipeline(ctx context.Context, name string, version int) (store.P
 }
 
 func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE pipelines SET version = ?, pipeline_type = ?, execution_mode = ?, declaration = ?, updated_ms = ?, polling_disabled_ms = ? WHERE name = ? AND version = ?`),
+	return s.tx(ctx, func(tx txn) error {
+		res, err := tx.exec(`UPDATE pipelines SET version = ?, pipeline_type = ?, execution_mode = ?, declaration = ?, updated_ms = ?, polling_disabled_ms = ? WHERE name = ? AND version = ?`,
 			p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Updated), nullMS(p.PollingDisabledAt), p.Name, p.Version-1)
 		if err != nil {
 			return err
@@ -267,7 +294,7 @@ func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
 			return err
 		} else if n == 0 {
 			var exists int
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM pipelines WHERE name = ?`), p.Name).Scan(&exists); err != nil {
+			if err := tx.queryRow(`SELECT count(*) FROM pipelines WHERE name = ?`, p.Name).Scan(&exists); err != nil {
 				return err
 			}
 			if exists == 0 {
@@ -275,60 +302,53 @@ func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
 			}
 			return store.ErrConflict
 		}
-		return s.insertVersion(ctx, tx, p)
+		return s.insertVersion(tx, p)
 	})
 }
 
 func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txn) error {
 		for _, stmt := range []string{
 			`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`,
 			`DELETE FROM pipeline_runtime WHERE name = ?`, `DELETE FROM executions WHERE pipeline = ?`,
 			`DELETE FROM action_executions WHERE pipeline = ?`, `DELETE FROM jobs WHERE pipeline = ?`,
 		} {
-			if _, err := tx.ExecContext(ctx, s.q(stmt), name); err != nil {
+			if _, err := tx.exec(stmt, name); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		_, err := tx.exec(`DELETE FROM tags WHERE resource_arn = ?`, resourceARN)
 		return err
 	})
 }
 
 func (s *DB) ListPipelines(ctx context.Context, page store.Page) ([]store.Pipeline, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, version, pipeline_type, execution_mode, created_ms, updated_ms FROM pipelines WHERE name > ? ORDER BY name LIMIT ?`), page.After, limit(page))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Pipeline
-	for rows.Next() {
-		var p store.Pipeline
-		var created, updated int64
-		if err := rows.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &created, &updated); err != nil {
-			return nil, err
-		}
-		p.Created, p.Updated = fromMS(created), fromMS(updated)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanAll(scanPipelineSummary)(s.query(ctx, `SELECT name, version, pipeline_type, execution_mode, created_ms, updated_ms FROM pipelines WHERE name > ? ORDER BY name LIMIT ?`, page.After, limit(page)))
+}
+
+func scanPipelineSummary(row scanner) (store.Pipeline, error) {
+	var p store.Pipeline
+	var created, updated int64
+	err := row.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &created, &updated)
+	p.Created, p.Updated = fromMS(created), fromMS(updated)
+	return p, err
 }
 
 // Custom action types.
 
 func (s *DB) CreateActionType(ctx context.Context, t store.ActionType, resourceARN string, tags []store.Tag, maxTypes int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.serializeCreates(ctx, tx); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if err := s.serializeCreates(tx); err != nil {
 			return err
 		}
 		var live int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM action_types WHERE deleted = 0`).Scan(&live); err != nil {
+		if err := tx.queryRow(`SELECT count(*) FROM action_types WHERE deleted = 0`).Scan(&live); err != nil {
 			return err
 		}
 		if maxTypes > 0 && live >= maxTypes {
 			return store.ErrLimitExceeded
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO action_types (id, owner, declaration, created_ms, deleted) VALUES (?, ?, ?, ?, 0)`),
+		_, err := tx.exec(`INSERT INTO action_types (id, owner, declaration, created_ms, deleted) VALUES (?, ?, ?, ?, 0)`,
 			t.ID, t.Owner, string(t.Declaration), ms(t.Created))
 		if s.dialect.IsUniqueViolation(err) {
 			return store.ErrExists
@@ -336,19 +356,24 @@ func (s *DB) CreateActionType(ctx context.Context, t store.ActionType, resourceA
 		if err != nil {
 			return err
 		}
-		return s.putTags(ctx, tx, resourceARN, tags, 0)
+		return s.putTags(tx, resourceARN, tags, 0)
 	})
 }
 
-func (s *DB) GetActionType(ctx context.Context, id string) (store.ActionType, error) {
+func scanActionType(row scanner) (store.ActionType, error) {
 	var t store.ActionType
 	var decl string
 	var created int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, owner, declaration, created_ms FROM action_types WHERE id = ? AND deleted = 0`), id).Scan(&t.ID, &t.Owner, &decl, &created)
+	err := row.Scan(&t.ID, &t.Owner, &decl, &created)
+	t.Declaration, t.Created = []byte(decl), fromMS(created)
+	return t, err
+}
+
+func (s *DB) GetActionType(ctx context.Context, id string) (store.ActionType, error) {
+	t, err := scanActionType(s.queryRow(ctx, `SELECT id, owner, declaration, created_ms FROM action_types WHERE id = ? AND deleted = 0`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, store.ErrNotFound
 	}
-	t.Declaration, t.Created = []byte(decl), fromMS(created)
 	return t, err
 }
 
@@ -358,80 +383,66 @@ func (s *DB) UpdateActionType(ctx context.Context, t store.ActionType) error {
 
 // execOne runs a statement that must change one row, and reports store.ErrNotFound if none was.
 func (s *DB) execOne(ctx context.Context, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.q(query), args...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return s.tx(ctx, func(tx txn) error {
+		res, err := tx.exec(query, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
 }
 
 func (s *DB) DeleteActionType(ctx context.Context, id, resourceARN string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE action_types SET deleted = 1 WHERE id = ?`), id); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`UPDATE action_types SET deleted = 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		_, err := tx.exec(`DELETE FROM tags WHERE resource_arn = ?`, resourceARN)
 		return err
 	})
 }
 
 func (s *DB) ListActionTypes(ctx context.Context, owner string, page store.Page) ([]store.ActionType, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, owner, declaration, created_ms FROM action_types WHERE deleted = 0 AND id > ? AND (? = '' OR owner = ?) ORDER BY id LIMIT ?`),
-		page.After, owner, owner, limit(page))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.ActionType
-	for rows.Next() {
-		var t store.ActionType
-		var decl string
-		var created int64
-		if err := rows.Scan(&t.ID, &t.Owner, &decl, &created); err != nil {
-			return nil, err
-		}
-		t.Declaration, t.Created = []byte(decl), fromMS(created)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanAll(scanActionType)(s.query(ctx, `SELECT id, owner, declaration, created_ms FROM action_types WHERE deleted = 0 AND id > ? AND (? = '' OR owner = ?) ORDER BY id LIMIT ?`,
+		page.After, owner, owner, limit(page)))
 }
 
 // Webhooks.
 
 func (s *DB) PutWebhook(ctx context.Context, w store.Webhook, resourceARN string, tags []store.Tag, maxWebhooks, maxTags int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.serializeCreates(ctx, tx); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if err := s.serializeCreates(tx); err != nil {
 			return err
 		}
 		var exists, count int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM webhooks WHERE name = ?`), w.Name).Scan(&exists); err != nil {
+		if err := tx.queryRow(`SELECT count(*) FROM webhooks WHERE name = ?`, w.Name).Scan(&exists); err != nil {
 			return err
 		}
 		if exists == 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&count); err != nil {
+			if err := tx.queryRow(`SELECT count(*) FROM webhooks`).Scan(&count); err != nil {
 				return err
 			}
 			if maxWebhooks > 0 && count >= maxWebhooks {
 				return store.ErrLimitExceeded
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (name, definition, url, registered) VALUES (?, ?, ?, 0)`), w.Name, string(w.Definition), w.URL); err != nil {
+			if _, err := tx.exec(`INSERT INTO webhooks (name, definition, url, registered) VALUES (?, ?, ?, 0)`, w.Name, string(w.Definition), w.URL); err != nil {
 				return err
 			}
-		} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET definition = ?, url = ? WHERE name = ?`), string(w.Definition), w.URL, w.Name); err != nil {
+		} else if _, err := tx.exec(`UPDATE webhooks SET definition = ?, url = ? WHERE name = ?`, string(w.Definition), w.URL, w.Name); err != nil {
 			return err
 		}
-		return s.putTags(ctx, tx, resourceARN, tags, maxTags)
+		return s.putTags(tx, resourceARN, tags, maxTags)
 	})
 }
 
 const webhookColumns = `name, definition, url, registered, last_triggered_ms, error_message, error_code`
 
-func scanWebhook(row interface{ Scan(...any) error }) (store.Webhook, error) {
+func scanWebhook(row scanner) (store.Webhook, error) {
 	var w store.Webhook
 	var def string
 	var registered int
@@ -446,7 +457,7 @@ func scanWebhook(row interface{ Scan(...any) error }) (store.Webhook, error) {
 }
 
 func (s *DB) GetWebhook(ctx context.Context, name string) (store.Webhook, error) {
-	w, err := scanWebhook(s.db.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`), name))
+	w, err := scanWebhook(s.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return w, store.ErrNotFound
 	}
@@ -462,62 +473,40 @@ func (s *DB) SetWebhookRegistered(ctx context.Context, name string, registered b
 }
 
 func (s *DB) DeleteWebhook(ctx context.Context, name, resourceARN string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM webhooks WHERE name = ?`), name); err != nil {
+	return s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`DELETE FROM webhooks WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ?`), resourceARN)
+		_, err := tx.exec(`DELETE FROM tags WHERE resource_arn = ?`, resourceARN)
 		return err
 	})
 }
 
 func (s *DB) ListWebhooks(ctx context.Context, page store.Page) ([]store.Webhook, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE name > ? ORDER BY name LIMIT ?`), page.After, limit(page))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Webhook
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return scanAll(scanWebhook)(s.query(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE name > ? ORDER BY name LIMIT ?`, page.After, limit(page)))
 }
 
 // Tags.
 
 func (s *DB) ListTags(ctx context.Context, resourceARN string, page store.Page) ([]store.Tag, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag_key, tag_value FROM tags WHERE resource_arn = ? AND tag_key > ? ORDER BY tag_key LIMIT ?`), resourceARN, page.After, limit(page))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Tag
-	for rows.Next() {
+	return scanAll(func(row scanner) (store.Tag, error) {
 		var t store.Tag
-		if err := rows.Scan(&t.Key, &t.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		err := row.Scan(&t.Key, &t.Value)
+		return t, err
+	})(s.query(ctx, `SELECT tag_key, tag_value FROM tags WHERE resource_arn = ? AND tag_key > ? ORDER BY tag_key LIMIT ?`, resourceARN, page.After, limit(page)))
 }
 
 func (s *DB) TagResource(ctx context.Context, resourceARN string, tags []store.Tag, maxTags int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.putTags(ctx, tx, resourceARN, tags, maxTags)
+	return s.tx(ctx, func(tx txn) error {
+		return s.putTags(tx, resourceARN, tags, maxTags)
 	})
 }
 
 // putTags adds or replaces tags on a resource; with maxTags > 0 it fails with ErrTooManyTags when
 // the resource would end up with more.
-func (s *DB) putTags(ctx context.Context, tx *sql.Tx, resourceARN string, tags []store.Tag, maxTags int) error {
+func (s *DB) putTags(tx txn, resourceARN string, tags []store.Tag, maxTags int) error {
 	for _, t := range tags {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tags (resource_arn, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (resource_arn, tag_key) DO UPDATE SET tag_value = excluded.tag_value`),
+		if _, err := tx.exec(`INSERT INTO tags (resource_arn, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (resource_arn, tag_key) DO UPDATE SET tag_value = excluded.tag_value`,
 			resourceARN, t.Key, t.Value); err != nil {
 			return err
 		}
@@ -526,7 +515,7 @@ func (s *DB) putTags(ctx context.Context, tx *sql.Tx, resourceARN string, tags [
 		return nil
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM tags WHERE resource_arn = ?`), resourceARN).Scan(&n); err != nil {
+	if err := tx.queryRow(`SELECT count(*) FROM tags WHERE resource_arn = ?`, resourceARN).Scan(&n); err != nil {
 		return err
 	}
 	if n > maxTags {
@@ -536,9 +525,9 @@ func (s *DB) putTags(ctx context.Context, tx *sql.Tx, resourceARN string, tags [
 }
 
 func (s *DB) UntagResource(ctx context.Context, resourceARN string, keys []string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txn) error {
 		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM tags WHERE resource_arn = ? AND tag_key = ?`), resourceARN, k); err != nil {
+			if _, err := tx.exec(`DELETE FROM tags WHERE resource_arn = ? AND tag_key = ?`, resourceARN, k); err != nil {
 				return err
 			}
 		}
@@ -554,11 +543,11 @@ func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 		return nil, err
 	}
 	var value string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, hex.EncodeToString(fresh)); err != nil {
+	err := s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, hex.EncodeToString(fresh)); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, s.q(`SELECT value FROM secrets WHERE name = ?`), name).Scan(&value)
+		return tx.queryRow(`SELECT value FROM secrets WHERE name = ?`, name).Scan(&value)
 	})
 	if err != nil {
 		return nil, err

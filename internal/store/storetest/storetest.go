@@ -25,6 +25,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"ListPipelinesPages":         testListPipelinesPages,
 		"PipelineQuota":              testPipelineQuota,
 		"ConcurrentCreatesKeepQuota": testConcurrentCreatesKeepQuota,
+		"ConcurrentWritesFailAlone":  testConcurrentWritesFailAlone,
 		"ActionTypes":                testActionTypes,
 		"Webhooks":                   testWebhooks,
 		"Tags":                       testTags,
@@ -239,6 +240,78 @@ func testConcurrentCreatesKeepQuota(t *testing.T, open func() store.Store) {
 	wg.Wait()
 	if created != quota {
 		t.Fatalf("%d pipelines created under a quota of %d", created, quota)
+	}
+}
+
+// testConcurrentWritesFailAlone races two creates of each name: whichever fails must leave the
+// winner's pipeline and tags whole, though the two may share a batched commit.
+func testConcurrentWritesFailAlone(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	const names = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	winners := map[string]string{}
+	for i := range names * 2 {
+		wg.Go(func() {
+			name, attempt := fmt.Sprintf("p%02d", i/2), fmt.Sprint(i%2)
+			p := pipeline(name, 1)
+			p.Declaration = fmt.Appendf(nil, `{"name":%q,"attempt":%s}`, name, attempt)
+			err := s.CreatePipeline(ctx, p, arn(name), []store.Tag{{Key: "attempt", Value: attempt}}, 0)
+			if err != nil {
+				if !errors.Is(err, store.ErrExists) {
+					t.Error(err)
+				}
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, ok := winners[name]; ok {
+				t.Errorf("%s created twice, by attempts %s and %s", name, prev, attempt)
+			}
+			winners[name] = attempt
+		})
+	}
+	// Tagging past the limit writes the tags before counting them: all must be undone.
+	const tagged = "arn:aws:codepipeline:us-east-1:000000000000:tagged"
+	for i := range names {
+		wg.Go(func() {
+			if err := s.TagResource(ctx, tagged, []store.Tag{{Key: fmt.Sprintf("k%02d", i), Value: "v"}}, 50); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			var many []store.Tag
+			for j := range 60 {
+				many = append(many, store.Tag{Key: fmt.Sprintf("many-%02d-%02d", i, j), Value: "v"})
+			}
+			if err := s.TagResource(ctx, tagged, many, 50); !errors.Is(err, store.ErrTooManyTags) {
+				t.Errorf("tagging past the limit: %v", err)
+			}
+		})
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.CreatePipeline(cancelled, pipeline("never", 1), arn("never"), nil, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("create with a cancelled context: %v", err)
+	}
+	wg.Wait()
+	if len(winners) != names {
+		t.Fatalf("%d of %d names created", len(winners), names)
+	}
+	for name, attempt := range winners {
+		p, err := s.GetPipeline(ctx, name, 0)
+		must(t, err)
+		tags, err := s.ListTags(ctx, arn(name), store.Page{})
+		must(t, err)
+		if want := fmt.Sprintf(`{"name":%q,"attempt":%s}`, name, attempt); string(p.Declaration) != want || len(tags) != 1 || tags[0].Value != attempt {
+			t.Errorf("%s: declaration %s, tags %v; want the winner's, attempt %s", name, p.Declaration, tags, attempt)
+		}
+	}
+	wantErr(t, func() error { _, err := s.GetPipeline(ctx, "never", 0); return err }(), store.ErrNotFound)
+	tags, err := s.ListTags(ctx, tagged, store.Page{Limit: 1000})
+	must(t, err)
+	if len(tags) != names {
+		t.Fatalf("%d tags on the resource, want the %d that fit", len(tags), names)
 	}
 }
 
