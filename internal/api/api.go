@@ -71,6 +71,8 @@ type Service struct {
 	tokens *tokens
 	exec   *executor.Executor
 	now    func() time.Time
+	// answers keeps GetPipeline's declarations.
+	answers answerCache
 }
 
 var _ model.Service = (*Service)(nil)

@@ -34,7 +34,7 @@ func (s *Service) startExecution(ctx context.Context, name string, trigger model
 			return "", err
 		}
 	}
-	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Trigger: trigger, Variables: vars, SourceRevisions: revisions, ClientToken: token})
+	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Generation: rec.Generation, Trigger: trigger, Variables: vars, SourceRevisions: revisions, ClientToken: token})
 	var varErr *executor.VariableError
 	switch {
 	case errors.As(err, &varErr):

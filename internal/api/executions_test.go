@@ -599,3 +599,33 @@ func TestRevisionsAndExecutionPaging(t *testing.T) {
 		}
 	})
 }
+
+// TestRecreatedPipelineRunsItsNewDeclaration deletes a pipeline that ran and creates another
+// under its name: runs of the new one follow the new declaration, though both are version 1.
+func TestRecreatedPipelineRunsItsNewDeclaration(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "again", types.ExecutionModeQueued)
+		must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("again")}))
+		work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "c1"})
+		must[*cp.DeletePipelineOutput](t)(e.client.DeletePipeline(ctx, &cp.DeletePipelineInput{Name: aws.String("again")}))
+
+		p := minimal("again")
+		p.Stages[0].Actions[0] = types.ActionDeclaration{
+			Name: aws.String("fetch"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}},
+		}
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+		must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("again")}))
+		work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("again")}))
+		if le := state.StageStates[1].ActionStates[0].LatestExecution; le == nil || le.Status != types.ActionExecutionStatusInProgress {
+			t.Fatalf("the new pipeline's approval is not running: %+v", le)
+		}
+		jobs := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make")})).Jobs
+		if len(jobs) != 0 {
+			t.Fatalf("the deleted pipeline's build ran: %d jobs", len(jobs))
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -46,6 +48,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	if err != nil {
 		return nil, err
 	}
+	rec.Generation = uuid.NewString()
 	err = s.store.CreatePipeline(ctx, rec, s.pipelineARN(*decl.Name), storeTags(in.Tags), s.cfg.Limits.Pipelines)
 	switch {
 	case errors.Is(err, store.ErrExists):
@@ -104,11 +107,14 @@ func (s *Service) GetPipeline(ctx context.Context, in *model.GetPipelineInput) (
 	case err != nil:
 		return nil, internal("get pipeline", err)
 	}
-	decl, err := declaration(rec)
-	if err != nil {
-		return nil, err
+	decl := s.answers.get(rec.Declaration)
+	if decl == nil {
+		if decl, err = declaration(rec); err != nil {
+			return nil, err
+		}
+		pipeline.MaskSecrets(decl, s.actionTypes(ctx))
+		s.answers.put(rec.Declaration, decl)
 	}
-	pipeline.MaskSecrets(decl, s.actionTypes(ctx))
 	meta := &model.PipelineMetadata{
 		PipelineArn: new(s.pipelineARN(rec.Name)),
 		Created:     model.NewTimestamp(rec.Created),
@@ -145,7 +151,7 @@ func (s *Service) UpdatePipeline(ctx context.Context, in *model.UpdatePipelineIn
 		if err != nil {
 			return nil, err
 		}
-		rec.PollingDisabledAt = cur.PollingDisabledAt
+		rec.Generation, rec.PollingDisabledAt = cur.Generation, cur.PollingDisabledAt
 		err = s.store.UpdatePipeline(ctx, rec)
 		switch {
 		case errors.Is(err, store.ErrConflict):

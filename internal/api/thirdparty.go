@@ -109,7 +109,7 @@ func (s *Service) PutActionRevision(ctx context.Context, in *model.PutActionRevi
 		return nil, model.ErrActionNotFound("Action '%s' was not found in stage '%s' of pipeline '%s'", *in.ActionName, *in.StageName, *in.PipelineName)
 	}
 	trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypePutActionRevision), TriggerDetail: new(s.caller(ctx))}
-	isNew, execID, err := s.exec.PutRevision(ctx, *in.PipelineName, rec.Version, *in.StageName, *in.ActionName, *in.ActionRevision, trigger)
+	isNew, execID, err := s.exec.PutRevision(ctx, *in.PipelineName, rec.Version, rec.Generation, *in.StageName, *in.ActionName, *in.ActionRevision, trigger)
 	if err != nil {
 		return nil, internal("put action revision", conflict(err, "The pipeline's executions"))
 	}

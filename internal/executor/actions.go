@@ -23,7 +23,7 @@ var reference = regexp.MustCompile(`#\{([A-Za-z0-9@\-_]+)\.([A-Za-z0-9@\-_.]+)\}
 
 // actionDeclaration finds the declaration of an action run.
 func (s *step) actionDeclaration(r *run, a engine.Action) (*model.PipelineDeclaration, *model.ActionDeclaration, error) {
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version)
+	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
 	if err != nil {
 		return nil, nil, err
 	}

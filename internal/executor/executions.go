@@ -15,10 +15,11 @@ import (
 
 // Start is what starts an execution.
 type Start struct {
-	Pipeline  string
-	Version   int
-	Trigger   model.ExecutionTrigger
-	Variables []model.PipelineVariable
+	Pipeline   string
+	Version    int
+	Generation string
+	Trigger    model.ExecutionTrigger
+	Variables  []model.PipelineVariable
 	// SourceRevisions pin source actions to revisions; the source runners fetch them.
 	SourceRevisions []model.SourceRevisionOverride
 	ClientToken     string
@@ -44,7 +45,7 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 			return e.ID, nil
 		}
 	}
-	decl, err := x.declaration(ctx, req.Pipeline, req.Version)
+	decl, err := x.declaration(ctx, req.Pipeline, req.Version, req.Generation)
 	if err != nil {
 		return "", err
 	}
@@ -68,7 +69,7 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 func (s *step) start(id string, req Start, decl *model.PipelineDeclaration, vars map[string]string) error {
 	s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
 	r := &run{
-		Pipeline: req.Pipeline, Version: req.Version, Started: s.now, ClientToken: req.ClientToken,
+		Pipeline: req.Pipeline, Version: req.Version, Generation: req.Generation, Started: s.now, ClientToken: req.ClientToken,
 		Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions,
 	}
 	s.st.Runs[id] = r

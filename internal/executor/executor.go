@@ -91,6 +91,7 @@ type putRevision struct {
 type run struct {
 	Pipeline    string                       `json:"pipeline"`
 	Version     int                          `json:"version"`
+	Generation  string                       `json:"generation,omitempty"`
 	Seq         int64                        `json:"seq"`
 	Started     time.Time                    `json:"started"`
 	ClientToken string                       `json:"clientToken,omitempty"`
@@ -209,15 +210,19 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 	return err
 }
 
-// declaration returns a pipeline version's declaration.
-func (x *Executor) declaration(ctx context.Context, name string, version int) (*model.PipelineDeclaration, error) {
-	key := fmt.Sprintf("%s@%d", name, version)
+// declaration returns a pipeline version's declaration: store.ErrNotFound if the pipeline of
+// that generation is gone.
+func (x *Executor) declaration(ctx context.Context, name string, version int, generation string) (*model.PipelineDeclaration, error) {
+	key := fmt.Sprintf("%s@%d@%s", name, version, generation)
 	if d, ok := x.declarations.Load(key); ok {
 		return d.(*model.PipelineDeclaration), nil
 	}
 	rec, err := x.store.GetPipeline(ctx, name, version)
 	if err != nil {
 		return nil, err
+	}
+	if rec.Generation != generation {
+		return nil, store.ErrNotFound
 	}
 	var decl model.PipelineDeclaration
 	if err := json.Unmarshal(rec.Declaration, &decl); err != nil {

@@ -168,7 +168,7 @@ func (s *step) recordOutputs(execID, actionID string, vars map[string]string) {
 		return
 	}
 	stage, name := ar.Stage, ar.Name
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version)
+	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
 	if err != nil {
 		return
 	}
@@ -208,7 +208,7 @@ func (s *step) recordRevision(execID, actionID string, rev *model.CurrentRevisio
 		created = model.NewTimestamp(s.now)
 	}
 	ar.Revision = &model.ActionRevision{RevisionId: rev.Revision, RevisionChangeId: rev.ChangeIdentifier, Created: created}
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version)
+	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
 	if err != nil {
 		return err
 	}

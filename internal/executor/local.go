@@ -39,7 +39,7 @@ func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) 
 		return LocalRun{}, ErrJobNotFound
 	}
 	ar := r.Actions[j.ActionExecutionID]
-	decl, err := x.declaration(ctx, r.Pipeline, r.Version)
+	decl, err := x.declaration(ctx, r.Pipeline, r.Version, r.Generation)
 	if err != nil {
 		return LocalRun{}, err
 	}

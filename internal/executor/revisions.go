@@ -17,8 +17,8 @@ const keptRevisions = 100
 // PutRevision records a revision of a source action, as PutActionRevision does: a revision that
 // is neither the action's current one nor one recorded before becomes the action's current revision and starts an execution of the pipeline's
 // latest version. It returns whether the revision was new and the execution that runs it.
-func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int, stage, action string, rev model.ActionRevision, trigger model.ExecutionTrigger) (bool, string, error) {
-	decl, err := x.declaration(ctx, pipeline, version)
+func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int, generation, stage, action string, rev model.ActionRevision, trigger model.ExecutionTrigger) (bool, string, error) {
+	decl, err := x.declaration(ctx, pipeline, version, generation)
 	if err != nil {
 		return false, "", err
 	}
@@ -49,7 +49,7 @@ func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int
 		}
 		kept := append(s.st.Revisions[key], putRevision{Revision: rev, Execution: execID})
 		s.st.Revisions[key] = kept[max(0, len(kept)-keptRevisions):]
-		if err := s.start(execID, Start{Pipeline: pipeline, Version: version, Trigger: trigger}, decl, vars); err != nil {
+		if err := s.start(execID, Start{Pipeline: pipeline, Version: version, Generation: generation, Trigger: trigger}, decl, vars); err != nil {
 			return err
 		}
 		for _, ar := range s.st.Runs[execID].Actions {
@@ -65,10 +65,11 @@ func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int
 
 // SourceAction is a source action of the latest version of a pipeline.
 type SourceAction struct {
-	Pipeline string
-	Version  int
-	Stage    string
-	Action   *model.ActionDeclaration
+	Pipeline   string
+	Version    int
+	Generation string
+	Stage      string
+	Action     *model.ActionDeclaration
 	// Declaration is the pipeline's, for its triggers.
 	Declaration *model.PipelineDeclaration
 }
@@ -83,7 +84,7 @@ func (x *Executor) SourceActions(ctx context.Context) ([]SourceAction, error) {
 			return nil, fmt.Errorf("list pipelines: %w", err)
 		}
 		for _, p := range pipelines {
-			decl, err := x.declaration(ctx, p.Name, p.Version)
+			decl, err := x.declaration(ctx, p.Name, p.Version, p.Generation)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // deleted since it was listed
 			}
@@ -93,7 +94,7 @@ func (x *Executor) SourceActions(ctx context.Context) ([]SourceAction, error) {
 			for _, st := range decl.Stages {
 				for i, a := range st.Actions {
 					if *a.ActionTypeId.Category == model.ActionCategorySource {
-						out = append(out, SourceAction{Pipeline: p.Name, Version: p.Version, Stage: *st.Name, Action: &st.Actions[i], Declaration: decl})
+						out = append(out, SourceAction{Pipeline: p.Name, Version: p.Version, Generation: p.Generation, Stage: *st.Name, Action: &st.Actions[i], Declaration: decl})
 					}
 				}
 			}

@@ -126,7 +126,7 @@ func matchAny(patterns []string, name string) bool {
 // seen the revision already.
 func (w *Watcher) start(ctx context.Context, sa executor.SourceAction, revision string, trigger model.ExecutionTrigger) {
 	rev := model.ActionRevision{RevisionId: new(revision), RevisionChangeId: new(revision), Created: model.NewTimestamp(time.Now())}
-	isNew, execID, err := w.exec.PutRevision(ctx, sa.Pipeline, sa.Version, sa.Stage, *sa.Action.Name, rev, trigger)
+	isNew, execID, err := w.exec.PutRevision(ctx, sa.Pipeline, sa.Version, sa.Generation, sa.Stage, *sa.Action.Name, rev, trigger)
 	if err != nil {
 		w.logger.Error("start an execution for a source change", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
 		return

@@ -25,8 +25,12 @@ var (
 
 // Pipeline is one version of a pipeline.
 type Pipeline struct {
-	Name          string
-	Version       int
+	Name    string
+	Version int
+	// Generation tells apart pipelines that had the same name: it is set when a pipeline is
+	// created and kept by all its versions, so that name, version and generation name one
+	// declaration for ever.
+	Generation    string
 	PipelineType  string
 	ExecutionMode string
 	// Declaration is the JSON of the pipeline's model.PipelineDeclaration.

@@ -25,6 +25,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// connections bounds the connections to the database: concurrent reads beyond it wait their turn.
+const connections = 16
+
 // Open opens (creating if need be) the store in the file at path.
 func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	abs, err := filepath.Abs(path)
@@ -42,6 +45,10 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", abs, err)
 	}
+	// Connections are kept open, not closed after each burst of reads, since each one opens the
+	// file anew and prepares its statements again; one of them is the writer's.
+	db.SetMaxOpenConns(connections)
+	db.SetMaxIdleConns(connections)
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err

@@ -20,7 +20,8 @@ type committer struct {
 	s        *DB
 	conn     *sql.Conn
 	requests chan *writeRequest
-	stopped  chan struct{}
+	// closing stops the loop, which closes stopped on its way out.
+	closing, stopped chan struct{}
 	// stmts are the statements prepared on conn, by query text; only loop uses them.
 	stmts map[string]*sql.Stmt
 }
@@ -32,7 +33,7 @@ type writeRequest struct {
 }
 
 func newCommitter(s *DB, conn *sql.Conn) *committer {
-	c := &committer{s: s, conn: conn, requests: make(chan *writeRequest), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	c := &committer{s: s, conn: conn, requests: make(chan *writeRequest), closing: make(chan struct{}), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	go c.loop()
 	return c
 }
@@ -44,7 +45,7 @@ func (c *committer) do(ctx context.Context, fn func(txn) error) error {
 	case c.requests <- r:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.stopped:
+	case <-c.closing:
 		return errors.New("store closed")
 	}
 	// Once queued, the request is carried out even if ctx ends meanwhile: its outcome must be
@@ -53,7 +54,7 @@ func (c *committer) do(ctx context.Context, fn func(txn) error) error {
 }
 
 func (c *committer) close() {
-	close(c.requests)
+	close(c.closing)
 	<-c.stopped
 	for _, st := range c.stmts {
 		st.Close()
@@ -75,15 +76,18 @@ func (c *committer) prepared(ctx context.Context, query string) (*sql.Stmt, erro
 
 func (c *committer) loop() {
 	defer close(c.stopped)
-	for first := range c.requests {
-		batch := []*writeRequest{first}
+	for {
+		var batch []*writeRequest
+		select {
+		case first := <-c.requests:
+			batch = append(batch, first)
+		case <-c.closing:
+			return
+		}
 	gather:
 		for len(batch) < maxBatch {
 			select {
-			case r, ok := <-c.requests:
-				if !ok {
-					break gather
-				}
+			case r := <-c.requests:
 				batch = append(batch, r)
 			default:
 				break gather

@@ -229,8 +229,8 @@ func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN s
 		if maxPipelines > 0 && count >= maxPipelines {
 			return store.ErrLimitExceeded
 		}
-		_, err := tx.exec(`INSERT INTO pipelines (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
+		_, err := tx.exec(`INSERT INTO pipelines (name, version, generation, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.Name, p.Version, p.Generation, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
 		if s.dialect.IsUniqueViolation(err) {
 			return store.ErrExists
 		}
@@ -245,19 +245,19 @@ func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN s
 }
 
 func (s *DB) insertVersion(tx txn, p store.Pipeline) error {
-	_, err := tx.exec(`INSERT INTO pipeline_versions (name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Name, p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
+	_, err := tx.exec(`INSERT INTO pipeline_versions (name, version, generation, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Name, p.Version, p.Generation, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
 	return err
 }
 
-const pipelineColumns = `name, version, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms`
+const pipelineColumns = `name, version, generation, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms`
 
 func scanPipeline(row scanner) (store.Pipeline, error) {
 	var p store.Pipeline
 	var decl string
 	var created, updated int64
 	var polling sql.NullInt64
-	if err := row.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &decl, &created, &updated, &polling); err != nil {
+	if err := row.Scan(&p.Name, &p.Version, &p.Generation, &p.PipelineType, &p.ExecutionMode, &decl, &created, &updated, &polling); err != nil {
 		return p, err
 	}
 	p.Declaration = []byte(decl)
@@ -323,13 +323,13 @@ func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error
 }
 
 func (s *DB) ListPipelines(ctx context.Context, page store.Page) ([]store.Pipeline, error) {
-	return scanAll(scanPipelineSummary)(s.query(ctx, `SELECT name, version, pipeline_type, execution_mode, created_ms, updated_ms FROM pipelines WHERE name > ? ORDER BY name LIMIT ?`, page.After, limit(page)))
+	return scanAll(scanPipelineSummary)(s.query(ctx, `SELECT name, version, generation, pipeline_type, execution_mode, created_ms, updated_ms FROM pipelines WHERE name > ? ORDER BY name LIMIT ?`, page.After, limit(page)))
 }
 
 func scanPipelineSummary(row scanner) (store.Pipeline, error) {
 	var p store.Pipeline
 	var created, updated int64
-	err := row.Scan(&p.Name, &p.Version, &p.PipelineType, &p.ExecutionMode, &created, &updated)
+	err := row.Scan(&p.Name, &p.Version, &p.Generation, &p.PipelineType, &p.ExecutionMode, &created, &updated)
 	p.Created, p.Updated = fromMS(created), fromMS(updated)
 	return p, err
 }

@@ -55,7 +55,7 @@ func openStore(t *testing.T, open func() store.Store) store.Store {
 func pipeline(name string, version int) store.Pipeline {
 	now := time.UnixMilli(1700000000000).UTC()
 	return store.Pipeline{
-		Name: name, Version: version, PipelineType: "V2", ExecutionMode: "QUEUED",
+		Name: name, Version: version, Generation: "gen-" + name, PipelineType: "V2", ExecutionMode: "QUEUED",
 		Declaration: fmt.Appendf(nil, `{"name":%q,"version":%d}`, name, version),
 		Created:     now, Updated: now.Add(time.Duration(version) * time.Second),
 	}
@@ -87,7 +87,7 @@ func testPipelineLifecycle(t *testing.T, open func() store.Store) {
 
 	got, err := s.GetPipeline(ctx, "alpha", 0)
 	must(t, err)
-	if got.Name != "alpha" || got.Version != 1 || string(got.Declaration) != string(p.Declaration) ||
+	if got.Name != "alpha" || got.Version != 1 || got.Generation != "gen-alpha" || string(got.Declaration) != string(p.Declaration) ||
 		!got.Created.Equal(p.Created) || !got.Updated.Equal(p.Updated) || got.PollingDisabledAt == nil || !got.PollingDisabledAt.Equal(polling) ||
 		got.PipelineType != "V2" || got.ExecutionMode != "QUEUED" {
 		t.Fatalf("GetPipeline = %+v, want %+v", got, p)
@@ -124,7 +124,7 @@ func testPipelineVersions(t *testing.T, open func() store.Store) {
 	for v := 1; v <= 3; v++ {
 		got, err := s.GetPipeline(ctx, "p", v)
 		must(t, err)
-		if got.Version != v || string(got.Declaration) != string(pipeline("p", v).Declaration) {
+		if got.Version != v || got.Generation != "gen-p" || string(got.Declaration) != string(pipeline("p", v).Declaration) {
 			t.Fatalf("version %d: %+v", v, got)
 		}
 	}
@@ -196,7 +196,7 @@ func testListPipelinesPages(t *testing.T, open func() store.Store) {
 		page, err := s.ListPipelines(ctx, store.Page{After: after, Limit: 4})
 		must(t, err)
 		for _, p := range page {
-			if p.Declaration != nil || p.Version != 1 || p.PipelineType != "V2" {
+			if p.Declaration != nil || p.Version != 1 || p.Generation != "gen-"+p.Name || p.PipelineType != "V2" {
 				t.Fatalf("summary %+v", p)
 			}
 			got = append(got, p.Name)
