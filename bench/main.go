@@ -31,12 +31,15 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "concurrent clients")
 	out := flag.String("out", "", "write the markdown report to this file (default: stdout only)")
 	only := flag.String("scenario", "", "run only scenarios whose name contains this")
+	scalePipelines := flag.Int("scale-pipelines", 10000, "pipelines the scale scenario stores")
+	scaleActions := flag.Int("scale-actions", 1000000, "action executions the scale scenario stores")
 	profile := flag.String("profile", "", "write a CPU profile of each Sluice target, per scenario, into this directory")
 	postgres := flag.String("postgres", envOr("SLUICE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL database for Sluice's shared store ('' to skip)")
 	flag.Parse()
-	o := options{duration: *duration, concurrency: *concurrency, profileDir: *profile}
+	o := options{duration: *duration, concurrency: *concurrency, profileDir: *profile, scale: scaleSize{*scalePipelines, *scaleActions}}
 	if *short {
 		o.duration = 500 * time.Millisecond
+		o.scale = scaleSize{pipelines: 500, actions: 5000}
 	}
 	if err := run(o, *only, *postgres, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -136,6 +139,31 @@ func run(o options, only, postgres, out string) error {
 		}
 		table(&report, sc, ms)
 	}
+	if only == "" || strings.Contains("Scale", only) {
+		var rows []scaleRow
+		for _, st := range starters {
+			if st.kind != "sluice" || (st.name == "Sluice (PostgreSQL)" && postgres == "") {
+				continue
+			}
+			t, err := st.start()
+			if err != nil {
+				return fmt.Errorf("scale: start %s: %w", st.name, err)
+			}
+			ms, err := scale(ctx, t, o, o.scale)
+			t.stop()
+			if err != nil {
+				return fmt.Errorf("scale on %s: %w", st.name, err)
+			}
+			for _, m := range ms {
+				if m.listPipelines.requests == 0 || m.listAEs.requests == 0 {
+					return fmt.Errorf("scale on %s (%s): no request succeeded (%s%s)", st.name, m.label, m.listPipelines.firstError, m.listAEs.firstError)
+				}
+				fmt.Fprintf(os.Stderr, "%-55s %-20s %s: ListPipelines p50 %v, ListActionExecutions p50 %v, RSS %.0f MB\n", "Scale", st.name, m.label, m.listPipelines.p50, m.listAEs.p50, m.rssMB)
+			}
+			rows = append(rows, scaleRow{target: st.name, small: ms[0], large: ms[1]})
+		}
+		scaleTable(&report, o.scale, rows)
+	}
 	os.Stdout.Write(report.Bytes())
 	if out == "" {
 		return nil
@@ -234,4 +262,28 @@ func profileName(scenario, target string) string {
 		}, s)
 	}
 	return clean(scenario) + "." + clean(target) + ".pprof"
+}
+
+// scaleRow is one target's figures in the scale scenario.
+type scaleRow struct {
+	target       string
+	small, large scaleMeasure
+}
+
+// scaleTable writes the scale scenario's figures and how much slower the large store answers.
+func scaleTable(w *bytes.Buffer, size scaleSize, rows []scaleRow) {
+	fmt.Fprintf(w, "## Scale: %d pipelines, %d action executions\n\n", size.pipelines, size.actions)
+	w.WriteString("| target | stored | ListPipelines p50 | p99 | ListActionExecutions p50 | p99 | server RSS |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		for _, m := range []scaleMeasure{r.small, r.large} {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f MB |\n", r.target, m.label,
+				round(m.listPipelines.p50), round(m.listPipelines.p99), round(m.listAEs.p50), round(m.listAEs.p99), m.rssMB)
+		}
+	}
+	var ratios []string
+	for _, r := range rows {
+		ratios = append(ratios, fmt.Sprintf("%s: large / small p50 = **%.2f×** (ListPipelines), **%.2f×** (ListActionExecutions)", r.target,
+			float64(r.large.listPipelines.p50)/float64(r.small.listPipelines.p50), float64(r.large.listAEs.p50)/float64(r.small.listAEs.p50)))
+	}
+	fmt.Fprintf(w, "\n%s\n\n", strings.Join(ratios, "; "))
 }

@@ -35,6 +35,7 @@ type options struct {
 	concurrency int
 	// profileDir, if set, receives a CPU profile of each Sluice target per scenario.
 	profileDir string
+	scale      scaleSize
 }
 
 var scenarios = []scenario{

@@ -28,10 +28,11 @@ type target struct {
 	kind     string
 	endpoint string
 	roleARN  string
-	// debug is the address of a Sluice target's profiler.
-	debug string
-	pid   int
-	stop  func()
+	// debug is the address of a Sluice target's profiler; dataDir and database are where it
+	// keeps its state.
+	debug, dataDir, database string
+	pid                      int
+	stop                     func()
 }
 
 // rssMB reads the target process's resident memory, 0 if it is not a process of its own.
@@ -122,7 +123,7 @@ func startSluice(bin, name, database string) (*target, error) {
 	stop := t.stop
 	t.stop = func() { stop(); os.RemoveAll(dir) }
 	t.roleARN = "arn:aws:iam::000000000000:role/bench"
-	t.debug = debug
+	t.debug, t.dataDir, t.database = debug, dir, database
 	return t, nil
 }
 
