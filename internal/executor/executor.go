@@ -8,6 +8,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,6 +51,10 @@ type Executor struct {
 	// the queryable property of custom action types, which keep theirs for life.
 	declarations sync.Map
 	queryable    sync.Map
+	// states holds, per pipeline, the state its last step here wrote, with the exact bytes
+	// stored: a step that reads those same bytes back takes the state instead of decoding them,
+	// which is most of a step's work when many executions are in flight.
+	states sync.Map
 	// queued is signalled when a step queues jobs, to wake the server's runners.
 	queued chan struct{}
 }
@@ -152,6 +157,12 @@ type transition struct {
 	Changed time.Time `json:"changed"`
 }
 
+// lastState is a state as a step left it, and its encoding as stored.
+type lastState struct {
+	raw []byte
+	st  *state
+}
+
 // step is one event being applied: the decoded state, the records it produces, and the time.
 type step struct {
 	x        *Executor
@@ -171,7 +182,11 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 	queued := false
 	err := x.store.Step(ctx, pipeline, func(raw []byte) (store.Change, error) {
 		s := &step{x: x, ctx: ctx, pipeline: pipeline, st: &state{}, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
-		if raw != nil {
+		// Taken, not shared: a step that fails or whose commit fails leaves nothing behind, and
+		// the next one decodes what the store holds.
+		if last, ok := x.states.LoadAndDelete(pipeline); ok && bytes.Equal(last.(*lastState).raw, raw) {
+			s.st = last.(*lastState).st
+		} else if raw != nil {
 			if err := json.Unmarshal(raw, s.st); err != nil {
 				return store.Change{}, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
 			}
@@ -198,6 +213,7 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		}
 		s.change.State = raw
 		s.change.Active = len(s.st.Runs) > 0
+		x.states.Store(pipeline, &lastState{raw: raw, st: s.st})
 		queued = len(s.change.Jobs) > 0
 		return s.change, nil
 	})
