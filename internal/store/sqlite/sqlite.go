@@ -1,6 +1,7 @@
 // Package sqlite opens the embedded store: one SQLite file in the data directory, in WAL mode
 // with synchronous commits, so that every acknowledged write survives a crash of the process or
-// the machine.
+// the machine. Writes queue onto one connection and commit in batches (see sqlstore's committer);
+// the file belongs to one server process, which caches what only it writes.
 //
 // The driver is modernc.org/sqlite, SQLite translated to Go: no cgo, so Sluice stays one static
 // binary that cross-compiles anywhere, at a modest cost in speed against the C library.
@@ -35,6 +36,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		return nil, err
 	}
 	params := url.Values{}
+	// temp_store: the journals of the savepoints batched writes run in stay in memory.
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)"} {
 		params.Add("_pragma", p)
 	}

@@ -117,6 +117,8 @@ func (c *committer) run(batch []*writeRequest, results []error) error {
 	if _, err := c.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
+	// after holds what the batch's transactions asked to do once committed.
+	var after []func()
 	abort := func(err error) error {
 		// After some errors SQLite has rolled back already, and ROLLBACK fails: no matter.
 		_, _ = c.conn.ExecContext(ctx, "ROLLBACK")
@@ -130,7 +132,8 @@ func (c *committer) run(batch []*writeRequest, results []error) error {
 		if _, err := c.conn.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			return abort(err)
 		}
-		tx := txn{s: c.s, ctx: context.WithoutCancel(r.ctx), on: c.conn, prepared: c.prepared}
+		var committed []func()
+		tx := txn{s: c.s, ctx: context.WithoutCancel(r.ctx), on: c.conn, prepared: c.prepared, committed: &committed}
 		if results[i] = r.fn(tx); results[i] != nil {
 			if _, err := c.conn.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
 				// SQLite rolled the whole transaction back itself (an I/O error, say).
@@ -140,9 +143,15 @@ func (c *committer) run(batch []*writeRequest, results []error) error {
 		if _, err := c.conn.ExecContext(ctx, "RELEASE w"); err != nil {
 			return abort(err)
 		}
+		if results[i] == nil {
+			after = append(after, committed...)
+		}
 	}
 	if _, err := c.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return abort(err)
+	}
+	for _, fn := range after {
+		fn()
 	}
 	return nil
 }

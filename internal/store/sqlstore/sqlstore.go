@@ -50,8 +50,10 @@ type DB struct {
 	dialect Dialect
 	// stmts holds the prepared statements, by query text.
 	stmts sync.Map
-	// writes, when the dialect has one writer, carries out every write transaction.
+	// writes, when the dialect has one writer, carries out every write transaction; latest then
+	// caches pipelines' latest versions, which only those writes change.
 	writes *committer
+	latest *latestCache
 }
 
 var _ store.Store = (*DB)(nil)
@@ -68,6 +70,7 @@ func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
 			return nil, fmt.Errorf("open %s write connection: %w", dialect.Name, err)
 		}
 		s.writes = newCommitter(s, conn)
+		s.latest = newLatestCache()
 	}
 	return s, nil
 }
@@ -229,6 +232,7 @@ func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN s
 		if maxPipelines > 0 && count >= maxPipelines {
 			return store.ErrLimitExceeded
 		}
+		tx.changedPipeline(p.Name)
 		_, err := tx.exec(`INSERT INTO pipelines (name, version, generation, pipeline_type, execution_mode, declaration, created_ms, updated_ms, polling_disabled_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.Name, p.Version, p.Generation, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Created), ms(p.Updated), nullMS(p.PollingDisabledAt))
 		if s.dialect.IsUniqueViolation(err) {
@@ -267,9 +271,20 @@ func scanPipeline(row scanner) (store.Pipeline, error) {
 
 func (s *DB) GetPipeline(ctx context.Context, name string, version int) (store.Pipeline, error) {
 	if version == 0 {
+		var epoch uint64
+		if s.latest != nil {
+			var cached store.Pipeline
+			var ok bool
+			if cached, ok, epoch = s.latest.get(name); ok {
+				return cached, nil
+			}
+		}
 		p, err := scanPipeline(s.queryRow(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return p, store.ErrNotFound
+		}
+		if err == nil && s.latest != nil {
+			s.latest.put(p, epoch)
 		}
 		return p, err
 	}
@@ -285,6 +300,7 @@ func (s *DB) GetPipeline(ctx context.Context, name string, version int) (store.P
 
 func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
 	return s.tx(ctx, func(tx txn) error {
+		tx.changedPipeline(p.Name)
 		res, err := tx.exec(`UPDATE pipelines SET version = ?, pipeline_type = ?, execution_mode = ?, declaration = ?, updated_ms = ?, polling_disabled_ms = ? WHERE name = ? AND version = ?`,
 			p.Version, p.PipelineType, p.ExecutionMode, string(p.Declaration), ms(p.Updated), nullMS(p.PollingDisabledAt), p.Name, p.Version-1)
 		if err != nil {
@@ -308,6 +324,7 @@ func (s *DB) UpdatePipeline(ctx context.Context, p store.Pipeline) error {
 
 func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error {
 	return s.tx(ctx, func(tx txn) error {
+		tx.changedPipeline(name)
 		for _, stmt := range []string{
 			`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`,
 			`DELETE FROM pipeline_runtime WHERE name = ?`, `DELETE FROM executions WHERE pipeline = ?`,

@@ -37,6 +37,16 @@ type txn struct {
 	// prepared, if set, gives statements prepared once on the transaction's connection. Without
 	// it statements go as text, which pgx prepares and caches per connection itself.
 	prepared func(ctx context.Context, query string) (*sql.Stmt, error)
+	// committed, if set, collects what to do once the transaction is committed.
+	committed *[]func()
+}
+
+// changedPipeline records that the transaction changes a pipeline, whose cached latest version
+// must go once it is committed.
+func (t txn) changedPipeline(name string) {
+	if t.s.latest != nil && t.committed != nil {
+		*t.committed = append(*t.committed, func() { t.s.latest.drop(name) })
+	}
 }
 
 func (t txn) exec(query string, args ...any) (sql.Result, error) {

@@ -26,6 +26,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"PipelineQuota":              testPipelineQuota,
 		"ConcurrentCreatesKeepQuota": testConcurrentCreatesKeepQuota,
 		"ConcurrentWritesFailAlone":  testConcurrentWritesFailAlone,
+		"ReadsSeeAcknowledgedWrites": testReadsSeeAcknowledgedWrites,
 		"ActionTypes":                testActionTypes,
 		"Webhooks":                   testWebhooks,
 		"Tags":                       testTags,
@@ -313,6 +314,45 @@ func testConcurrentWritesFailAlone(t *testing.T, open func() store.Store) {
 	if len(tags) != names {
 		t.Fatalf("%d tags on the resource, want the %d that fit", len(tags), names)
 	}
+}
+
+// testReadsSeeAcknowledgedWrites updates and deletes a pipeline while others read it: once a
+// write is acknowledged, no read may show what was there before, whatever a store caches.
+func testReadsSeeAcknowledgedWrites(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.GetPipeline(ctx, "p", 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for v := 2; v <= 30; v++ {
+		must(t, s.UpdatePipeline(ctx, pipeline("p", v)))
+		if got, err := s.GetPipeline(ctx, "p", 0); err != nil || got.Version != v {
+			t.Fatalf("after version %d was written, the latest read is %d (%v)", v, got.Version, err)
+		}
+	}
+	must(t, s.DeletePipeline(ctx, "p", arn("p")))
+	_, err := s.GetPipeline(ctx, "p", 0)
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	if got, err := s.GetPipeline(ctx, "p", 0); err != nil || got.Version != 1 {
+		t.Fatalf("re-created pipeline reads as version %d (%v)", got.Version, err)
+	}
+	close(stop)
+	readers.Wait()
 }
 
 func testActionTypes(t *testing.T, open func() store.Store) {
