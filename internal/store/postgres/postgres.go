@@ -42,12 +42,14 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:                 "postgres",
 		NumberedPlaceholders: true,
-		LockRows:             " FOR UPDATE",
-		SkipLockedRows:       " FOR UPDATE SKIP LOCKED",
-		SerializeCreates:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", advisoryLockKey),
-		IsUniqueViolation:    isUniqueViolation,
-		IsContention:         isContention,
-		Migrations:           sub,
+		// pgx's default mode: statements are prepared and cached per connection.
+		DriverPreparesStatements: true,
+		LockRows:                 " FOR UPDATE",
+		SkipLockedRows:           " FOR UPDATE SKIP LOCKED",
+		SerializeCreates:         fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", advisoryLockKey),
+		IsUniqueViolation:        isUniqueViolation,
+		IsContention:             isContention,
+		Migrations:               sub,
 	})
 	if err != nil {
 		db.Close()

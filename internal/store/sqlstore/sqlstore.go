@@ -37,6 +37,9 @@ type Dialect struct {
 	// IsContention reports whether err means the transaction lost to concurrent ones (a lock
 	// wait that timed out, a deadlock, a serialization failure); it becomes store.ErrConflict.
 	IsContention func(error) bool
+	// DriverPreparesStatements: the driver prepares and caches statements per connection by
+	// itself (pgx does), so SQL goes as text.
+	DriverPreparesStatements bool
 	// SingleWriter: the database lets one transaction write at a time, so writes are queued
 	// onto one connection and committed in batches.
 	SingleWriter bool

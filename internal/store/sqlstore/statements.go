@@ -5,9 +5,9 @@ import (
 	"database/sql"
 )
 
-// Statements are prepared once per connection and kept: parsing SQL costs more than running
-// most of these statements. Caches are keyed by the query's text, of which the code has a fixed
-// set.
+// Statements are prepared once per connection and kept, unless the driver does so itself:
+// parsing SQL costs more than running most of these statements. Caches are keyed by the query's
+// text, of which the code has a fixed set.
 
 // prepared returns query prepared on the pool, for reads.
 func (s *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -34,8 +34,8 @@ type txn struct {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}
-	// prepared, if set, gives statements prepared once on the transaction's connection. Without
-	// it statements go as text, which pgx prepares and caches per connection itself.
+	// prepared, if set, gives statements prepared once on the transaction's connection; without
+	// it statements go as text.
 	prepared func(ctx context.Context, query string) (*sql.Stmt, error)
 	// committed, if set, collects what to do once the transaction is committed.
 	committed *[]func()
@@ -84,6 +84,9 @@ func (t txn) queryRow(query string, args ...any) scanner {
 
 // query runs a read on the pool.
 func (s *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.dialect.DriverPreparesStatements {
+		return s.db.QueryContext(ctx, s.q(query), args...)
+	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -93,6 +96,9 @@ func (s *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 
 // queryRow runs a read of one row on the pool.
 func (s *DB) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if s.dialect.DriverPreparesStatements {
+		return s.db.QueryRowContext(ctx, s.q(query), args...)
+	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return errRow{err}
