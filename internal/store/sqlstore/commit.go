@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // maxBatch bounds how many write transactions share one commit.
@@ -38,7 +39,7 @@ func newCommitter(s *DB, conn *sql.Conn) *committer {
 	return c
 }
 
-// do runs fn in the next batch and returns once that batch is committed or fn failed.
+// do runs fn in the next batch and returns fn's error, or the batch's if it failed to commit.
 func (c *committer) do(ctx context.Context, fn func(txn) error) error {
 	r := &writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -48,8 +49,9 @@ func (c *committer) do(ctx context.Context, fn func(txn) error) error {
 	case <-c.closing:
 		return errors.New("store closed")
 	}
-	// Once queued, the request is carried out even if ctx ends meanwhile: its outcome must be
-	// known to be reported, and an interrupted write would undo the whole batch.
+	// Once queued, the outcome is waited for whatever ctx does: a request whose ctx ended before
+	// its turn is skipped, and one under way runs to its end, since interrupting a statement
+	// would undo the whole batch.
 	return <-r.done
 }
 
@@ -134,7 +136,7 @@ func (c *committer) run(batch []*writeRequest, results []error) error {
 		}
 		var committed []func()
 		tx := txn{s: c.s, ctx: context.WithoutCancel(r.ctx), on: c.conn, prepared: c.prepared, committed: &committed}
-		if results[i] = r.fn(tx); results[i] != nil {
+		if results[i] = protect(r.fn, tx); results[i] != nil {
 			if _, err := c.conn.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
 				// SQLite rolled the whole transaction back itself (an I/O error, say).
 				return abort(fmt.Errorf("%w (after %v)", err, results[i]))
@@ -154,4 +156,15 @@ func (c *committer) run(batch []*writeRequest, results []error) error {
 		fn()
 	}
 	return nil
+}
+
+// protect runs fn, turning a panic into its error, so that the transaction is rolled back and,
+// on the committer that serves every writer, one request's bug fails that request alone.
+func protect(fn func(txn) error, tx txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write transaction panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(tx)
 }

@@ -174,7 +174,7 @@ func (s *DB) runTx(ctx context.Context, fn func(txn) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(txn{s: s, ctx: ctx, on: tx}); err != nil {
+	if err := protect(fn, txn{s: s, ctx: ctx, on: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +67,15 @@ func testStepIsAtomic(t *testing.T, open func() store.Store) {
 	}
 	if state, _ := s.State(ctx, "p"); string(state) != "3" {
 		t.Fatalf("state %s, want 3", state)
+	}
+
+	// A step that panics fails alone, stores nothing, and the store goes on.
+	if err := s.Step(ctx, "p", func([]byte) (store.Change, error) { panic("step bug") }); err == nil || !strings.Contains(err.Error(), "step bug") {
+		t.Fatalf("a panicking step returned %v", err)
+	}
+	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) { return store.Change{State: []byte(`5`)}, nil }))
+	if state, _ := s.State(ctx, "p"); string(state) != "5" {
+		t.Fatalf("state %s after a panicking step and another, want 5", state)
 	}
 }
 
