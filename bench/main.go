@@ -80,10 +80,7 @@ func run(o options, only, postgres, out string) error {
 		}
 	}
 	_, motoErr := exec.LookPath("moto_server")
-	starters := []struct {
-		name, kind string
-		start      func() (*target, error)
-	}{
+	starters := []starter{
 		{"Sluice (SQLite)", "sluice", func() (*target, error) { return startSluice(bin, "sluice-sqlite", "") }},
 		{"Sluice (PostgreSQL)", "sluice", func() (*target, error) {
 			url, drop, err := freshSchema(postgres)
@@ -140,27 +137,9 @@ func run(o options, only, postgres, out string) error {
 		table(&report, sc, ms)
 	}
 	if only == "" || strings.Contains("Scale", only) {
-		var rows []scaleRow
-		for _, st := range starters {
-			if st.kind != "sluice" || (st.name == "Sluice (PostgreSQL)" && postgres == "") {
-				continue
-			}
-			t, err := st.start()
-			if err != nil {
-				return fmt.Errorf("scale: start %s: %w", st.name, err)
-			}
-			ms, err := scale(ctx, t, o, o.scale)
-			t.stop()
-			if err != nil {
-				return fmt.Errorf("scale on %s: %w", st.name, err)
-			}
-			for _, m := range ms {
-				if m.listPipelines.requests == 0 || m.listAEs.requests == 0 {
-					return fmt.Errorf("scale on %s (%s): no request succeeded (%s%s)", st.name, m.label, m.listPipelines.firstError, m.listAEs.firstError)
-				}
-				fmt.Fprintf(os.Stderr, "%-55s %-20s %s: ListPipelines p50 %v, ListActionExecutions p50 %v, RSS %.0f MB\n", "Scale", st.name, m.label, m.listPipelines.p50, m.listAEs.p50, m.rssMB)
-			}
-			rows = append(rows, scaleRow{target: st.name, small: ms[0], large: ms[1]})
+		rows, err := runScale(ctx, starters, postgres, o)
+		if err != nil {
+			return err
 		}
 		scaleTable(&report, o.scale, rows)
 	}
@@ -262,6 +241,39 @@ func profileName(scenario, target string) string {
 		}, s)
 	}
 	return clean(scenario) + "." + clean(target) + ".pprof"
+}
+
+// starter starts a fresh target.
+type starter struct {
+	name, kind string
+	start      func() (*target, error)
+}
+
+// runScale runs the scale scenario on each Sluice target.
+func runScale(ctx context.Context, starters []starter, postgres string, o options) ([]scaleRow, error) {
+	var rows []scaleRow
+	for _, st := range starters {
+		if st.kind != "sluice" || (st.name == "Sluice (PostgreSQL)" && postgres == "") {
+			continue
+		}
+		t, err := st.start()
+		if err != nil {
+			return nil, fmt.Errorf("scale: start %s: %w", st.name, err)
+		}
+		ms, err := scale(ctx, t, o, o.scale)
+		t.stop()
+		if err != nil {
+			return nil, fmt.Errorf("scale on %s: %w", st.name, err)
+		}
+		for _, m := range ms {
+			if m.listPipelines.requests == 0 || m.listAEs.requests == 0 {
+				return nil, fmt.Errorf("scale on %s (%s): no request succeeded (%s%s)", st.name, m.label, m.listPipelines.firstError, m.listAEs.firstError)
+			}
+			fmt.Fprintf(os.Stderr, "%-55s %-20s %s: ListPipelines p50 %v, ListActionExecutions p50 %v, RSS %.0f MB\n", "Scale", st.name, m.label, m.listPipelines.p50, m.listAEs.p50, m.rssMB)
+		}
+		rows = append(rows, scaleRow{target: st.name, small: ms[0], large: ms[1]})
+	}
+	return rows, nil
 }
 
 // scaleRow is one target's figures in the scale scenario.
