@@ -101,6 +101,9 @@ func seed(ctx context.Context, st store.Store, from, to int, actions func(i int)
 	if err := json.Unmarshal([]byte(pipelineJSON("scale", "arn:aws:iam::000000000000:role/bench")), &decl); err != nil {
 		return err
 	}
+	// The first failure stops the feeding, so that no goroutine waits for a worker that quit.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	next := make(chan int)
 	errs := make(chan error, 8)
 	var wg sync.WaitGroup
@@ -109,6 +112,7 @@ func seed(ctx context.Context, st store.Store, from, to int, actions func(i int)
 			for i := range next {
 				if err := seedPipeline(ctx, st, i, decl.Pipeline, actions(i)); err != nil {
 					errs <- err
+					cancel()
 					return
 				}
 			}
