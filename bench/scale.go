@@ -168,5 +168,5 @@ func seedPipeline(ctx context.Context, st store.Store, i int, decl json.RawMessa
 		change.Actions = append(change.Actions, store.ActionExecution{ID: id, ExecutionID: execID, Pipeline: name, Stage: "Build", Action: "Build",
 			Status: "Succeeded", Doc: detail, Started: started, Updated: started})
 	}
-	return st.Step(ctx, name, func([]byte) (store.Change, error) { return change, nil })
+	return st.Step(ctx, name, func(store.Current) (store.Change, error) { return change, nil })
 }

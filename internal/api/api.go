@@ -61,6 +61,9 @@ type Config struct {
 	ClientID func(jobID string) string
 	// LogURL is where the log of a built-in runner's action execution is served.
 	LogURL func(actionExecutionID string) string
+	// CheckStateCache makes every execution step check its cached state against the store, for
+	// tests (executor.Config).
+	CheckStateCache bool
 }
 
 // Service implements model.Service.
@@ -96,7 +99,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now,
-		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders, LogURL: cfg.LogURL}, st)
+		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders, LogURL: cfg.LogURL, CheckStateCache: cfg.CheckStateCache}, st)
 	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: cfg.Now}, nil
 }
 

@@ -95,7 +95,7 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	issuer := sluicecreds.NewIssuer([]byte("test key"))
 	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now,
 		Artifacts: artifacts.NewLocal(objs, issuer, "http://sluice.test"), ClientID: issuer.ClientID,
-		WorkerProviders: map[string]bool{"CloudFormation": true}}, st)
+		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: true}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

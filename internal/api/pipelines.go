@@ -186,6 +186,7 @@ func (s *Service) DeletePipeline(ctx context.Context, in *model.DeletePipelineIn
 	if err := s.store.DeletePipeline(ctx, *in.Name, s.pipelineARN(*in.Name)); err != nil {
 		return internal("delete pipeline", conflict(err, "The pipeline"))
 	}
+	s.exec.Forget(*in.Name)
 	return nil
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	// LogURL, if set, is where the log of a built-in runner's action execution can be read; it
 	// becomes the action's external execution URL.
 	LogURL func(actionExecutionID string) string
+	// CheckStateCache, for tests: a step that takes the state the pipeline's previous step left
+	// also decodes the stored state and fails if the two differ, which they do when a step
+	// changed an execution without marking it touched, so that its document was not written.
+	CheckStateCache bool
 }
 
 // Executor runs executions on a store.
@@ -51,9 +55,8 @@ type Executor struct {
 	// the queryable property of custom action types, which keep theirs for life.
 	declarations sync.Map
 	queryable    sync.Map
-	// states holds, per pipeline, the state its last step here wrote, with the exact bytes
-	// stored: a step that reads those same bytes back takes the state instead of decoding them,
-	// which is most of a step's work when many executions are in flight.
+	// states holds, per pipeline, the state its last step here wrote and that step's token: a
+	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map
 	// queued is signalled when a step queues jobs, to wake the server's runners.
 	queued chan struct{}
@@ -78,7 +81,7 @@ func New(cfg Config, st store.Store) *Executor {
 type state struct {
 	Engine engine.Pipeline `json:"engine"`
 	// Runs are the executions the engine still holds, by id.
-	Runs map[string]*run `json:"runs"`
+	Runs map[string]*run `json:"runs,omitempty"`
 	// Latest is, per stage, the latest execution to enter it and its actions' latest runs.
 	Latest map[string]*stageRun `json:"latest"`
 	// Transitions holds the disabled inbound transitions, by stage.
@@ -157,10 +160,10 @@ type transition struct {
 	Changed time.Time `json:"changed"`
 }
 
-// lastState is a state as a step left it, and its encoding as stored.
+// lastState is a state as a step left it, and the token the step stored with it.
 type lastState struct {
-	raw []byte
-	st  *state
+	token string
+	st    *state
 }
 
 // step is one event being applied: the decoded state, the records it produces, and the time.
@@ -171,8 +174,9 @@ type step struct {
 	st       *state
 	now      time.Time
 	change   store.Change
-	// touched marks executions whose record must be rewritten; before holds each execution's
-	// progress when the step began, so that those the step moved are rewritten too.
+	// touched marks the executions the step changed, whose state documents and records are
+	// rewritten; before holds each execution's progress when the step began, so that those the
+	// step moved are rewritten too.
 	touched map[string]bool
 	before  map[string]string
 }
@@ -180,22 +184,11 @@ type step struct {
 // Apply runs fn as one step of pipeline's executions.
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
 	queued := false
-	err := x.store.Step(ctx, pipeline, func(raw []byte) (store.Change, error) {
-		s := &step{x: x, ctx: ctx, pipeline: pipeline, st: &state{}, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
-		// Taken, not shared: a step that fails or whose commit fails leaves nothing behind, and
-		// the next one decodes what the store holds.
-		if last, ok := x.states.LoadAndDelete(pipeline); ok && bytes.Equal(last.(*lastState).raw, raw) {
-			s.st = last.(*lastState).st
-		} else if raw != nil {
-			if err := json.Unmarshal(raw, s.st); err != nil {
-				return store.Change{}, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
-			}
-		}
-		if s.st.Runs == nil {
-			s.st.Runs = map[string]*run{}
-		}
-		if s.st.Latest == nil {
-			s.st.Latest = map[string]*stageRun{}
+	err := x.store.Step(ctx, pipeline, func(cur store.Current) (store.Change, error) {
+		s := &step{x: x, ctx: ctx, pipeline: pipeline, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
+		var err error
+		if s.st, err = x.current(pipeline, cur, s.touched); err != nil {
+			return store.Change{}, err
 		}
 		s.before = map[string]string{}
 		for _, e := range s.st.Engine.Executions {
@@ -207,13 +200,12 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		if err := s.recordExecutions(); err != nil {
 			return store.Change{}, err
 		}
-		raw, err := json.Marshal(s.st)
-		if err != nil {
+		if s.change.State, s.change.ExecutionStates, err = s.st.encode(s.touched); err != nil {
 			return store.Change{}, fmt.Errorf("encode execution state of %s: %w", pipeline, err)
 		}
-		s.change.State = raw
+		s.change.Token = newID()
 		s.change.Active = len(s.st.Runs) > 0
-		x.states.Store(pipeline, &lastState{raw: raw, st: s.st})
+		x.states.Store(pipeline, &lastState{token: s.change.Token, st: s.st})
 		queued = len(s.change.Jobs) > 0
 		return s.change, nil
 	})
@@ -224,6 +216,67 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		}
 	}
 	return err
+}
+
+// Forget lets go of what the executor keeps of a deleted pipeline's executions.
+func (x *Executor) Forget(pipeline string) { x.states.Delete(pipeline) }
+
+// current returns the state a step starts from: the one the pipeline's previous step here left if
+// the store still holds it, else the stored one. It marks in touched the executions to write
+// anew, those stored in the document format from before executions had documents of their own.
+func (x *Executor) current(pipeline string, cur store.Current, touched map[string]bool) (*state, error) {
+	// Taken, not shared: a step that fails or whose commit fails leaves nothing behind, and the
+	// next one reads what the store holds.
+	if last, ok := x.states.LoadAndDelete(pipeline); ok && last.(*lastState).token == cur.Token {
+		st := last.(*lastState).st
+		if x.cfg.CheckStateCache {
+			if err := checkCached(pipeline, st, cur); err != nil {
+				return nil, err
+			}
+		}
+		return st, nil
+	}
+	stored, err := cur.Load()
+	if err != nil {
+		return nil, fmt.Errorf("read execution state of %s: %w", pipeline, err)
+	}
+	st, inline, err := decodeState(pipeline, stored)
+	if err != nil {
+		return nil, err
+	}
+	if inline {
+		for id := range st.Runs {
+			touched[id] = true
+		}
+		for _, e := range st.Engine.Executions {
+			touched[e.ID] = true
+		}
+	}
+	return st, nil
+}
+
+// checkCached fails if a cached state is not what the store holds.
+func checkCached(pipeline string, cached *state, cur store.Current) error {
+	stored, err := cur.Load()
+	if err != nil {
+		return err
+	}
+	decoded, _, err := decodeState(pipeline, stored)
+	if err != nil {
+		return err
+	}
+	want, err := json.Marshal(cached)
+	if err != nil {
+		return err
+	}
+	got, err := json.Marshal(decoded)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("the execution state of %s kept since the last step differs from the stored one:\nkept   %s\nstored %s", pipeline, want, got)
+	}
+	return nil
 }
 
 // declaration returns a pipeline version's declaration: store.ErrNotFound if the pipeline of

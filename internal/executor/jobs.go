@@ -97,6 +97,7 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 			return ErrInvalidJobState
 		}
 		ar.Percent, ar.ExternalID, ar.Changed = res.Percent, res.ExternalID, s.now
+		s.touched[cur.ExecutionID] = true
 		if res.Summary != "" {
 			ar.Summary = res.Summary
 		}

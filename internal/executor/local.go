@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/model"
@@ -26,13 +24,9 @@ type LocalRun struct {
 
 // LocalRun reads what a built-in runner needs to know of a job.
 func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) {
-	raw, err := x.store.State(ctx, j.Pipeline)
+	st, err := x.stored(ctx, j.Pipeline)
 	if err != nil {
-		return LocalRun{}, fmt.Errorf("read the execution state of %s: %w", j.Pipeline, err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return LocalRun{}, fmt.Errorf("decode the execution state of %s: %w", j.Pipeline, err)
+		return LocalRun{}, err
 	}
 	r := st.Runs[j.ExecutionID]
 	if r == nil || r.Actions[j.ActionExecutionID] == nil {

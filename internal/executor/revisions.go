@@ -108,12 +108,13 @@ func (x *Executor) SourceActions(ctx context.Context) ([]SourceAction, error) {
 
 // CurrentRevision is the revision a source action last ran with or was last given, "" if none.
 func (x *Executor) CurrentRevision(ctx context.Context, pipeline, stage, action string) (string, error) {
-	raw, err := x.store.State(ctx, pipeline)
-	if err != nil || raw == nil {
+	stored, err := x.store.State(ctx, pipeline)
+	if err != nil || stored.Pipeline == nil {
 		return "", err
 	}
+	// What it needs is in the pipeline's own document.
 	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
+	if err := json.Unmarshal(stored.Pipeline, &st); err != nil {
 		return "", fmt.Errorf("decode the execution state of %s: %w", pipeline, err)
 	}
 	if l := st.Latest[stage]; l != nil {

@@ -1,26 +1,98 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/store"
 )
+
+// executionDoc is what an execution's own state document holds.
+type executionDoc struct {
+	Engine *engine.Execution `json:"engine,omitempty"`
+	Run    *run              `json:"run,omitempty"`
+}
+
+// encode returns the state as the store keeps it: the pipeline's own document, and the documents
+// of the executions in changed, nil for those the state no longer holds.
+func (st *state) encode(changed map[string]bool) ([]byte, map[string][]byte, error) {
+	own := *st
+	own.Engine.Executions, own.Runs = nil, nil
+	doc, err := json.Marshal(own)
+	if err != nil {
+		return nil, nil, err
+	}
+	executions := make(map[string][]byte, len(changed))
+	for id := range changed {
+		if id == "" {
+			continue
+		}
+		e, r := st.Engine.Find(id), st.Runs[id]
+		if e == nil && r == nil {
+			executions[id] = nil
+			continue
+		}
+		if executions[id], err = json.Marshal(executionDoc{Engine: e, Run: r}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return doc, executions, nil
+}
+
+// decodeState reads a pipeline's stored state. inline reports a pipeline document in the format
+// from before executions had documents of their own, which holds its executions itself.
+func decodeState(pipeline string, stored store.State) (st *state, inline bool, err error) {
+	st = &state{}
+	if stored.Pipeline != nil {
+		if err := json.Unmarshal(stored.Pipeline, st); err != nil {
+			return nil, false, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
+		}
+	}
+	inline = len(st.Engine.Executions) > 0 || len(st.Runs) > 0
+	if st.Runs == nil {
+		st.Runs = map[string]*run{}
+	}
+	if st.Latest == nil {
+		st.Latest = map[string]*stageRun{}
+	}
+	for id, raw := range stored.Executions {
+		var doc executionDoc
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, false, fmt.Errorf("decode execution state of %s, execution %s: %w", pipeline, id, err)
+		}
+		if doc.Engine != nil {
+			st.Engine.Executions = append(st.Engine.Executions, doc.Engine)
+		}
+		if doc.Run != nil {
+			st.Runs[id] = doc.Run
+		}
+	}
+	// The engine keeps executions in the order they started.
+	slices.SortFunc(st.Engine.Executions, func(a, b *engine.Execution) int { return cmp.Compare(a.Seq, b.Seq) })
+	return st, inline, nil
+}
+
+// stored reads a pipeline's execution state, outside any step.
+func (x *Executor) stored(ctx context.Context, pipeline string) (*state, error) {
+	stored, err := x.store.State(ctx, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("read execution state of %s: %w", pipeline, err)
+	}
+	st, _, err := decodeState(pipeline, stored)
+	return st, err
+}
 
 // StageStates describes the stages of decl as GetPipelineState does: their inbound transitions,
 // the executions waiting at them, and the latest run of each stage and action.
 func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model.PipelineDeclaration) ([]model.StageState, error) {
-	raw, err := x.store.State(ctx, pipeline)
+	st, err := x.stored(ctx, pipeline)
 	if err != nil {
 		return nil, err
-	}
-	st := &state{}
-	if raw != nil {
-		if err := json.Unmarshal(raw, st); err != nil {
-			return nil, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
-		}
 	}
 	out := make([]model.StageState, 0, len(decl.Stages))
 	for _, stage := range decl.Stages {

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -51,13 +50,9 @@ func (x *Executor) Sweep(ctx context.Context, ackTimeout time.Duration) error {
 // hasExpired reads a pipeline's state to see whether any of its actions is past its deadline,
 // so that sweeping a busy installation writes only where there is something to do.
 func (x *Executor) hasExpired(ctx context.Context, pipeline string, now time.Time) (bool, error) {
-	raw, err := x.store.State(ctx, pipeline)
-	if err != nil || raw == nil {
+	st, err := x.stored(ctx, pipeline)
+	if err != nil {
 		return false, err
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return false, fmt.Errorf("decode execution state of %s: %w", pipeline, err)
 	}
 	for _, r := range st.Runs {
 		for _, ar := range r.Actions {

@@ -57,10 +57,34 @@ type Job struct {
 	Updated time.Time
 }
 
+// State is a pipeline's execution state as stored: a document of the pipeline's own and one for
+// each execution it holds, so that a step rewrites only what it changed.
+type State struct {
+	// Pipeline is the pipeline's document, nil before its first step.
+	Pipeline []byte
+	// Executions are the executions' documents, by execution id.
+	Executions map[string][]byte
+}
+
+// Current is a pipeline's execution state as a step finds it.
+type Current struct {
+	// Token is the Token of the last step's Change, "" before the first step. Every step stores
+	// a new one, so a caller that kept what it wrote under a token can use it instead of Load.
+	Token string
+	// Load reads the state.
+	Load func() (State, error)
+}
+
 // Change is what one step of a pipeline's executions writes, all in one transaction: the
 // engine's new state and the records that follow from it.
 type Change struct {
+	// Token names the state this change leaves, for the next step's Current.
+	Token string
+	// State is the pipeline's new document.
 	State []byte
+	// ExecutionStates are the documents of the executions the step changed, by execution id; a
+	// nil document removes the execution's.
+	ExecutionStates map[string][]byte
 	// Active marks a pipeline with executions that can still change, which Sweep visits.
 	Active     bool
 	Executions []Execution
@@ -70,12 +94,12 @@ type Change struct {
 
 // Runtime keeps what pipelines do when they run.
 type Runtime interface {
-	// Step reads a pipeline's execution state (nil before its first execution), lets fn compute
-	// the change, and stores it, holding the pipeline's lock throughout so that steps of one
-	// pipeline never interleave. An error from fn stores nothing.
-	Step(ctx context.Context, pipeline string, fn func(state []byte) (Change, error)) error
-	// State returns a pipeline's execution state, nil if it never ran.
-	State(ctx context.Context, pipeline string) ([]byte, error)
+	// Step lets fn compute the change of a pipeline's execution state from the current one and
+	// stores it, holding the pipeline's lock throughout so that steps of one pipeline never
+	// interleave. An error from fn stores nothing.
+	Step(ctx context.Context, pipeline string, fn func(Current) (Change, error)) error
+	// State returns a pipeline's execution state; its Pipeline is nil if it never ran.
+	State(ctx context.Context, pipeline string) (State, error)
 
 	GetExecution(ctx context.Context, pipeline, id string) (Execution, error)
 	// ExecutionByToken finds the execution started with a client request token.

@@ -11,20 +11,18 @@ import (
 
 var _ store.Runtime = (*DB)(nil)
 
-func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (store.Change, error)) error {
+func (s *DB) Step(ctx context.Context, pipeline string, fn func(store.Current) (store.Change, error)) error {
 	return s.tx(ctx, func(tx txn) error {
 		if _, err := tx.exec(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`, pipeline); err != nil {
 			return err
 		}
-		var state sql.NullString
-		if err := tx.queryRow(`SELECT state FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&state); err != nil {
+		var token string
+		if err := tx.queryRow(`SELECT token FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&token); err != nil {
 			return err
 		}
-		var current []byte
-		if state.Valid {
-			current = []byte(state.String)
-		}
-		change, err := fn(current)
+		change, err := fn(store.Current{Token: token, Load: func() (store.State, error) {
+			return scanState(tx.query(stateQuery, pipeline, pipeline))
+		}})
 		if err != nil {
 			return err
 		}
@@ -32,8 +30,19 @@ func (s *DB) Step(ctx context.Context, pipeline string, fn func(state []byte) (s
 		if change.Active {
 			active = 1
 		}
-		if _, err := tx.exec(`UPDATE pipeline_runtime SET state = ?, active = ? WHERE name = ?`, string(change.State), active, pipeline); err != nil {
+		if _, err := tx.exec(`UPDATE pipeline_runtime SET state = ?, token = ?, active = ? WHERE name = ?`, string(change.State), change.Token, active, pipeline); err != nil {
 			return err
+		}
+		for id, doc := range change.ExecutionStates {
+			if doc == nil {
+				_, err = tx.exec(`DELETE FROM execution_states WHERE pipeline = ? AND execution_id = ?`, pipeline, id)
+			} else {
+				_, err = tx.exec(`INSERT INTO execution_states (pipeline, execution_id, state) VALUES (?, ?, ?)
+					ON CONFLICT (pipeline, execution_id) DO UPDATE SET state = excluded.state`, pipeline, id, string(doc))
+			}
+			if err != nil {
+				return err
+			}
 		}
 		for _, e := range change.Executions {
 			if err := s.putExecution(tx, e); err != nil {
@@ -72,13 +81,36 @@ func (s *DB) putExecution(tx txn, e store.Execution) error {
 	return err
 }
 
-func (s *DB) State(ctx context.Context, pipeline string) ([]byte, error) {
-	var state sql.NullString
-	err := s.queryRow(ctx, `SELECT state FROM pipeline_runtime WHERE name = ?`, pipeline).Scan(&state)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !state.Valid) {
-		return nil, nil
+// stateQuery reads a pipeline's execution state in one statement, so that it is read as one
+// step left it: the pipeline's document under the id "", then its executions'.
+const stateQuery = `SELECT '', state FROM pipeline_runtime WHERE name = ? AND state IS NOT NULL
+	UNION ALL SELECT execution_id, state FROM execution_states WHERE pipeline = ?`
+
+func scanState(rows *sql.Rows, err error) (store.State, error) {
+	var st store.State
+	if err != nil {
+		return st, err
 	}
-	return []byte(state.String), err
+	defer rows.Close()
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return st, err
+		}
+		if id == "" {
+			st.Pipeline = []byte(doc)
+			continue
+		}
+		if st.Executions == nil {
+			st.Executions = map[string][]byte{}
+		}
+		st.Executions[id] = []byte(doc)
+	}
+	return st, rows.Err()
+}
+
+func (s *DB) State(ctx context.Context, pipeline string) (store.State, error) {
+	return scanState(s.query(ctx, stateQuery, pipeline, pipeline))
 }
 
 const executionColumns = `id, pipeline, seq, version, status, client_token, doc, started_ms, updated_ms`

@@ -16,6 +16,7 @@ func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 	return map[string]func(*testing.T, func() store.Store){
 		"StepIsAtomic":                  testStepIsAtomic,
 		"ConcurrentStepsSerialize":      testConcurrentStepsSerialize,
+		"StepKeepsExecutionStates":      testStepKeepsExecutionStates,
 		"ExecutionHistory":              testExecutionHistory,
 		"ActionExecutionHistory":        testActionExecutionHistory,
 		"JobsAreDispatchedOnce":         testJobsAreDispatchedOnce,
@@ -33,19 +34,19 @@ func execution(pipeline string, seq int64) store.Execution {
 
 func testStepIsAtomic(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	if state, err := s.State(ctx, "p"); err != nil || state != nil {
-		t.Fatalf("state before any step: %q, %v", state, err)
+	if state, err := s.State(ctx, "p"); err != nil || state.Pipeline != nil || state.Executions != nil {
+		t.Fatalf("state before any step: %+v, %v", state, err)
 	}
-	must(t, s.Step(ctx, "p", func(state []byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`1`), Executions: []store.Execution{execution("p", 1)}}, nil
 	}))
 	boom := errors.New("boom")
-	err := s.Step(ctx, "p", func(state []byte) (store.Change, error) {
-		return store.Change{State: []byte(`2`), Executions: []store.Execution{execution("p", 2)}}, boom
+	err := s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`2`), ExecutionStates: map[string][]byte{"e": []byte(`2`)}, Executions: []store.Execution{execution("p", 2)}}, boom
 	})
 	wantErr(t, err, boom)
-	if state, _ := s.State(ctx, "p"); string(state) != "1" {
-		t.Fatalf("state %s after a failed step, want 1", state)
+	if state, _ := s.State(ctx, "p"); string(state.Pipeline) != "1" || state.Executions != nil {
+		t.Fatalf("state %+v after a failed step, want 1 and no executions", state)
 	}
 	_, err = s.GetExecution(ctx, "p", "p-e2")
 	wantErr(t, err, store.ErrNotFound)
@@ -53,29 +54,29 @@ func testStepIsAtomic(t *testing.T, open func() store.Store) {
 	// A duplicate client token refuses the whole step.
 	first := execution("p", 3)
 	first.ClientToken = "tok"
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`3`), Executions: []store.Execution{first}}, nil
 	}))
 	second := execution("p", 4)
 	second.ClientToken = "tok"
-	err = s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	err = s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`4`), Executions: []store.Execution{second}}, nil
 	})
 	wantErr(t, err, store.ErrExists)
 	if got, err := s.ExecutionByToken(ctx, "p", "tok"); err != nil || got.ID != first.ID {
 		t.Fatalf("ExecutionByToken = %+v, %v", got, err)
 	}
-	if state, _ := s.State(ctx, "p"); string(state) != "3" {
-		t.Fatalf("state %s, want 3", state)
+	if state, _ := s.State(ctx, "p"); string(state.Pipeline) != "3" {
+		t.Fatalf("state %s, want 3", state.Pipeline)
 	}
 
 	// A step that panics fails alone, stores nothing, and the store goes on.
-	if err := s.Step(ctx, "p", func([]byte) (store.Change, error) { panic("step bug") }); err == nil || !strings.Contains(err.Error(), "step bug") {
+	if err := s.Step(ctx, "p", func(store.Current) (store.Change, error) { panic("step bug") }); err == nil || !strings.Contains(err.Error(), "step bug") {
 		t.Fatalf("a panicking step returned %v", err)
 	}
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) { return store.Change{State: []byte(`5`)}, nil }))
-	if state, _ := s.State(ctx, "p"); string(state) != "5" {
-		t.Fatalf("state %s after a panicking step and another, want 5", state)
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) { return store.Change{State: []byte(`5`)}, nil }))
+	if state, _ := s.State(ctx, "p"); string(state.Pipeline) != "5" {
+		t.Fatalf("state %s after a panicking step and another, want 5", state.Pipeline)
 	}
 }
 
@@ -86,8 +87,12 @@ func testConcurrentStepsSerialize(t *testing.T, open func() store.Store) {
 	for range workers {
 		wg.Go(func() {
 			for range steps {
-				err := s.Step(ctx, "counter", func(state []byte) (store.Change, error) {
-					n, _ := strconv.Atoi(string(state))
+				err := s.Step(ctx, "counter", func(cur store.Current) (store.Change, error) {
+					state, err := cur.Load()
+					if err != nil {
+						return store.Change{}, err
+					}
+					n, _ := strconv.Atoi(string(state.Pipeline))
 					return store.Change{State: []byte(strconv.Itoa(n + 1))}, nil
 				})
 				if err != nil && !errors.Is(err, store.ErrConflict) {
@@ -99,21 +104,66 @@ func testConcurrentStepsSerialize(t *testing.T, open func() store.Store) {
 	wg.Wait()
 	state, err := s.State(ctx, "counter")
 	must(t, err)
-	if string(state) != strconv.Itoa(workers*steps) {
-		t.Fatalf("counter %s after %d steps: steps interleaved", state, workers*steps)
+	if string(state.Pipeline) != strconv.Itoa(workers*steps) {
+		t.Fatalf("counter %s after %d steps: steps interleaved", state.Pipeline, workers*steps)
+	}
+}
+
+func testStepKeepsExecutionStates(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	// step stores a change on pipeline p and returns what the step found: its token and state.
+	step := func(pipeline, token string, executions map[string][]byte) (string, store.State) {
+		var found string
+		var loaded store.State
+		must(t, s.Step(ctx, pipeline, func(cur store.Current) (store.Change, error) {
+			var err error
+			found = cur.Token
+			loaded, err = cur.Load()
+			return store.Change{Token: token, State: []byte(`"` + token + `"`), ExecutionStates: executions}, err
+		}))
+		return found, loaded
+	}
+	if token, st := step("p", "t1", map[string][]byte{"a": []byte(`"a1"`), "b": []byte(`"b1"`)}); token != "" || st.Pipeline != nil || st.Executions != nil {
+		t.Fatalf("first step found token %q and state %+v", token, st)
+	}
+	step("q", "q1", map[string][]byte{"a": []byte(`"other pipeline"`)})
+	token, st := step("p", "t2", map[string][]byte{"a": nil, "b": []byte(`"b2"`), "c": []byte(`"c1"`)})
+	if token != "t1" || string(st.Pipeline) != `"t1"` || len(st.Executions) != 2 || string(st.Executions["a"]) != `"a1"` || string(st.Executions["b"]) != `"b1"` {
+		t.Fatalf("second step found token %q and state %s %s", token, st.Pipeline, st.Executions)
+	}
+	got, err := s.State(ctx, "p")
+	must(t, err)
+	if string(got.Pipeline) != `"t2"` || len(got.Executions) != 2 || string(got.Executions["b"]) != `"b2"` || string(got.Executions["c"]) != `"c1"` {
+		t.Fatalf("state after removing a, changing b and adding c: %s %s", got.Pipeline, got.Executions)
+	}
+	// Executions not in a change keep their documents.
+	step("p", "t3", nil)
+	if got, _ := s.State(ctx, "p"); string(got.Pipeline) != `"t3"` || len(got.Executions) != 2 {
+		t.Fatalf("state after a step changing no execution: %s %s", got.Pipeline, got.Executions)
+	}
+
+	must(t, s.DeletePipeline(ctx, "p", "arn:aws:codepipeline:us-east-1:000000000000:p"))
+	if got, _ := s.State(ctx, "p"); got.Pipeline != nil || got.Executions != nil {
+		t.Fatalf("state of a deleted pipeline: %s %s", got.Pipeline, got.Executions)
+	}
+	if token, _ := step("p", "t4", nil); token != "" {
+		t.Fatalf("the first step after delete found token %q", token)
+	}
+	if got, _ := s.State(ctx, "q"); string(got.Executions["a"]) != `"other pipeline"` {
+		t.Fatalf("another pipeline's state after delete: %s", got.Executions)
 	}
 }
 
 func testExecutionHistory(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
 	for seq := int64(1); seq <= 5; seq++ {
-		must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+		must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 			return store.Change{State: []byte(`{}`), Executions: []store.Execution{execution("p", seq), execution("other", seq)}}, nil
 		}))
 	}
 	done := execution("p", 2)
 	done.Status, done.Doc, done.Updated = "Succeeded", []byte(`{"x":1}`), done.Updated.Add(time.Minute)
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`{}`), Executions: []store.Execution{done}}, nil
 	}))
 	got, err := s.GetExecution(ctx, "p", "p-e2")
@@ -146,11 +196,11 @@ func testActionExecutionHistory(t *testing.T, open func() store.Store) {
 			Status: "InProgress", Doc: []byte(`{}`), Started: at, Updated: at,
 		})
 	}
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`{}`), Actions: actions}, nil
 	}))
 	actions[0].Status = "Succeeded"
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`{}`), Actions: actions[:1]}, nil
 	}))
 	if a, err := s.GetActionExecution(ctx, "a0"); err != nil || a.Status != "Succeeded" {
@@ -192,7 +242,7 @@ func testJobsAreDispatchedOnce(t *testing.T, open func() store.Store) {
 		jobs = append(jobs, job(fmt.Sprintf("j%02d", i), "Build/Custom/Make/1", []string{"fast", "slow"}[i%2], int64(i)))
 	}
 	jobs = append(jobs, job("other", "Deploy/Custom/Ship/1", "", 0))
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) { return store.Change{State: []byte(`{}`), Jobs: jobs}, nil }))
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) { return store.Change{State: []byte(`{}`), Jobs: jobs}, nil }))
 
 	slow, err := s.DispatchJobs(ctx, "Build/Custom/Make/1", "slow", 2, func() string { return "n" })
 	must(t, err)
@@ -238,7 +288,7 @@ func testJobsAreDispatchedOnce(t *testing.T, open func() store.Store) {
 
 func testJobStatusCompareAndSwap(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}}, nil
 	}))
 	now := time.UnixMilli(1700000001000).UTC()
@@ -253,7 +303,7 @@ func testJobStatusCompareAndSwap(t *testing.T, open func() store.Store) {
 
 func testTouchJobKeepsItFromTheSweeper(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.Step(ctx, "p", func([]byte) (store.Change, error) {
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
 		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}}, nil
 	}))
 	if alive, err := s.TouchJob(ctx, "j", time.Now()); err != nil || alive {
@@ -282,7 +332,7 @@ func testTouchJobKeepsItFromTheSweeper(t *testing.T, open func() store.Store) {
 func testSweepFindsWork(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
 	for _, name := range []string{"busy", "idle"} {
-		must(t, s.Step(ctx, name, func([]byte) (store.Change, error) {
+		must(t, s.Step(ctx, name, func(store.Current) (store.Change, error) {
 			return store.Change{State: []byte(`{}`), Active: name == "busy", Jobs: []store.Job{job(name+"-job", "T", "", 0)}}, nil
 		}))
 	}
