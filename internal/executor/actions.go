@@ -267,7 +267,7 @@ func (s *step) actionDetail(actionID string) (*model.ActionExecutionDetail, erro
 		}
 	}
 	if doc == nil {
-		rec, err := s.x.store.GetActionExecution(s.ctx, actionID)
+		rec, err := s.cur.ActionExecution(actionID)
 		if err != nil {
 			return nil, err
 		}

@@ -175,9 +175,20 @@ func (x *Executor) SetTransition(ctx context.Context, pipeline, stage string, en
 	})
 }
 
-// progress summarizes where an execution stands, to tell which executions a step moved.
-func progress(e *engine.Execution) string {
-	return fmt.Sprint(e.Status, e.Stage, e.Waiting, e.Group, e.StageStatus)
+// position is where an execution stands, to tell which executions a step moved.
+type position struct {
+	status       engine.Status
+	stage, group int
+	waiting      bool
+	stages       []engine.Status
+}
+
+func positionOf(e *engine.Execution) position {
+	return position{status: e.Status, stage: e.Stage, group: e.Group, waiting: e.Waiting, stages: slices.Clone(e.StageStatus)}
+}
+
+func (p position) equal(q position) bool {
+	return p.status == q.status && p.stage == q.stage && p.group == q.group && p.waiting == q.waiting && slices.Equal(p.stages, q.stages)
 }
 
 // recordExecutions writes the records of the executions this step changed, and lets go of those
@@ -187,7 +198,7 @@ func (s *step) recordExecutions() error {
 		s.touched[e.ID] = true
 	}
 	for _, e := range s.st.Engine.Executions {
-		if s.before[e.ID] != progress(e) {
+		if before, ok := s.before[e.ID]; !ok || !before.equal(positionOf(e)) {
 			s.touched[e.ID] = true
 		}
 	}

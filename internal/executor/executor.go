@@ -171,28 +171,30 @@ type step struct {
 	x        *Executor
 	ctx      context.Context
 	pipeline string
-	st       *state
-	now      time.Time
-	change   store.Change
+	// cur reads inside the step's transaction.
+	cur    store.Current
+	st     *state
+	now    time.Time
+	change store.Change
 	// touched marks the executions the step changed, whose state documents and records are
-	// rewritten; before holds each execution's progress when the step began, so that those the
+	// rewritten; before holds where each execution stood when the step began, so that those the
 	// step moved are rewritten too.
 	touched map[string]bool
-	before  map[string]string
+	before  map[string]position
 }
 
 // Apply runs fn as one step of pipeline's executions.
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
 	queued := false
 	err := x.store.Step(ctx, pipeline, func(cur store.Current) (store.Change, error) {
-		s := &step{x: x, ctx: ctx, pipeline: pipeline, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
+		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
 		var err error
 		if s.st, err = x.current(pipeline, cur, s.touched); err != nil {
 			return store.Change{}, err
 		}
-		s.before = map[string]string{}
+		s.before = make(map[string]position, len(s.st.Engine.Executions))
 		for _, e := range s.st.Engine.Executions {
-			s.before[e.ID] = progress(e)
+			s.before[e.ID] = positionOf(e)
 		}
 		if err := fn(s); err != nil {
 			return store.Change{}, err

@@ -85,7 +85,7 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 	return x.apply(ctx, j.Pipeline, func(s *step) error {
 		// The job is read again under the pipeline's lock: a concurrent result or stop may have
 		// finished it since.
-		cur, err := s.x.store.GetJob(s.ctx, jobID)
+		cur, err := s.cur.Job(jobID)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (s *step) recordOutputs(execID, actionID string, vars map[string]string) {
 
 // endJob gives a job a final status, so that a worker's late result is refused.
 func (s *step) endJob(jobID, status string) error {
-	j, err := s.x.store.GetJob(s.ctx, jobID)
+	j, err := s.cur.Job(jobID)
 	if err != nil {
 		return err
 	}

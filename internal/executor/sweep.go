@@ -90,7 +90,7 @@ func (s *step) expire() error {
 
 // abandonUnacknowledged fails the action of a job no worker acknowledged, if it is still waiting.
 func (s *step) abandonUnacknowledged(jobID, message string) error {
-	j, err := s.x.store.GetJob(s.ctx, jobID)
+	j, err := s.cur.Job(jobID)
 	if err != nil || j.Status != jobDispatched {
 		return err
 	}

@@ -73,6 +73,10 @@ type Current struct {
 	Token string
 	// Load reads the state.
 	Load func() (State, error)
+	// Job and ActionExecution read as GetJob and GetActionExecution do, inside the step's
+	// transaction.
+	Job             func(id string) (Job, error)
+	ActionExecution func(id string) (ActionExecution, error)
 }
 
 // Change is what one step of a pipeline's executions writes, all in one transaction: the

@@ -20,9 +20,12 @@ func (s *DB) Step(ctx context.Context, pipeline string, fn func(store.Current) (
 		if err := tx.queryRow(`SELECT token FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&token); err != nil {
 			return err
 		}
-		change, err := fn(store.Current{Token: token, Load: func() (store.State, error) {
-			return scanState(tx.query(stateQuery, pipeline, pipeline))
-		}})
+		change, err := fn(store.Current{
+			Token:           token,
+			Load:            func() (store.State, error) { return scanState(tx.query(stateQuery, pipeline, pipeline)) },
+			Job:             func(id string) (store.Job, error) { return getJob(tx.queryRow, id) },
+			ActionExecution: func(id string) (store.ActionExecution, error) { return getActionExecution(tx.queryRow, id) },
+		})
 		if err != nil {
 			return err
 		}
@@ -178,7 +181,18 @@ func (s *DB) ListActionExecutions(ctx context.Context, pipeline, executionID str
 }
 
 func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExecution, error) {
-	a, err := scanAction(s.queryRow(ctx, `SELECT `+actionColumns+` FROM action_executions WHERE id = ?`, id))
+	return getActionExecution(s.reader(ctx), id)
+}
+
+// rowReader runs a query for one row: on the pool (DB.reader) or in a transaction (txn.queryRow).
+type rowReader func(query string, args ...any) scanner
+
+func (s *DB) reader(ctx context.Context) rowReader {
+	return func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) }
+}
+
+func getActionExecution(read rowReader, id string) (store.ActionExecution, error) {
+	a, err := scanAction(read(`SELECT `+actionColumns+` FROM action_executions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, store.ErrNotFound
 	}
@@ -222,7 +236,11 @@ func (s *DB) DispatchJobs(ctx context.Context, typeKey, queryValue string, max i
 }
 
 func (s *DB) GetJob(ctx context.Context, id string) (store.Job, error) {
-	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	return getJob(s.reader(ctx), id)
+}
+
+func getJob(read rowReader, id string) (store.Job, error) {
+	j, err := scanJob(read(`SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, store.ErrNotFound
 	}

@@ -17,6 +17,7 @@ func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 		"StepIsAtomic":                  testStepIsAtomic,
 		"ConcurrentStepsSerialize":      testConcurrentStepsSerialize,
 		"StepKeepsExecutionStates":      testStepKeepsExecutionStates,
+		"StepReadsInItsTransaction":     testStepReadsInItsTransaction,
 		"ExecutionHistory":              testExecutionHistory,
 		"ActionExecutionHistory":        testActionExecutionHistory,
 		"JobsAreDispatchedOnce":         testJobsAreDispatchedOnce,
@@ -152,6 +153,30 @@ func testStepKeepsExecutionStates(t *testing.T, open func() store.Store) {
 	if got, _ := s.State(ctx, "q"); string(got.Executions["a"]) != `"other pipeline"` {
 		t.Fatalf("another pipeline's state after delete: %s", got.Executions)
 	}
+}
+
+func testStepReadsInItsTransaction(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	at := time.UnixMilli(1700000000000).UTC()
+	action := store.ActionExecution{ID: "a-j", ExecutionID: "e", Pipeline: "p", Stage: "S", Action: "A", Status: "InProgress", Doc: []byte(`{"n":1}`), Started: at, Updated: at}
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}, Actions: []store.ActionExecution{action}}, nil
+	}))
+	must(t, s.Step(ctx, "p", func(cur store.Current) (store.Change, error) {
+		j, err := cur.Job("j")
+		if err != nil || j.Status != "Queued" || j.ActionExecutionID != "a-j" {
+			t.Errorf("Job in a step = %+v, %v", j, err)
+		}
+		a, err := cur.ActionExecution("a-j")
+		if err != nil || string(a.Doc) != `{"n":1}` {
+			t.Errorf("ActionExecution in a step = %+v, %v", a, err)
+		}
+		_, err = cur.Job("missing")
+		wantErr(t, err, store.ErrNotFound)
+		_, err = cur.ActionExecution("missing")
+		wantErr(t, err, store.ErrNotFound)
+		return store.Change{State: []byte(`{}`)}, nil
+	}))
 }
 
 func testExecutionHistory(t *testing.T, open func() store.Store) {
