@@ -80,6 +80,13 @@ func newEnv(t *testing.T, st store.Store, limits api.Limits) *env {
 	return newEnvTB(t, st, limits)
 }
 
+// checkStateCache: tests check every cached execution state against the store; benchmarks
+// measure the server as it runs.
+func checkStateCache(t testing.TB) bool {
+	_, benchmark := t.(*testing.B)
+	return !benchmark
+}
+
 func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
@@ -95,7 +102,7 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	issuer := sluicecreds.NewIssuer([]byte("test key"))
 	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now,
 		Artifacts: artifacts.NewLocal(objs, issuer, "http://sluice.test"), ClientID: issuer.ClientID,
-		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: true}, st)
+		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: checkStateCache(t)}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
