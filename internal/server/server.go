@@ -248,13 +248,18 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	path := filepath.Join(cfg.DataDir, "sluice.db")
-	st, err := sqlite.Open(ctx, path)
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	path := filepath.Join(cfg.DataDir, "sluice.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	cfg.Logger.Info("store", "kind", "sqlite", "path", path)
-	return st, nil
+	return lockedStore{Store: st, lock: lock}, nil
 }
 
 // Close releases the stores; call it after Serve returns.

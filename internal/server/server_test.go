@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,4 +62,25 @@ func TestNewRejectsBadIdentity(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
+}
+
+func TestOneServerPerDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, AccountID: "123456789012", Region: "eu-west-1"}
+	first, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another sluice server (pid %d) runs on the data directory %s", os.Getpid(), dir)) {
+		t.Fatalf("a second server on the same data directory: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("a server after the first closed: %v", err)
+	}
+	second.Close()
 }
