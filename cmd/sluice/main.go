@@ -156,8 +156,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serverGCPercent is the garbage collector's target for the server, unless GOGC says otherwise.
 // The server's live heap is small (tens of megabytes), so at Go's default of 100 it collects
-// often under load. Measured with the bench harness at 16 clients: GetPipeline's p99 was 3.1–3.4
-// ms at 100 and 2.4–2.7 ms at 400, and no better at 1000; engine executions rose about 10%.
+// often under load. Measured with the bench harness at 16 clients, in back-to-back runs:
+// GetPipeline's p99 was 3.1–3.4 ms at 100, 2.4–2.7 ms at 400 and no better at 1000, and engine
+// executions rose about 10%.
 const serverGCPercent = 400
 
 func collectLessOften() {
