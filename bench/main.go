@@ -266,10 +266,14 @@ func runScale(ctx context.Context, starters []starter, postgres string, o option
 			return nil, fmt.Errorf("scale on %s: %w", st.name, err)
 		}
 		for _, m := range ms {
-			if m.listPipelines.requests == 0 || m.listAEs.requests == 0 {
-				return nil, fmt.Errorf("scale on %s (%s): no request succeeded (%s%s)", st.name, m.label, m.listPipelines.firstError, m.listAEs.firstError)
+			var p50s []string
+			for i, r := range m.results {
+				if r.requests == 0 {
+					return nil, fmt.Errorf("scale on %s (%s): no %s succeeded (%s)", st.name, m.label, scaleOps[i], r.firstError)
+				}
+				p50s = append(p50s, fmt.Sprintf("%s p50 %v", scaleOps[i], r.p50))
 			}
-			fmt.Fprintf(os.Stderr, "%-55s %-20s %s: ListPipelines p50 %v, ListActionExecutions p50 %v, RSS %.0f MB\n", "Scale", st.name, m.label, m.listPipelines.p50, m.listAEs.p50, m.rssMB)
+			fmt.Fprintf(os.Stderr, "%-55s %-20s %s: %s, RSS %.0f MB\n", "Scale", st.name, m.label, strings.Join(p50s, ", "), m.rssMB)
 		}
 		rows = append(rows, scaleRow{target: st.name, small: ms[0], large: ms[1]})
 	}
@@ -285,17 +289,27 @@ type scaleRow struct {
 // scaleTable writes the scale scenario's figures and how much slower the large store answers.
 func scaleTable(w *bytes.Buffer, size scaleSize, rows []scaleRow) {
 	fmt.Fprintf(w, "## Scale: %d pipelines, %d action executions\n\n", size.pipelines, size.actions)
-	w.WriteString("| target | stored | ListPipelines p50 | p99 | ListActionExecutions p50 | p99 | server RSS |\n|---|---|---|---|---|---|---|\n")
+	w.WriteString("| target | stored |")
+	for _, op := range scaleOps {
+		fmt.Fprintf(w, " %s p50 | p99 |", op)
+	}
+	w.WriteString(" server RSS |\n|---|---|" + strings.Repeat("---|---|", len(scaleOps)) + "---|\n")
 	for _, r := range rows {
 		for _, m := range []scaleMeasure{r.small, r.large} {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f MB |\n", r.target, m.label,
-				round(m.listPipelines.p50), round(m.listPipelines.p99), round(m.listAEs.p50), round(m.listAEs.p99), m.rssMB)
+			fmt.Fprintf(w, "| %s | %s |", r.target, m.label)
+			for _, res := range m.results {
+				fmt.Fprintf(w, " %s | %s |", round(res.p50), round(res.p99))
+			}
+			fmt.Fprintf(w, " %.0f MB |\n", m.rssMB)
 		}
 	}
 	var ratios []string
 	for _, r := range rows {
-		ratios = append(ratios, fmt.Sprintf("%s: large / small p50 = **%.2f×** (ListPipelines), **%.2f×** (ListActionExecutions)", r.target,
-			float64(r.large.listPipelines.p50)/float64(r.small.listPipelines.p50), float64(r.large.listAEs.p50)/float64(r.small.listAEs.p50)))
+		var each []string
+		for i, op := range scaleOps {
+			each = append(each, fmt.Sprintf("**%.2f×** (%s)", float64(r.large.results[i].p50)/float64(r.small.results[i].p50), op))
+		}
+		ratios = append(ratios, fmt.Sprintf("%s: large / small p50 = %s", r.target, strings.Join(each, ", ")))
 	}
 	fmt.Fprintf(w, "\n%s\n\n", strings.Join(ratios, "; "))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
@@ -26,34 +27,57 @@ type scaleSize struct{ pipelines, actions int }
 // store holds one full page of each, so that both stores answer pages of the same size.
 const pageSize = 100
 
+// scaleOps are the operations the scale scenario times, in the report's order: the two list
+// pages the target is about, and two reads of single records.
+var scaleOps = []string{"ListPipelines", "ListActionExecutions", "GetPipeline", "GetPipelineExecution"}
+
 // scaleMeasure is one store's figures in the scale scenario.
 type scaleMeasure struct {
-	label                  string
-	listPipelines, listAEs result
-	rssMB                  float64
+	label string
+	// results are in scaleOps' order.
+	results []result
+	rssMB   float64
 }
 
-// scale measures page latencies of ListPipelines and ListActionExecutions on a small store,
-// then again once it holds size, and the server's memory. The records are written straight into
-// the store the server runs on — SQLite's file or the PostgreSQL schema — since creating them
-// through the API would take hours; the server reads them as its own.
+// scale measures the latencies of scaleOps on a small store, then again once it holds size, and
+// the server's memory. The records are written straight into the store the server runs on —
+// SQLite's file or the PostgreSQL schema — since creating them through the API would take
+// hours; the server reads them as its own.
 func scale(ctx context.Context, t *target, o options, size scaleSize) ([]scaleMeasure, error) {
 	st, err := openStore(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	measure := func(label string) scaleMeasure {
+	measure := func(label string, pipelines int) (scaleMeasure, error) {
 		c := newClient(t.endpoint, o.concurrency)
+		var list struct {
+			Summaries []struct {
+				ID string `json:"pipelineExecutionId"`
+			} `json:"pipelineExecutionSummaries"`
+		}
+		if err := json.Unmarshal(c.must(ctx, "ListPipelineExecutions", `{"pipelineName":"scale-00000","maxResults":1}`), &list); err != nil || len(list.Summaries) == 0 {
+			return scaleMeasure{}, fmt.Errorf("the execution of scale-00000: %v", err)
+		}
+		getExecution := fmt.Sprintf(`{"pipelineName":"scale-00000","pipelineExecutionId":%q}`, list.Summaries[0].ID)
+		bodies := map[string]func(worker, seq int) string{
+			"ListPipelines":        func(int, int) string { return `{}` },
+			"ListActionExecutions": func(int, int) string { return `{"pipelineName":"scale-00000"}` },
+			// Gets spread over every stored pipeline, so that the large store is read beyond
+			// what the server caches.
+			"GetPipeline": func(worker, seq int) string {
+				return fmt.Sprintf(`{"name":"scale-%05d"}`, (worker*7919+seq*104729)%pipelines)
+			},
+			"GetPipelineExecution": func(int, int) string { return getExecution },
+		}
 		m := scaleMeasure{label: label}
-		m.listPipelines = closedLoop(ctx, o.concurrency, o.duration/2, func(ctx context.Context, _, _ int) error {
-			return expect(c.call(ctx, "ListPipelines", `{}`))
-		})
-		m.listAEs = closedLoop(ctx, o.concurrency, o.duration/2, func(ctx context.Context, _, _ int) error {
-			return expect(c.call(ctx, "ListActionExecutions", `{"pipelineName":"scale-00000"}`))
-		})
+		for _, op := range scaleOps {
+			m.results = append(m.results, closedLoop(ctx, o.concurrency, o.duration/2, func(ctx context.Context, worker, seq int) error {
+				return expect(c.call(ctx, op, bodies[op](worker, seq)))
+			}))
+		}
 		m.rssMB = t.rssMB()
-		return m
+		return m, nil
 	}
 	// The measured pipeline, scale-00000, has a page of action executions in both stores.
 	onlyFirst := func(i int) int {
@@ -65,7 +89,10 @@ func scale(ctx context.Context, t *target, o options, size scaleSize) ([]scaleMe
 	if err := seed(ctx, st, 0, pageSize, onlyFirst); err != nil {
 		return nil, err
 	}
-	small := measure(fmt.Sprintf("%d pipelines, %d action executions", pageSize, pageSize))
+	small, err := measure(fmt.Sprintf("%d pipelines, %d action executions", pageSize, pageSize), pageSize)
+	if err != nil {
+		return nil, err
+	}
 	// The other pipelines share the rest of the action executions.
 	others := max(1, size.pipelines-1)
 	each, rest := (size.actions-pageSize)/others, (size.actions-pageSize)%others
@@ -83,7 +110,10 @@ func scale(ctx context.Context, t *target, o options, size scaleSize) ([]scaleMe
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "%-55s %-20s seeded in %v\n", "Scale", t.name, time.Since(seedStart).Round(time.Second))
-	large := measure(fmt.Sprintf("%d pipelines, %d action executions", size.pipelines, size.actions))
+	large, err := measure(fmt.Sprintf("%d pipelines, %d action executions", size.pipelines, size.actions), size.pipelines)
+	if err != nil {
+		return nil, err
+	}
 	return []scaleMeasure{small, large}, nil
 }
 
@@ -147,8 +177,15 @@ func seedPipeline(ctx context.Context, st store.Store, i int, decl json.RawMessa
 	}
 	execID := uuid.NewString()
 	change := store.Change{State: []byte(`{}`)}
-	execDoc, err := json.Marshal(model.PipelineExecution{PipelineName: new(name), PipelineVersion: new(1), PipelineExecutionId: new(execID),
-		Status: new(model.PipelineExecutionStatusSucceeded)})
+	trigger := &model.ExecutionTrigger{TriggerType: new(model.TriggerTypeStartPipelineExecution), TriggerDetail: new("arn:aws:iam::000000000000:root")}
+	execDoc, err := json.Marshal(executor.ExecutionDoc{
+		Execution: model.PipelineExecution{PipelineName: new(name), PipelineVersion: new(1), PipelineExecutionId: new(execID),
+			Status: new(model.PipelineExecutionStatusSucceeded), ArtifactRevisions: []model.ArtifactRevision{}, Trigger: trigger,
+			ExecutionMode: new(model.ExecutionModeSuperseded), ExecutionType: new(model.ExecutionTypeStandard)},
+		Summary: model.PipelineExecutionSummary{PipelineExecutionId: new(execID), Status: new(model.PipelineExecutionStatusSucceeded),
+			StartTime: model.NewTimestamp(now), LastUpdateTime: model.NewTimestamp(now), SourceRevisions: []model.SourceRevision{}, Trigger: trigger,
+			ExecutionMode: new(model.ExecutionModeSuperseded), ExecutionType: new(model.ExecutionTypeStandard)},
+	})
 	if err != nil {
 		return err
 	}
