@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -188,10 +189,11 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 	queued := false
 	err := x.store.Step(ctx, pipeline, func(cur store.Current) (store.Change, error) {
 		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
-		var err error
-		if s.st, err = x.current(pipeline, cur, s.touched); err != nil {
+		st, inline, err := x.current(pipeline, cur)
+		if err != nil {
 			return store.Change{}, err
 		}
+		s.st = st
 		s.before = make(map[string]position, len(s.st.Engine.Executions))
 		for _, e := range s.st.Engine.Executions {
 			s.before[e.ID] = positionOf(e)
@@ -202,7 +204,19 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		if err := s.recordExecutions(); err != nil {
 			return store.Change{}, err
 		}
-		if s.change.State, s.change.ExecutionStates, err = s.st.encode(s.touched); err != nil {
+		changed := s.touched
+		if inline {
+			// Every execution moves out of the pipeline's document into one of its own; their
+			// records stay as they are.
+			changed = maps.Clone(s.touched)
+			for _, e := range s.st.Engine.Executions {
+				changed[e.ID] = true
+			}
+			for id := range s.st.Runs {
+				changed[id] = true
+			}
+		}
+		if s.change.State, s.change.ExecutionStates, err = s.st.encode(changed); err != nil {
 			return store.Change{}, fmt.Errorf("encode execution state of %s: %w", pipeline, err)
 		}
 		s.change.Token = newID()
@@ -224,37 +238,25 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 func (x *Executor) Forget(pipeline string) { x.states.Delete(pipeline) }
 
 // current returns the state a step starts from: the one the pipeline's previous step here left if
-// the store still holds it, else the stored one. It marks in touched the executions to write
-// anew, those stored in the document format from before executions had documents of their own.
-func (x *Executor) current(pipeline string, cur store.Current, touched map[string]bool) (*state, error) {
+// the store still holds it, else the stored one. inline reports a stored state in the document
+// format from before executions had documents of their own.
+func (x *Executor) current(pipeline string, cur store.Current) (st *state, inline bool, err error) {
 	// Taken, not shared: a step that fails or whose commit fails leaves nothing behind, and the
 	// next one reads what the store holds.
 	if last, ok := x.states.LoadAndDelete(pipeline); ok && last.(*lastState).token == cur.Token {
 		st := last.(*lastState).st
 		if x.cfg.CheckStateCache {
 			if err := checkCached(pipeline, st, cur); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
-		return st, nil
+		return st, false, nil
 	}
 	stored, err := cur.Load()
 	if err != nil {
-		return nil, fmt.Errorf("read execution state of %s: %w", pipeline, err)
+		return nil, false, fmt.Errorf("read execution state of %s: %w", pipeline, err)
 	}
-	st, inline, err := decodeState(pipeline, stored)
-	if err != nil {
-		return nil, err
-	}
-	if inline {
-		for id := range st.Runs {
-			touched[id] = true
-		}
-		for _, e := range st.Engine.Executions {
-			touched[e.ID] = true
-		}
-	}
-	return st, nil
+	return decodeState(pipeline, stored)
 }
 
 // checkCached fails if a cached state is not what the store holds.
