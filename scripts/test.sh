@@ -27,9 +27,16 @@ fi
 echo "SLUICE_TEST_POSTGRES=${SLUICE_TEST_POSTGRES:-}"
 
 run test -z "$(gofmt -l $(git ls-files '*.go'))"
+# go.mod and go.sum are what `go mod tidy` makes of the code (it prints the difference if not).
+run go mod tidy -diff
 run go vet ./...
 run go tool staticcheck ./...
+# The platforms users run Sluice on besides this one (Windows is not one: see the README).
+for target in darwin/amd64 darwin/arm64 linux/arm64; do
+  run env GOOS="${target%/*}" GOARCH="${target#*/}" go build -o /dev/null ./...
+done
 run go test -race -count=1 ./...
 run scripts/smoke-cli.sh
 run go run ./bench -short -out "$(mktemp)"
 run scripts/examples.sh
+run scripts/quickstart.sh

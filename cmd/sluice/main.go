@@ -68,84 +68,84 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+// serveFlags are the flags of `sluice serve`: the server's configuration and how it logs and
+// listens.
+type serveFlags struct {
+	cfg                 server.Config
+	listen, debugListen string
+	logLevel, logFormat string
+	workerProviders     string
+	gitRemotes          remoteMap
+}
+
+func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:4566", "address to listen on")
-	dataDir := fs.String("data", "./sluice-data", "directory for the embedded database and artifacts")
-	database := fs.String("database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
-	publicURL := fs.String("public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
-	accountID := fs.String("account-id", "000000000000", "AWS account id that ARNs and messages name")
-	region := fs.String("region", "us-east-1", "AWS region that ARNs name")
-	startOnCreate := fs.Bool("start-on-create", true, "start a first execution of every new pipeline, as AWS does")
-	approvalTimeout := fs.Duration("approval-timeout", 7*24*time.Hour, "how long a Manual approval waits when its action sets no timeoutInMinutes")
-	jobAckTimeout := fs.Duration("job-ack-timeout", time.Minute, "how long a polled job may go unacknowledged before it is handed out again")
-	sweepInterval := fs.Duration("sweep-interval", 5*time.Second, "how often timeouts are enforced")
-	maxRequest := fs.Int64("max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
-	limits := api.DefaultLimits
-	fs.IntVar(&limits.Pipelines, "max-pipelines", limits.Pipelines, "quota: pipelines in the account")
-	fs.IntVar(&limits.StagesPerPipeline, "max-stages", limits.StagesPerPipeline, "quota: stages per pipeline")
-	fs.IntVar(&limits.ActionsPerStage, "max-actions-per-stage", limits.ActionsPerStage, "quota: actions per stage")
-	fs.IntVar(&limits.CustomActionTypes, "max-custom-action-types", limits.CustomActionTypes, "quota: custom action types in the account")
-	fs.IntVar(&limits.Webhooks, "max-webhooks", limits.Webhooks, "quota: webhooks in the account")
-	var arts server.ArtifactsConfig
+	f := &serveFlags{cfg: server.Config{Limits: api.DefaultLimits}, gitRemotes: remoteMap{}}
+	c := &f.cfg
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on")
+	fs.StringVar(&c.DataDir, "data", "./sluice-data", "directory for the embedded database and artifacts")
+	fs.StringVar(&c.Database, "database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
+	fs.StringVar(&c.AccountID, "account-id", "000000000000", "AWS account id that ARNs and messages name")
+	fs.StringVar(&c.Region, "region", "us-east-1", "AWS region that ARNs name")
+	fs.BoolVar(&c.StartOnCreate, "start-on-create", true, "start a first execution of every new pipeline, as AWS does")
+	fs.DurationVar(&c.ApprovalTimeout, "approval-timeout", 7*24*time.Hour, "how long a Manual approval waits when its action sets no timeoutInMinutes")
+	fs.DurationVar(&c.JobAckTimeout, "job-ack-timeout", time.Minute, "how long a polled job may go unacknowledged before it is handed out again")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", 5*time.Second, "how often timeouts are enforced")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.IntVar(&c.Limits.Pipelines, "max-pipelines", c.Limits.Pipelines, "quota: pipelines in the account")
+	fs.IntVar(&c.Limits.StagesPerPipeline, "max-stages", c.Limits.StagesPerPipeline, "quota: stages per pipeline")
+	fs.IntVar(&c.Limits.ActionsPerStage, "max-actions-per-stage", c.Limits.ActionsPerStage, "quota: actions per stage")
+	fs.IntVar(&c.Limits.CustomActionTypes, "max-custom-action-types", c.Limits.CustomActionTypes, "quota: custom action types in the account")
+	fs.IntVar(&c.Limits.Webhooks, "max-webhooks", c.Limits.Webhooks, "quota: webhooks in the account")
+	arts := &c.Artifacts
 	fs.StringVar(&arts.S3Endpoint, "artifacts-s3-endpoint", "", "URL of an S3-compatible service to keep artifacts in, or 'aws' for Amazon S3 (default: the local store under --data, served by the built-in S3 endpoint)")
 	fs.StringVar(&arts.S3Region, "artifacts-s3-region", "", "region of the S3 artifact service (default: --region)")
 	fs.StringVar(&arts.JobAccessKeyID, "artifacts-job-access-key-id", "", "access key id jobs receive for the S3 artifact service (default: the server's own credentials)")
 	fs.StringVar(&arts.JobSecretAccessKey, "artifacts-job-secret-access-key", "", "secret access key that goes with --artifacts-job-access-key-id")
-	workerProviders := fs.String("worker-providers", "", "comma-separated AWS providers (e.g. CloudFormation,ECS) whose actions go to job workers polling with owner AWS; '*' for all without a built-in runner")
-	gitRemotes := remoteMap{}
-	fs.Var(gitRemotes, "git-remote", "NAME=URL: the repository NAME of Git source actions is the remote URL (a path, file:// or http(s)://user:token@host/…); repeat it, or separate with commas. Other names are repositories Sluice hosts at /v1/repos/NAME")
-	buildTimeout := fs.Duration("build-timeout", time.Hour, "how long a local CodeBuild or Commands run may take when its build project sets no timeoutInMinutes")
-	buildProjects := fs.String("build-projects", "", "directory of CodeBuild project definitions, PROJECT.json in the shape of CodeBuild's CreateProject input (buildspec, environment variables, timeout)")
-	sourcePoll := fs.Duration("source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
-	debugListen := fs.String("debug-listen", "", "address to serve Go's profiler (/debug/pprof/) on, for performance work; keep it on loopback (default: off)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json")
+	fs.StringVar(&f.workerProviders, "worker-providers", "", "comma-separated AWS providers (e.g. CloudFormation,ECS) whose actions go to job workers polling with owner AWS; '*' for all without a built-in runner")
+	fs.Var(f.gitRemotes, "git-remote", "NAME=URL: the repository NAME of Git source actions is the remote URL (a path, file:// or http(s)://user:token@host/…); repeat it, or separate with commas. Other names are repositories Sluice hosts at /v1/repos/NAME")
+	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "how long a local CodeBuild or Commands run may take when its build project sets no timeoutInMinutes")
+	fs.StringVar(&c.BuildProjects, "build-projects", "", "directory of CodeBuild project definitions, PROJECT.json in the shape of CodeBuild's CreateProject input (buildspec, environment variables, timeout)")
+	fs.DurationVar(&c.SourcePollInterval, "source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
+	fs.StringVar(&f.debugListen, "debug-listen", "", "address to serve Go's profiler (/debug/pprof/) on, for performance work; keep it on loopback (default: off)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return fs, f
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, f := newServeFlags(stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
 	collectLessOften()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
 	}
-	if *debugListen != "" {
-		stop, err := serveProfiler(*debugListen, logger)
+	if f.debugListen != "" {
+		stop, err := serveProfiler(f.debugListen, logger)
 		if err != nil {
 			ln.Close()
 			return err
 		}
 		defer stop()
 	}
-	if *publicURL == "" {
-		*publicURL = "http://" + ln.Addr().String()
+	cfg := f.cfg
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
 	}
-	srv, err := server.New(ctx, server.Config{
-		DataDir:            *dataDir,
-		Database:           *database,
-		AccountID:          *accountID,
-		Region:             *region,
-		PublicURL:          *publicURL,
-		Limits:             limits,
-		StartOnCreate:      *startOnCreate,
-		ApprovalTimeout:    *approvalTimeout,
-		JobAckTimeout:      *jobAckTimeout,
-		SweepInterval:      *sweepInterval,
-		MaxRequestBytes:    *maxRequest,
-		Artifacts:          arts,
-		WorkerProviders:    splitList(*workerProviders),
-		GitRemotes:         gitRemotes,
-		BuildTimeout:       *buildTimeout,
-		BuildProjects:      *buildProjects,
-		SourcePollInterval: *sourcePoll,
-		Logger:             logger,
-	})
+	cfg.WorkerProviders = splitList(f.workerProviders)
+	cfg.GitRemotes = f.gitRemotes
+	cfg.Logger = logger
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return err

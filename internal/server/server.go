@@ -162,6 +162,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := absolutePaths(&cfg); err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -228,6 +231,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
 	})
 	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner, sources: watcher}, nil
+}
+
+// absolutePaths makes the configured directories absolute, so that whatever the server hands to a
+// child process (build scripts and their directories, git's repository root) means the same
+// wherever that process runs: a build runs in its own source directory, not the server's.
+func absolutePaths(cfg *Config) error {
+	for _, dir := range []*string{&cfg.DataDir, &cfg.BuildProjects} {
+		if *dir == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			return fmt.Errorf("directory %q: %w", *dir, err)
+		}
+		*dir = abs
+	}
+	return nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {

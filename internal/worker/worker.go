@@ -66,6 +66,14 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.WorkDir != "" {
+		// The command runs in its job's directory; the paths it is given must not depend on that.
+		abs, err := filepath.Abs(cfg.WorkDir)
+		if err != nil {
+			return nil, fmt.Errorf("work directory %q: %w", cfg.WorkDir, err)
+		}
+		cfg.WorkDir = abs
+	}
 	return &Worker{cfg: cfg}, nil
 }
 
