@@ -45,93 +45,193 @@ func req(name string) Property    { return Property{Name: name, Required: true, 
 func opt(name string) Property    { return Property{Name: name} }
 func secret(name string) Property { return Property{Name: name, Required: true, Secret: true} }
 
+// The action types below follow the CodePipeline User Guide's "Action structure reference" (one
+// page per provider, action-reference-<Provider>), "Valid action providers in CodePipeline"
+// (actions-valid-providers) and "Valid configuration parameters for each provider type"
+// (structure-configuration-examples). A property the reference marks "Conditional" (required
+// only in some modes, such as CloudFormation's TemplatePath or EKS's HelmChartLocation) is
+// optional here: the validator checks presence, not modes. Artifact counts are the ones the
+// provider's page gives; V2Only marks the types its page says are only for V2 pipelines.
 var actionTypes = []ActionType{
+	// Source
+
+	// action-reference-S3
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "S3", Version: "1",
-		Properties: []Property{req("S3Bucket"), req("S3ObjectKey"), opt("PollForSourceChanges"), opt("AllowOverrideForS3ObjectKey")},
-		MaxOutputs: 1, MinOutputs: 1},
-	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "CodeCommit", Version: "1",
-		Properties: []Property{req("RepositoryName"), req("BranchName"), opt("PollForSourceChanges"), opt("OutputArtifactFormat")},
-		MaxOutputs: 1, MinOutputs: 1},
+		Properties: []Property{req("S3Bucket"), req("S3ObjectKey"), opt("AllowOverrideForS3ObjectKey"), opt("PollForSourceChanges")},
+		MinOutputs: 1, MaxOutputs: 1},
+	// action-reference-ECR
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "ECR", Version: "1",
 		Properties: []Property{req("RepositoryName"), opt("ImageTag")},
-		MaxOutputs: 1, MinOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1},
+	// action-reference-CodeCommit
+	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "CodeCommit", Version: "1",
+		Properties: []Property{req("RepositoryName"), req("BranchName"), opt("PollForSourceChanges"), opt("OutputArtifactFormat")},
+		MinOutputs: 1, MaxOutputs: 1},
+	// action-reference-CodestarConnectionSource
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "CodeStarSourceConnection", Version: "1",
 		Properties: []Property{req("ConnectionArn"), req("FullRepositoryId"), req("BranchName"), opt("OutputArtifactFormat"), opt("DetectChanges")},
-		MaxOutputs: 1, MinOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1},
+	// appendix-github-oauth (GitHub via OAuth app, version 1)
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerThirdParty, Provider: "GitHub", Version: "1",
 		Properties: []Property{req("Owner"), req("Repo"), req("Branch"), secret("OAuthToken"), opt("PollForSourceChanges")},
-		MaxOutputs: 1, MinOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1},
+
+	// Build and Test
+
+	// action-reference-CodeBuild (PrimarySource: Conditional)
 	{Category: model.ActionCategoryBuild, Owner: model.ActionOwnerAws, Provider: "CodeBuild", Version: "1",
-		Properties: []Property{req("ProjectName"), opt("PrimarySource"), opt("EnvironmentVariables"), opt("BatchEnabled"), opt("CombineArtifacts")},
+		Properties: codeBuildProperties(),
 		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5},
 	{Category: model.ActionCategoryTest, Owner: model.ActionOwnerAws, Provider: "CodeBuild", Version: "1",
-		Properties: []Property{req("ProjectName"), opt("PrimarySource"), opt("EnvironmentVariables"), opt("BatchEnabled"), opt("CombineArtifacts")},
+		Properties: codeBuildProperties(),
 		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5},
+	// action-reference-ECRBuildAndPublish
 	{Category: model.ActionCategoryBuild, Owner: model.ActionOwnerAws, Provider: "ECRBuildAndPublish", Version: "1",
 		Properties: []Property{req("ECRRepositoryName"), opt("DockerFilePath"), opt("ImageTags"), opt("RegistryType")},
 		MinInputs:  1, MaxInputs: 1, V2Only: true},
+	// action-reference-DeviceFarm (TestSpec: Conditional, for custom-mode tests)
 	{Category: model.ActionCategoryTest, Owner: model.ActionOwnerAws, Provider: "DeviceFarm", Version: "1",
-		Properties: []Property{req("ProjectId"), req("DevicePoolArn"), req("AppType"), req("App"), req("TestType"), opt("Test"),
-			opt("RecordAppPerformanceData"), opt("RecordVideo"), opt("FuzzEventCount"), opt("FuzzEventThrottle"), opt("FuzzRandomizerSeed"), opt("CustomHostMachineArtifacts"), opt("CustomDeviceArtifacts")},
+		Properties: []Property{req("AppType"), req("ProjectId"), req("App"), opt("TestSpec"), req("DevicePoolArn"), req("TestType"),
+			opt("RadioBluetoothEnabled"), opt("RecordAppPerformanceData"), opt("RecordVideo"), opt("RadioWifiEnabled"), opt("RadioNfcEnabled"),
+			opt("RadioGpsEnabled"), opt("Test"), opt("FuzzEventCount"), opt("FuzzEventThrottle"), opt("FuzzRandomizerSeed"),
+			opt("CustomHostMachineArtifacts"), opt("CustomDeviceArtifacts"), opt("UnmeteredDevicesOnly"), opt("JobTimeoutMinutes"),
+			opt("Latitude"), opt("Longitude")},
 		MinInputs: 1, MaxInputs: 1},
+
+	// Deploy
+
+	// action-reference-S3Deploy (ObjectKey: required when Extract is false)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "S3", Version: "1",
 		Properties: []Property{req("BucketName"), req("Extract"), opt("ObjectKey"), opt("KMSEncryptionKeyARN"), opt("CannedACL"), opt("CacheControl")},
 		MinInputs:  1, MaxInputs: 1},
+	// action-reference-CloudFormation (Capabilities, ChangeSetName, RoleArn, TemplatePath: Conditional)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CloudFormation", Version: "1",
-		Properties: []Property{req("ActionMode"), req("StackName"), opt("Capabilities"), opt("ChangeSetName"), opt("ParameterOverrides"), opt("RoleArn"), opt("TemplatePath"), opt("TemplateConfiguration"), opt("OutputFileName")},
-		MaxInputs:  10, MaxOutputs: 1},
+		Properties: []Property{req("ActionMode"), req("StackName"), opt("Capabilities"), opt("ChangeSetName"), opt("RoleArn"), opt("TemplatePath"),
+			opt("OutputFileName"), opt("ParameterOverrides"), opt("TemplateConfiguration")},
+		MaxInputs: 10, MaxOutputs: 1},
+	// action-reference-StackSets, CloudFormationStackSet
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CloudFormationStackSet", Version: "1",
-		Properties: []Property{req("StackSetName"), req("TemplatePath"), req("DeploymentTargets"), opt("Description"), opt("Parameters"), opt("Capabilities"), opt("PermissionModel"), opt("AdministrationRoleArn"), opt("ExecutionRoleName"), opt("OrganizationsAutoDeployment"), opt("Regions"), opt("FailureTolerancePercentage"), opt("MaxConcurrentPercentage")},
-		MinInputs:  1, MaxInputs: 10},
+		Properties: []Property{req("StackSetName"), opt("Description"), req("TemplatePath"), opt("Parameters"), opt("Capabilities"), opt("PermissionModel"),
+			opt("AdministrationRoleArn"), opt("ExecutionRoleName"), opt("OrganizationsAutoDeployment"), opt("DeploymentTargets"), opt("Regions"),
+			opt("FailureTolerancePercentage"), opt("MaxConcurrentPercentage")},
+		MinInputs: 1, MaxInputs: 3},
+	// action-reference-StackSets, CloudFormationStackInstances
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CloudFormationStackInstances", Version: "1",
-		Properties: []Property{req("StackSetName"), req("DeploymentTargets"), req("Regions"), opt("ParameterOverrides"), opt("FailureTolerancePercentage"), opt("MaxConcurrentPercentage")},
-		MaxInputs:  10},
+		Properties: []Property{req("StackSetName"), opt("DeploymentTargets"), req("Regions"), opt("ParameterOverrides"),
+			opt("FailureTolerancePercentage"), opt("MaxConcurrentPercentage")},
+		MaxInputs: 2},
+	// action-reference-CodeDeploy
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CodeDeploy", Version: "1",
 		Properties: []Property{req("ApplicationName"), req("DeploymentGroupName")},
 		MinInputs:  1, MaxInputs: 1},
+	// action-reference-ECSbluegreen (Image<Number>ArtifactName and Image<Number>ContainerName, <Number> 1 to 4)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CodeDeployToECS", Version: "1",
 		Properties: []Property{req("ApplicationName"), req("DeploymentGroupName"), req("TaskDefinitionTemplateArtifact"), req("AppSpecTemplateArtifact"),
-			opt("TaskDefinitionTemplatePath"), opt("AppSpecTemplatePath"), opt("Image1ArtifactName"), opt("Image1ContainerName")},
-		MinInputs: 1, MaxInputs: 3},
+			opt("AppSpecTemplatePath"), opt("TaskDefinitionTemplatePath"),
+			opt("Image1ArtifactName"), opt("Image1ContainerName"), opt("Image2ArtifactName"), opt("Image2ContainerName"),
+			opt("Image3ArtifactName"), opt("Image3ContainerName"), opt("Image4ArtifactName"), opt("Image4ContainerName")},
+		MinInputs: 1, MaxInputs: 5},
+	// action-reference-ECS
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "ECS", Version: "1",
 		Properties: []Property{req("ClusterName"), req("ServiceName"), opt("FileName"), opt("DeploymentTimeout")},
 		MinInputs:  1, MaxInputs: 1},
+	// action-reference-EKS (HelmReleaseName, HelmChartLocation: required for Helm; ManifestFiles: required for kubectl)
+	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "EKS", Version: "1",
+		Properties: []Property{req("ClusterName"), opt("HelmReleaseName"), opt("HelmChartLocation"), opt("HelmValuesFiles"), opt("ManifestFiles"),
+			opt("Namespace"), opt("Subnets"), opt("SecurityGroupIds")},
+		MinInputs: 1, MaxInputs: 1, V2Only: true},
+	// action-reference-EC2Deploy (TargetDirectory: required with scripts; DeploySpec: required with a deploy
+	// spec file; PostScript: the page says required, but a DeploySpec configuration has none)
+	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "EC2", Version: "1",
+		Properties: []Property{req("InstanceTagKey"), opt("InstanceTagValue"), req("InstanceType"), opt("TargetDirectory"), opt("DeploySpec"),
+			opt("MaxBatch"), opt("MaxError"), opt("TargetGroupNameList"), opt("PreScript"), opt("PostScript")},
+		MinInputs: 1, MaxInputs: 1, V2Only: true},
+	// action-reference-LambdaDeploy (the input artifact is optional: PublishedTargetVersion is required
+	// when there is none)
+	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "Lambda", Version: "1",
+		Properties: []Property{req("FunctionName"), opt("FunctionAlias"), opt("PublishedTargetVersion"), opt("DeployStrategy"), opt("Alarms")},
+		MaxInputs:  1, V2Only: true},
+	// action-reference-Beanstalk
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "ElasticBeanstalk", Version: "1",
 		Properties: []Property{req("ApplicationName"), req("EnvironmentName")},
 		MinInputs:  1, MaxInputs: 1},
+	// action-reference-OpsWorks
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "OpsWorks", Version: "1",
-		Properties: []Property{req("Stack"), req("App"), opt("Layer"), opt("DeploymentType")},
-		MinInputs:  1, MaxInputs: 1},
+		Properties: []Property{req("Stack"), req("App"), opt("Layer")},
+		MinInputs:  1, MaxInputs: 1, MaxOutputs: 1},
+	// structure-configuration-examples: a template with its version fields, or a configuration file
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "ServiceCatalog", Version: "1",
-		Properties: []Property{req("ProductId"), opt("TemplateFilePath"), opt("ProductVersionName"), opt("ProductType"), opt("ProductVersionDescription"), opt("ConfigurationFilePath")},
-		MinInputs:  1, MaxInputs: 1},
+		Properties: []Property{req("ProductId"), opt("TemplateFilePath"), opt("ProductVersionName"), opt("ProductType"), opt("ProductVersionDescription"),
+			opt("ConfigurationFilePath")},
+		MinInputs: 1, MaxInputs: 1},
+	// action-reference-AppConfig
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "AppConfig", Version: "1",
-		Properties: []Property{req("Application"), req("Environment"), req("ConfigurationProfile"), req("InputArtifactConfigurationPath"), req("DeploymentStrategy")},
+		Properties: []Property{req("Application"), req("Environment"), req("ConfigurationProfile"), req("InputArtifactConfigurationPath"), opt("DeploymentStrategy")},
 		MinInputs:  1, MaxInputs: 1},
-	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "EKS", Version: "1",
-		Properties: []Property{req("ClusterName"), opt("ManifestFiles"), opt("HelmChartLocation"), opt("HelmReleaseName"), opt("HelmValuesFiles"), opt("Namespace")},
-		MinInputs:  1, MaxInputs: 1, V2Only: true},
+	// structure-configuration-examples and reference-action-artifacts
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerThirdParty, Provider: "AlexaSkillsKit", Version: "1",
 		Properties: []Property{req("ClientId"), secret("ClientSecret"), secret("RefreshToken"), req("SkillId")},
 		MinInputs:  1, MaxInputs: 2},
+
+	// Approval
+
+	// approvals-action-add and structure-configuration-examples
 	{Category: model.ActionCategoryApproval, Owner: model.ActionOwnerAws, Provider: "Manual", Version: "1",
 		Properties: []Property{opt("NotificationArn"), opt("CustomData"), opt("ExternalEntityLink")}},
+
+	// Invoke
+
+	// action-reference-Lambda
 	{Category: model.ActionCategoryInvoke, Owner: model.ActionOwnerAws, Provider: "Lambda", Version: "1",
 		Properties: []Property{req("FunctionName"), opt("UserParameters")},
 		MaxInputs:  5, MaxOutputs: 5},
+	// action-reference-StepFunctions (Input: Conditional)
 	{Category: model.ActionCategoryInvoke, Owner: model.ActionOwnerAws, Provider: "StepFunctions", Version: "1",
 		Properties: []Property{req("StateMachineArn"), opt("ExecutionNamePrefix"), opt("InputType"), opt("Input")},
 		MaxInputs:  1, MaxOutputs: 1},
+	// action-reference-PipelineInvoke: starts another pipeline
+	{Category: model.ActionCategoryInvoke, Owner: model.ActionOwnerAws, Provider: "CodePipeline", Version: "1",
+		Properties: []Property{req("PipelineName"), opt("SourceRevisions"), opt("Variables")},
+		V2Only:     true},
+	// action-reference-InspectorScan (ECRRepositoryName and ImageTag are for ECRImageScan; source
+	// code scans take the code as their input artifact)
+	{Category: model.ActionCategoryInvoke, Owner: model.ActionOwnerAws, Provider: "InspectorScan", Version: "1",
+		Properties: []Property{req("InspectorRunMode"), opt("ECRRepositoryName"), opt("ImageTag"),
+			opt("CriticalThreshold"), opt("HighThreshold"), opt("MediumThreshold"), opt("LowThreshold")},
+		MaxInputs: 1, MinOutputs: 1, MaxOutputs: 1},
+	// action-reference-Snyk: the page documents no configuration properties
+	{Category: model.ActionCategoryInvoke, Owner: model.ActionOwnerThirdParty, Provider: "Snyk", Version: "1",
+		MinInputs: 1, MaxInputs: 1, MinOutputs: 1, MaxOutputs: 1},
+
+	// Compute
+
+	// action-reference-Commands: the commands, output variables and files are fields of the action
+	// declaration, not configuration properties
 	{Category: model.ActionCategoryCompute, Owner: model.ActionOwnerAws, Provider: "Commands", Version: "1",
 		MinInputs: 1, MaxInputs: 10, MaxOutputs: 1, V2Only: true},
 }
 
+// codeBuildProperties are the configuration properties of the CodeBuild build and test actions.
+func codeBuildProperties() []Property {
+	return []Property{req("ProjectName"), opt("PrimarySource"), opt("BatchEnabled"), opt("CombineArtifacts"), opt("EnvironmentVariables")}
+}
+
+// The rule types follow the User Guide's "Rule structure reference" (rule-reference and one page
+// per provider, rule-reference-<Provider>). Those pages give no input artifact counts; the counts
+// below are Sluice's reading of what each rule takes (none for the ones that read no files).
 var ruleTypes = []RuleType{
-	{Provider: "CloudWatchAlarm", Version: "1", Properties: []Property{req("AlarmName"), opt("WaitTime")}},
-	{Provider: "LambdaInvoke", Version: "1", Properties: []Property{req("FunctionName"), opt("UserParameters")}, MaxInputs: 5},
-	{Provider: "DeploymentWindow", Version: "1", Properties: []Property{req("Cron"), opt("TimeZone")}},
-	{Provider: "VariableCheck", Version: "1", Properties: []Property{req("Variable"), req("Value"), req("Operator")}},
+	// rule-reference-CloudWatchAlarm
+	{Provider: "CloudWatchAlarm", Version: "1", Properties: []Property{req("AlarmName"), opt("AlarmStates"), opt("WaitTime")}},
+	// rule-reference-CodeBuild (PrimarySource: Conditional)
+	{Provider: "CodeBuild", Version: "1", Properties: codeBuildProperties(), MinInputs: 1, MaxInputs: 5},
+	// rule-reference-Commands: the commands are a field of the rule declaration
 	{Provider: "Commands", Version: "1", MaxInputs: 1},
+	// rule-reference-DeploymentWindow
+	{Provider: "DeploymentWindow", Version: "1", Properties: []Property{req("Cron"), opt("TimeZone")}},
+	// rule-reference-LambdaInvoke
+	{Provider: "LambdaInvoke", Version: "1", Properties: []Property{req("FunctionName"), opt("UserParameters")}, MaxInputs: 5},
+	// rule-reference-VariableCheck
+	{Provider: "VariableCheck", Version: "1", Properties: []Property{req("Variable"), req("Value"), req("Operator")}},
 }
 
 // ActionTypes returns the action types CodePipeline provides, in a stable order.
@@ -181,6 +281,9 @@ func (t RuleType) Model() model.RuleType {
 		props[i] = model.RuleConfigurationProperty{Name: new(p.Name), Required: new(p.Required), Key: new(p.Key), Secret: new(p.Secret)}
 		if p.Queryable {
 			props[i].Queryable = new(true)
+		}
+		if p.Type != "" {
+			props[i].Type = new(model.RuleConfigurationPropertyType(p.Type))
 		}
 	}
 	return model.RuleType{
