@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 
 	"github.com/sluicehq/sluice/internal/model"
@@ -115,7 +117,9 @@ func errBodyTooLarge(limit int64) *model.Error {
 }
 
 // decode reads an AWS JSON request body into in, a pointer to an input structure. An empty body is
-// an empty structure; members in that are not part of the input are ignored.
+// an empty structure; members in that are not part of the input are ignored. Member names are
+// matched exactly, as AWS reads them: {"Name": …} is not the member name but an unknown one. (The
+// standard library's decoder matches names regardless of case, hence the JSON v2 decoder here.)
 func decode(body []byte, in any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -124,18 +128,43 @@ func decode(body []byte, in any) error {
 	if body[0] != '{' {
 		return model.ErrSerialization("The request body must be a JSON object.")
 	}
-	err := json.Unmarshal(body, in)
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	err := jsonv2.Unmarshal(body, in, jsontext.AllowDuplicateNames(true))
+	var syntaxErr *jsontext.SyntacticError
+	var semanticErr *jsonv2.SemanticError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &typeErr):
-		return model.ErrSerialization("Value at '%s' must be %s, not a JSON %s.", typeErr.Field, wireKind(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
-		return model.ErrSerialization("The request body is not valid JSON: %v (at byte %d).", syntaxErr, syntaxErr.Offset)
+		return model.ErrSerialization("The request body is not valid JSON: %v.", syntaxErr.Err)
+	case errors.As(err, &semanticErr):
+		path := strings.ReplaceAll(strings.TrimPrefix(string(semanticErr.JSONPointer), "/"), "/", ".")
+		if semanticErr.Err != nil {
+			return model.ErrSerialization("Value at '%s' could not be read: %v.", path, semanticErr.Err)
+		}
+		if semanticErr.GoType != nil {
+			return model.ErrSerialization("Value at '%s' must be %s, not a JSON %s.", path, wireKind(semanticErr.GoType), jsonKind(semanticErr.JSONKind))
+		}
 	}
 	return model.ErrSerialization("The request body could not be read: %v", err)
+}
+
+// jsonKind names a kind of JSON value.
+func jsonKind(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 'n':
+		return "null"
+	}
+	return "value"
 }
 
 // wireKind names the kind of JSON value a Go type is read from, as the model calls it.

@@ -119,6 +119,9 @@ func TestErrorsOfTheProtocol(t *testing.T) {
 		{"wrong nested type", target("CreatePipeline"), `{"pipeline":{"name":"p","stages":"x"}}`, 400, "SerializationException", "'pipeline.stages' must be a list"},
 		{"wrong timestamp", target("PutActionRevision"), `{"pipelineName":"p","stageName":"s","actionName":"a","actionRevision":{"revisionId":"r","revisionChangeId":"c","created":"yesterday"}}`, 400, "SerializationException", "seconds since the epoch"},
 		{"validation", target("GetPipeline"), `{"name":"bad name!"}`, 400, "ValidationException", "1 validation error detected: Value 'bad name!' at 'name'"},
+		{"names are case-sensitive", target("GetPipeline"), `{"Name":"p"}`, 400, "ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"},
+		{"nested names are case-sensitive", target("CreatePipeline"), `{"pipeline":{"name":"p","roleArn":"arn:aws:iam::000000000000:role/r","Stages":[]}}`, 400, "ValidationException", "Value null at 'pipeline.stages' failed to satisfy constraint: Member must not be null"},
+		{"wrong type in a list", target("CreatePipeline"), `{"pipeline":{"name":"p","stages":[{"name":1}]}}`, 400, "SerializationException", "Value at 'pipeline.stages.0.name' must be a string, not a JSON number"},
 		{"body too large", target("GetPipeline"), `{"name":"` + strings.Repeat("a", 2000) + `"}`, 413, "RequestEntityTooLargeException", "1024 bytes"},
 	}
 	for _, tt := range tests {
