@@ -64,7 +64,8 @@ func customDefinition(at model.ActionType) catalog.ActionType {
 }
 
 func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCustomActionTypeInput) (*model.CreateCustomActionTypeOutput, error) {
-	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+	category, provider, version := string(*in.Category), *in.Provider, *in.Version
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource, s.actionTypeARN(category, provider, version)); err != nil {
 		return nil, err
 	}
 	for _, d := range []*model.ArtifactDetails{in.InputArtifactDetails, in.OutputArtifactDetails} {
@@ -84,7 +85,6 @@ func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCu
 	if queryable > 1 {
 		return nil, model.ErrValidation("An action type can have at most one queryable configuration property; this one has %d", queryable)
 	}
-	category, provider, version := string(*in.Category), *in.Provider, *in.Version
 	at := model.ActionType{
 		Id:                            &model.ActionTypeId{Category: in.Category, Owner: new(model.ActionOwnerCustom), Provider: in.Provider, Version: in.Version},
 		Settings:                      in.Settings,
@@ -104,7 +104,7 @@ func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCu
 	}, s.actionTypeARN(category, provider, version), storeTags(in.Tags), s.cfg.Limits.CustomActionTypes)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return nil, model.ErrActionTypeAlreadyExists("Action type (Category: '%s', Owner: 'Custom', Provider: '%s', Version: '%s') exists or existed in account '%s'; a custom action type needs a version that was never used before", category, provider, version, s.cfg.AccountID)
+		return nil, model.ErrActionTypeAlreadyExists("Action type (Category: '%s', Owner: 'Custom', Provider: '%s', Version: '%s') already exists in account '%s', or existed with a different definition: a new definition needs a version that has never been used, and a deleted one is restored only by its identical definition", category, provider, version, s.cfg.AccountID)
 	case errors.Is(err, store.ErrLimitExceeded):
 		return nil, model.ErrLimitExceeded("Account '%s' already has %d custom action types, the limit in this region", s.cfg.AccountID, s.cfg.Limits.CustomActionTypes)
 	case err != nil:
@@ -258,7 +258,7 @@ func (s *Service) GetActionType(ctx context.Context, in *model.GetActionTypeInpu
 }
 
 func errActionTypeNotFound(category, owner, provider, version string) error {
-	return model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: '%s', Provider: '%s', Version: '%s') does not exist", category, owner, provider, version)
+	return model.ErrActionTypeNotFound("ActionType (Category: '%s', Owner: '%s', Provider: '%s', Version: '%s') is not available", category, owner, provider, version)
 }
 
 func (s *Service) UpdateActionType(ctx context.Context, in *model.UpdateActionTypeInput) error {

@@ -198,22 +198,49 @@ func (s *Service) RetryStageExecution(ctx context.Context, in *model.RetryStageE
 	if err != nil {
 		return nil, err
 	}
+	if err := s.stageExists(ctx, *in.PipelineName, *in.StageName); err != nil {
+		return nil, err
+	}
 	failedOnly := *in.RetryMode == model.StageRetryModeFailedActions
 	err = s.exec.Retry(ctx, *in.PipelineName, *in.PipelineExecutionId, *in.StageName, failedOnly)
-	if errors.Is(err, executor.ErrNotRetryable) {
-		status := engine.Status(*doc.Execution.Status)
-		if status == engine.Failed || status == engine.Stopped {
-			return nil, model.ErrNotLatestPipelineExecution("Execution '%s' is not the latest execution of stage '%s', or the stage did not fail or stop in it", *in.PipelineExecutionId, *in.StageName)
+	status := engine.Status(*doc.Execution.Status)
+	switch {
+	case errors.Is(err, executor.ErrNotLatest) && (status == engine.Failed || status == engine.Stopped):
+		return nil, model.ErrNotLatestPipelineExecution("Execution '%s' is not the latest execution of stage '%s': a later execution has run the stage since", *in.PipelineExecutionId, *in.StageName)
+	case errors.Is(err, executor.ErrNotLatest), errors.Is(err, executor.ErrNotRetryable):
+		if !status.Done() {
+			return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried while the execution is %s", *in.StageName, *in.PipelineExecutionId, status)
 		}
-		return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried: the execution is %s", *in.StageName, *in.PipelineExecutionId, status)
-	}
-	if errors.Is(err, store.ErrConflict) {
+		return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried: it contains no failed actions", *in.StageName, *in.PipelineExecutionId)
+	case errors.Is(err, store.ErrConflict):
 		return nil, model.ErrConflict("Pipeline '%s' is busy with other changes to its executions; try again", *in.PipelineName)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, internal("retry stage", err)
 	}
 	return &model.RetryStageExecutionOutput{PipelineExecutionId: in.PipelineExecutionId}, nil
+}
+
+// stageExists answers StageNotFoundException unless the pipeline's latest version has the stage.
+func (s *Service) stageExists(ctx context.Context, pipeline, stage string) error {
+	rec, err := s.store.GetPipeline(ctx, pipeline, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.errPipelineNotFound(pipeline)
+	}
+	if err != nil {
+		return internal("look up stage", err)
+	}
+	decl, err := declaration(rec)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(decl.Stages, func(st model.StageDeclaration) bool { return *st.Name == stage }) {
+		return errStageNotFound(pipeline, stage)
+	}
+	return nil
+}
+
+func errStageNotFound(pipeline, stage string) error {
+	return model.ErrStageNotFound("Pipeline '%s' has no stage named '%s'", pipeline, stage)
 }
 
 func (s *Service) GetPipelineState(ctx context.Context, in *model.GetPipelineStateInput) (*model.GetPipelineStateOutput, error) {
@@ -252,7 +279,7 @@ func (s *Service) setTransition(ctx context.Context, pipeline, stage string, kin
 	}
 	idx := slices.IndexFunc(decl.Stages, func(st model.StageDeclaration) bool { return *st.Name == stage })
 	if idx < 0 {
-		return model.ErrStageNotFound("Pipeline '%s' has no stage named '%s'", pipeline, stage)
+		return errStageNotFound(pipeline, stage)
 	}
 	// A stage's outbound transition is the next stage's inbound one.
 	if kind == model.StageTransitionTypeOutbound {
@@ -276,8 +303,8 @@ func (s *Service) EnableStageTransition(ctx context.Context, in *model.EnableSta
 }
 
 func (s *Service) PutApprovalResult(ctx context.Context, in *model.PutApprovalResultInput) (*model.PutApprovalResultOutput, error) {
-	if _, err := s.store.GetPipeline(ctx, *in.PipelineName, 0); errors.Is(err, store.ErrNotFound) {
-		return nil, s.errPipelineNotFound(*in.PipelineName)
+	if err := s.stageExists(ctx, *in.PipelineName, *in.StageName); err != nil {
+		return nil, err
 	}
 	summary := ""
 	if in.Result.Summary != nil {

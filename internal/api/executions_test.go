@@ -629,3 +629,55 @@ func TestRecreatedPipelineRunsItsNewDeclaration(t *testing.T) {
 		}
 	})
 }
+
+// TestAnswersOfRetriesApprovalsAndJobs checks the exceptions AWS documents for a stage that
+// cannot be retried, a stage that does not exist, jobs polled for types that are not custom, and
+// a job result that gives output variables with a continuation token.
+func TestAnswersOfRetriesApprovalsAndJobs(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "answers", types.ExecutionModeSuperseded)
+		id := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("answers")})).PipelineExecutionId
+
+		src := typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch")
+		job := must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: src})).Jobs[0]
+		_, err := e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: job.Id,
+			ContinuationToken: aws.String("later"), OutputVariables: map[string]string{"Commit": "c1"}})
+		wantError(t, err, "ValidationException", "outputVariables can be included only when there is no continuation token on the request")
+		must[*cp.PutJobSuccessResultOutput](t)(e.client.PutJobSuccessResult(ctx, &cp.PutJobSuccessResultInput{JobId: job.Id, OutputVariables: map[string]string{"Commit": "c1"}}))
+		work(t, e, types.ActionCategoryBuild, "Make", false, nil)
+		if status := executionStatus(t, e, "answers", id); status != types.PipelineExecutionStatusFailed {
+			t.Fatalf("execution %s, want Failed", status)
+		}
+
+		retry := func(stage string) error {
+			_, err := e.client.RetryStageExecution(ctx, &cp.RetryStageExecutionInput{PipelineName: aws.String("answers"),
+				PipelineExecutionId: aws.String(id), StageName: aws.String(stage), RetryMode: types.StageRetryModeFailedActions})
+			return err
+		}
+		wantError(t, retry("Source"), "StageNotRetryableException", "it contains no failed actions")
+		wantError(t, retry("Nowhere"), "StageNotFoundException", "Pipeline 'answers' has no stage named 'Nowhere'")
+		_, err = e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("answers"), StageName: aws.String("Nowhere"), ActionName: aws.String("ok"),
+			Token: aws.String("00000000-0000-0000-0000-000000000000"), Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("lgtm")}})
+		wantError(t, err, "StageNotFoundException", "Pipeline 'answers' has no stage named 'Nowhere'")
+
+		// A newer execution runs the failed stage: the older one is no longer the latest there.
+		must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("answers")}))
+		work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		wantError(t, retry("Build"), "NotLatestPipelineExecutionException", "not the latest execution of stage 'Build'")
+
+		poll := func(owner types.ActionOwner, category types.ActionCategory, provider string) error {
+			_, err := e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: typeID(category, owner, provider)})
+			return err
+		}
+		must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: typeID(types.ActionCategoryDeploy, types.ActionOwnerAws, "CloudFormation")})) // routed to workers
+		wantError(t, poll(types.ActionOwnerAws, types.ActionCategoryDeploy, "CodeDeploy"), "ValidationException", "PollForJobs is valid only for action types with owner Custom")
+		wantError(t, poll(types.ActionOwnerThirdParty, types.ActionCategorySource, "GitHub"), "ValidationException", "PollForJobs is valid only for action types with owner Custom")
+		wantError(t, poll(types.ActionOwnerCustom, types.ActionCategoryBuild, "Nope"), "ActionTypeNotFoundException",
+			"ActionType (Category: 'Build', Owner: 'Custom', Provider: 'Nope', Version: '1') is not available")
+
+		_, err = e.client.RegisterWebhookWithThirdParty(ctx, &cp.RegisterWebhookWithThirdPartyInput{})
+		wantError(t, err, "ValidationException", "1 validation error detected: Value null at 'webhookName' failed to satisfy constraint: Member must not be null")
+	})
+}

@@ -20,12 +20,18 @@ func (s *Service) PollForJobs(ctx context.Context, in *model.PollForJobsInput) (
 	switch *id.Owner {
 	case model.ActionOwnerCustom:
 		if _, err := s.store.GetActionType(ctx, key); errors.Is(err, store.ErrNotFound) {
-			return nil, model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: 'Custom', Provider: '%s', Version: '%s') does not exist", *id.Category, *id.Provider, *id.Version)
+			return nil, errActionTypeNotFound(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+		}
+	case model.ActionOwnerAws:
+		// Sluice's own extension: --worker-providers hands an AWS provider's runs to workers.
+		if _, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version); !ok {
+			return nil, errActionTypeNotFound(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+		}
+		if !s.cfg.WorkerProviders[*id.Provider] && !s.cfg.WorkerProviders["*"] {
+			return nil, model.ErrValidation("PollForJobs is valid only for action types with owner Custom; the provider %s is AWS's (Sluice hands its jobs to workers only when the server runs with --worker-providers %s)", *id.Provider, *id.Provider)
 		}
 	default:
-		if _, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version); !ok {
-			return nil, model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: '%s', Provider: '%s', Version: '%s') does not exist", *id.Category, *id.Owner, *id.Provider, *id.Version)
-		}
+		return nil, model.ErrValidation("PollForJobs is valid only for action types with owner Custom; use PollForThirdPartyJobs for owner %s", *id.Owner)
 	}
 	query := ""
 	for k, v := range in.QueryParam {
@@ -95,6 +101,9 @@ func (s *Service) putSuccess(ctx context.Context, jobID string, rev *model.Curre
 	size := 0
 	for k, v := range vars {
 		size += len(k) + len(v)
+	}
+	if continuation != nil && len(vars) > 0 {
+		return model.ErrValidation("outputVariables can be included only when there is no continuation token on the request")
 	}
 	if size > maxOutputVariablesBytes {
 		return model.ErrOutputVariablesSizeExceeded("The output variables take %d bytes, more than the limit of %d", size, maxOutputVariablesBytes)

@@ -27,6 +27,12 @@ func (s *Service) errPipelineNotFound(name string) error {
 	return model.ErrPipelineNotFound("Account '%s' does not have a pipeline with name '%s'", s.cfg.AccountID, name)
 }
 
+// errNoSuchPipeline is how UpdatePipeline and the tagging operations say that a pipeline does
+// not exist: another exception, and other words, than GetPipeline's.
+func (s *Service) errNoSuchPipeline(name string) error {
+	return model.ErrResourceNotFound("The account with id '%s' does not include a pipeline with the name '%s'", s.cfg.AccountID, name)
+}
+
 // checkDeclaration normalizes and validates a declaration as CreatePipeline and UpdatePipeline do.
 func (s *Service) checkDeclaration(ctx context.Context, decl *model.PipelineDeclaration) error {
 	pipeline.Normalize(decl)
@@ -39,7 +45,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	if err := s.checkDeclaration(ctx, decl); err != nil {
 		return nil, err
 	}
-	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource, s.pipelineARN(*decl.Name)); err != nil {
 		return nil, err
 	}
 	decl.Version = new(1)
@@ -134,7 +140,7 @@ func (s *Service) UpdatePipeline(ctx context.Context, in *model.UpdatePipelineIn
 	for range updateAttempts {
 		cur, err := s.store.GetPipeline(ctx, *decl.Name, 0)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, s.errPipelineNotFound(*decl.Name)
+			return nil, s.errNoSuchPipeline(*decl.Name)
 		}
 		if err != nil {
 			return nil, internal("update pipeline", err)
@@ -157,7 +163,7 @@ func (s *Service) UpdatePipeline(ctx context.Context, in *model.UpdatePipelineIn
 		case errors.Is(err, store.ErrConflict):
 			continue
 		case errors.Is(err, store.ErrNotFound):
-			return nil, s.errPipelineNotFound(*decl.Name)
+			return nil, s.errNoSuchPipeline(*decl.Name)
 		case err != nil:
 			return nil, internal("update pipeline", err)
 		}

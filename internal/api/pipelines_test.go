@@ -85,7 +85,7 @@ func TestCreateAndGetNormalizeAsAWSDoes(t *testing.T) {
 func TestUpdateKeepsEveryVersion(t *testing.T) {
 	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
 		_, err := e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: minimal("nope")})
-		wantError(t, err, "PipelineNotFoundException", "Account '"+account+"' does not have a pipeline with name 'nope'")
+		wantError(t, err, "ResourceNotFoundException", "The account with id '"+account+"' does not include a pipeline with the name 'nope'")
 
 		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: minimal("p")}))
 		first := must[*cp.GetPipelineOutput](t)(e.client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("p")}))

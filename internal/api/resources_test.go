@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -85,11 +86,22 @@ func TestCustomActionTypes(t *testing.T) {
 			Category: types.ActionCategoryBuild, Provider: aws.String("Make"), Version: aws.String("1"),
 			InputArtifactDetails: &types.ArtifactDetails{}, OutputArtifactDetails: &types.ArtifactDetails{},
 		})
-		wantError(t, err, "ActionTypeAlreadyExistsException", "never used before")
+		wantError(t, err, "ActionTypeAlreadyExistsException", "a new definition needs a version that has never been used")
 		p.Name = aws.String("after-delete")
 		p.Stages[1].Actions[0].Configuration["Target"] = "all"
 		_, err = e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p})
 		wantError(t, err, "InvalidActionDeclarationException", "Provider: 'Make', Owner: 'Custom', Version: '1'")
+
+		// The definition it was deleted with restores it, as the API Reference says.
+		must[*cp.DeleteCustomActionTypeOutput](t)(e.client.DeleteCustomActionType(ctx, &cp.DeleteCustomActionTypeInput{
+			Category: types.ActionCategoryBuild, Provider: aws.String("Make"), Version: aws.String("2")}))
+		createMake(e, t, "1")
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+		_, err = e.client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{
+			Category: types.ActionCategoryBuild, Provider: aws.String("Make"), Version: aws.String("1"),
+			InputArtifactDetails: &types.ArtifactDetails{}, OutputArtifactDetails: &types.ArtifactDetails{},
+		})
+		wantError(t, err, "ActionTypeAlreadyExistsException", "already exists in account")
 	})
 }
 
@@ -196,6 +208,35 @@ func TestWebhooks(t *testing.T) {
 			t.Fatal("replacing a webhook changed its URL")
 		}
 
+		// The secret token is redacted in answers; sending the mask back keeps the stored one.
+		storedToken := func() string {
+			rec, err := e.store.GetWebhook(ctx, "h1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var def struct {
+				AuthenticationConfiguration struct{ SecretToken string }
+			}
+			if err := json.Unmarshal(rec.Definition, &def); err != nil {
+				t.Fatal(err)
+			}
+			return def.AuthenticationConfiguration.SecretToken
+		}
+		if got := *out.Webhook.Definition.AuthenticationConfiguration.SecretToken; got != "****" {
+			t.Fatalf("PutWebhook answered the secret token %q", got)
+		}
+		masked := webhook("h1")
+		masked.AuthenticationConfiguration.SecretToken = aws.String("****")
+		must[*cp.PutWebhookOutput](t)(e.client.PutWebhook(ctx, &cp.PutWebhookInput{Webhook: masked}))
+		if got := storedToken(); got != "s3cret" {
+			t.Fatalf("after sending the mask back the stored token is %q", got)
+		}
+		for _, w := range must[*cp.ListWebhooksOutput](t)(e.client.ListWebhooks(ctx, &cp.ListWebhooksInput{})).Webhooks {
+			if got := *w.Definition.AuthenticationConfiguration.SecretToken; got != "****" {
+				t.Fatalf("ListWebhooks answered the secret token %q", got)
+			}
+		}
+
 		bad := []struct {
 			change         func(w *types.WebhookDefinition)
 			code, fragment string
@@ -216,7 +257,7 @@ func TestWebhooks(t *testing.T) {
 			{func(w *types.WebhookDefinition) { w.Filters[0].MatchEquals = aws.String("refs/heads/{Branch}") },
 				"InvalidWebhookFilterPatternException", "refers to {Branch}"},
 			{func(w *types.WebhookDefinition) { w.TargetAction = aws.String("ok") },
-				"ActionNotFoundException", "no source action named 'ok'"},
+				"ActionNotFoundException", "Action with name ok was not found in the first stage of the pipeline"},
 		}
 		for _, b := range bad {
 			w := webhook("bad")
@@ -264,14 +305,20 @@ func TestTags(t *testing.T) {
 	eachStore(t, limits, func(t *testing.T, e *env) {
 		pipeARN := "arn:aws:codepipeline:us-east-1:" + account + ":tagged"
 		_, err := e.client.ListTagsForResource(ctx, &cp.ListTagsForResourceInput{ResourceArn: aws.String(pipeARN)})
-		wantError(t, err, "ResourceNotFoundException", pipeARN)
+		noPipeline := "The account with id '" + account + "' does not include a pipeline with the name 'tagged'"
+		wantError(t, err, "ResourceNotFoundException", noPipeline)
+		_, err = e.client.TagResource(ctx, &cp.TagResourceInput{ResourceArn: aws.String(pipeARN), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+		wantError(t, err, "ResourceNotFoundException", noPipeline)
+		_, err = e.client.UntagResource(ctx, &cp.UntagResourceInput{ResourceArn: aws.String(pipeARN), TagKeys: []string{"k"}})
+		wantError(t, err, "ResourceNotFoundException", noPipeline)
 
+		systemTags := "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]"
 		_, err = e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: minimal("tagged"),
 			Tags: []types.Tag{{Key: aws.String("aws:owner"), Value: aws.String("x")}}})
-		wantError(t, err, "InvalidTagsException", "'aws:'")
+		wantError(t, err, "InvalidTagsException", systemTags)
 		_, err = e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: minimal("tagged"),
 			Tags: []types.Tag{{Key: aws.String("a"), Value: aws.String("1")}, {Key: aws.String("b"), Value: aws.String("")}, {Key: aws.String("c"), Value: aws.String("")}, {Key: aws.String("d"), Value: aws.String("")}}})
-		wantError(t, err, "TooManyTagsException", "at most 3")
+		wantError(t, err, "TooManyTagsException", "Tag limit exceeded for resource ["+pipeARN+"].")
 		if _, err := e.client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("tagged")}); err == nil {
 			t.Fatal("a refused CreatePipeline stored the pipeline")
 		}
@@ -282,7 +329,11 @@ func TestTags(t *testing.T) {
 			Tags: []types.Tag{{Key: aws.String("b"), Value: aws.String("2")}, {Key: aws.String("a"), Value: aws.String("one")}}}))
 		_, err = e.client.TagResource(ctx, &cp.TagResourceInput{ResourceArn: aws.String(pipeARN),
 			Tags: []types.Tag{{Key: aws.String("c"), Value: aws.String("")}, {Key: aws.String("d"), Value: aws.String("")}}})
-		wantError(t, err, "TooManyTagsException", "more than 3 tags")
+		wantError(t, err, "TooManyTagsException", "Tag limit exceeded for resource ["+pipeARN+"].")
+		_, err = e.client.TagResource(ctx, &cp.TagResourceInput{ResourceArn: aws.String(pipeARN), Tags: []types.Tag{{Key: aws.String("aws:x"), Value: aws.String("")}}})
+		wantError(t, err, "InvalidTagsException", systemTags)
+		_, err = e.client.UntagResource(ctx, &cp.UntagResourceInput{ResourceArn: aws.String(pipeARN), TagKeys: []string{"aws:x"}})
+		wantError(t, err, "InvalidTagsException", systemTags)
 		_, err = e.client.TagResource(ctx, &cp.TagResourceInput{ResourceArn: aws.String(pipeARN),
 			Tags: []types.Tag{{Key: aws.String("x"), Value: aws.String("1")}, {Key: aws.String("x"), Value: aws.String("2")}}})
 		wantError(t, err, "InvalidTagsException", "more than once")

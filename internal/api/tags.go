@@ -18,22 +18,33 @@ func storeTags(tags []model.Tag) []store.Tag {
 	return out
 }
 
-// checkTags applies AWS's tagging rules to the tags of one request.
-func checkTags(tags []model.Tag, limit int) error {
-	if len(tags) > limit {
-		return model.ErrTooManyTags("%d tags were given; a resource can have at most %d", len(tags), limit)
-	}
+// checkTags applies AWS's tagging rules to the tags one request gives the resource arn.
+func checkTags(tags []model.Tag, limit int, arn string) error {
 	seen := map[string]bool{}
 	for _, t := range tags {
-		if strings.HasPrefix(strings.ToLower(*t.Key), "aws:") {
-			return model.ErrInvalidTags("Tag key '%s' uses the prefix 'aws:', which is reserved for AWS", *t.Key)
+		if systemTag(*t.Key) {
+			return errSystemTags()
 		}
 		if seen[*t.Key] {
 			return model.ErrInvalidTags("Tag key '%s' is given more than once", *t.Key)
 		}
 		seen[*t.Key] = true
 	}
+	if len(tags) > limit {
+		return errTagLimit(arn)
+	}
 	return nil
+}
+
+// systemTag reports whether a tag key is one of AWS's own, which callers may not change.
+func systemTag(key string) bool { return strings.HasPrefix(strings.ToLower(key), "aws:") }
+
+func errSystemTags() error {
+	return model.ErrInvalidTags("Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]")
+}
+
+func errTagLimit(arn string) error {
+	return model.ErrTooManyTags("Tag limit exceeded for resource [%s].", arn)
 }
 
 var pipelineNamePattern = regexp.MustCompile(`^[A-Za-z0-9.@\-_]{1,100}$`)
@@ -59,7 +70,9 @@ func (s *Service) taggable(ctx context.Context, arn string) error {
 		}
 		_, err = s.store.GetActionType(ctx, actionTypeKey(fields[1], fields[0], fields[2], fields[3]))
 	case pipelineNamePattern.MatchString(parts[5]):
-		_, err = s.store.GetPipeline(ctx, parts[5], 0)
+		if _, err = s.store.GetPipeline(ctx, parts[5], 0); errors.Is(err, store.ErrNotFound) {
+			return s.errNoSuchPipeline(parts[5])
+		}
 	default:
 		return model.ErrInvalidArn("The ARN '%s' does not name a pipeline, webhook or custom action type", arn)
 	}
@@ -76,12 +89,12 @@ func (s *Service) TagResource(ctx context.Context, in *model.TagResourceInput) (
 	if err := s.taggable(ctx, *in.ResourceArn); err != nil {
 		return nil, err
 	}
-	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource, *in.ResourceArn); err != nil {
 		return nil, err
 	}
 	err := s.store.TagResource(ctx, *in.ResourceArn, storeTags(in.Tags), s.cfg.Limits.TagsPerResource)
 	if errors.Is(err, store.ErrTooManyTags) {
-		return nil, model.ErrTooManyTags("The resource would have more than %d tags", s.cfg.Limits.TagsPerResource)
+		return nil, errTagLimit(*in.ResourceArn)
 	}
 	if err != nil {
 		return nil, internal("tag resource", conflict(err, "The resource's tags"))
@@ -94,8 +107,8 @@ func (s *Service) UntagResource(ctx context.Context, in *model.UntagResourceInpu
 		return nil, err
 	}
 	for _, k := range in.TagKeys {
-		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return nil, model.ErrInvalidTags("Tag key '%s' uses the prefix 'aws:', which is reserved for AWS", k)
+		if systemTag(k) {
+			return nil, errSystemTags()
 		}
 	}
 	if err := s.store.UntagResource(ctx, *in.ResourceArn, in.TagKeys); err != nil {

@@ -16,7 +16,7 @@ import (
 func (s *Service) PollForThirdPartyJobs(ctx context.Context, in *model.PollForThirdPartyJobsInput) (*model.PollForThirdPartyJobsOutput, error) {
 	id := in.ActionTypeId
 	if _, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version); !ok || *id.Owner != model.ActionOwnerThirdParty {
-		return nil, model.ErrActionTypeNotFound("Action type (Category: '%s', Owner: '%s', Provider: '%s', Version: '%s') is not a third-party action type", *id.Category, *id.Owner, *id.Provider, *id.Version)
+		return nil, errActionTypeNotFound(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
 	}
 	batch := 1
 	if in.MaxBatchSize != nil {

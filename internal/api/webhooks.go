@@ -14,6 +14,7 @@ import (
 	"github.com/ohler55/ojg/jp"
 
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -26,7 +27,8 @@ var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
 
 func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*model.PutWebhookOutput, error) {
 	def := in.Webhook
-	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource); err != nil {
+	arn := s.webhookARN(*def.Name)
+	if err := checkTags(in.Tags, s.cfg.Limits.TagsPerResource, arn); err != nil {
 		return nil, err
 	}
 	if err := checkWebhookAuthentication(def); err != nil {
@@ -50,7 +52,7 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 		}
 	}
 	if target == nil {
-		return nil, model.ErrActionNotFound("Pipeline '%s' has no source action named '%s' for the webhook to target", *def.TargetPipeline, *def.TargetAction)
+		return nil, model.ErrActionNotFound("Action with name %s was not found in the first stage of the pipeline", *def.TargetAction)
 	}
 	for _, f := range def.Filters {
 		if err := checkFilter(f, target); err != nil {
@@ -61,6 +63,9 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 	url := ""
 	if existing, err := s.store.GetWebhook(ctx, *def.Name); err == nil {
 		url = existing.URL
+		if err := keepSecretToken(def, existing); err != nil {
+			return nil, err
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, internal("put webhook", err)
 	} else {
@@ -74,13 +79,12 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 	if err != nil {
 		return nil, internal("encode webhook", err)
 	}
-	arn := s.webhookARN(*def.Name)
 	err = s.store.PutWebhook(ctx, store.Webhook{Name: *def.Name, Definition: doc, URL: url}, arn, storeTags(in.Tags), s.cfg.Limits.Webhooks, s.cfg.Limits.TagsPerResource)
 	switch {
 	case errors.Is(err, store.ErrLimitExceeded):
 		return nil, model.ErrLimitExceeded("Account '%s' already has %d webhooks, the limit in this region", s.cfg.AccountID, s.cfg.Limits.Webhooks)
 	case errors.Is(err, store.ErrTooManyTags):
-		return nil, model.ErrTooManyTags("The webhook would have more than %d tags", s.cfg.Limits.TagsPerResource)
+		return nil, errTagLimit(arn)
 	case err != nil:
 		return nil, internal("put webhook", conflict(err, "The webhook"))
 	}
@@ -93,6 +97,23 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 		return nil, err
 	}
 	return &model.PutWebhookOutput{Webhook: &item}, nil
+}
+
+// keepSecretToken gives def the stored webhook's secret token when def sends back the mask that
+// answers show in its place, as an update of a pipeline keeps its secret configuration.
+func keepSecretToken(def *model.WebhookDefinition, stored store.Webhook) error {
+	conf := def.AuthenticationConfiguration
+	if conf == nil || conf.SecretToken == nil || *conf.SecretToken != pipeline.SecretMask {
+		return nil
+	}
+	var previous model.WebhookDefinition
+	if err := json.Unmarshal(stored.Definition, &previous); err != nil {
+		return internal("decode webhook "+stored.Name, err)
+	}
+	if p := previous.AuthenticationConfiguration; p != nil && p.SecretToken != nil {
+		conf.SecretToken = p.SecretToken
+	}
+	return nil
 }
 
 func checkWebhookAuthentication(def *model.WebhookDefinition) error {
@@ -152,6 +173,10 @@ func (s *Service) webhookItem(ctx context.Context, w store.Webhook) (model.ListW
 	if err != nil {
 		return model.ListWebhookItem{}, internal("list webhook tags", err)
 	}
+	// "If a secret token was provided, it will be redacted in the response" (the model).
+	if conf := def.AuthenticationConfiguration; conf != nil && conf.SecretToken != nil {
+		conf.SecretToken = new(pipeline.SecretMask)
+	}
 	item := model.ListWebhookItem{Definition: &def, Url: new(w.URL), Arn: new(arn), Tags: modelTags(tags)}
 	if w.LastTriggered != nil {
 		item.LastTriggered = model.NewTimestamp(*w.LastTriggered)
@@ -193,7 +218,7 @@ func (s *Service) DeleteWebhook(ctx context.Context, in *model.DeleteWebhookInpu
 
 func (s *Service) setRegistered(ctx context.Context, name *string, registered bool) error {
 	if name == nil {
-		return model.ErrValidation("webhookName is required")
+		return model.ErrNull("webhookName")
 	}
 	err := s.store.SetWebhookRegistered(ctx, *name, registered)
 	if errors.Is(err, store.ErrNotFound) {

@@ -193,11 +193,12 @@ func (p *Pipeline) SetTransition(stage string, enabled bool, ids IDs) []Effect {
 
 // Retry runs a failed or stopped stage of an execution again: every action, or only those that
 // did not succeed. Only an execution still in the state can be retried: once a newer execution
-// has entered the stage, the older one is forgotten, and its history tells the caller why.
+// has entered the stage, the older one is forgotten (ErrNotLatest), and its history tells the
+// caller why. A stage other than the one it failed or stopped in is ErrNotRetryable.
 func (p *Pipeline) Retry(executionID, stage string, failedOnly bool, ids IDs) ([]Effect, error) {
 	e := p.Find(executionID)
 	if e == nil {
-		return nil, ErrNotRetryable
+		return nil, ErrNotLatest
 	}
 	idx := slices.IndexFunc(e.Plan, func(s StagePlan) bool { return s.Name == stage })
 	if idx < 0 || idx != e.Stage || e.Waiting || (e.StageStatus[idx] != Failed && e.StageStatus[idx] != Stopped) || !e.Status.Done() {
@@ -228,6 +229,7 @@ var (
 	ErrNotStoppable  = fmt.Errorf("the execution is not running")
 	ErrDuplicateStop = fmt.Errorf("the execution is already stopping")
 	ErrNotRetryable  = fmt.Errorf("the stage cannot be retried")
+	ErrNotLatest     = fmt.Errorf("the execution is no longer the latest in its stage")
 )
 
 func (e *Execution) action(id string) *Action {

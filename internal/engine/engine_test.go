@@ -271,7 +271,7 @@ func TestRetryAllActionsAndItsRefusals(t *testing.T) {
 	}
 	h.start("e2")
 	h.finish("e2", "src", true) // e2 enters the failed stage: e1 is no longer the latest there
-	if _, err := h.p.Retry("e1", "Build", false, h.ids); !errors.Is(err, ErrNotRetryable) {
+	if _, err := h.p.Retry("e1", "Build", false, h.ids); !errors.Is(err, ErrNotLatest) {
 		t.Fatalf("retried a stage a newer execution has run: %v", err)
 	}
 	h.finish("e2", "compile", false)

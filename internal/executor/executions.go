@@ -30,6 +30,7 @@ var (
 	ErrNotStoppable = engine.ErrNotStoppable
 	ErrDuplicate    = engine.ErrDuplicateStop
 	ErrNotRetryable = engine.ErrNotRetryable
+	ErrNotLatest    = engine.ErrNotLatest
 )
 
 // VariableError explains what is wrong with the variables an execution was started with.
@@ -149,7 +150,7 @@ func (x *Executor) Stop(ctx context.Context, pipeline, id string, abandon bool, 
 func (x *Executor) Retry(ctx context.Context, pipeline, id, stage string, failedOnly bool) error {
 	return x.apply(ctx, pipeline, func(s *step) error {
 		if s.st.Runs[id] == nil {
-			return ErrNotRetryable
+			return ErrNotLatest
 		}
 		effects, err := s.st.Engine.Retry(id, stage, failedOnly, newID)
 		if err != nil {

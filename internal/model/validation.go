@@ -149,6 +149,14 @@ func (c *checker) err() error {
 	return newError("ValidationException", "%d validation errors detected: %s", len(c.failures), strings.Join(c.failures, "; "))
 }
 
+// ErrNull reports a member that the operation needs but the model leaves optional, in the words the
+// validators use for a required one.
+func ErrNull(path string) error {
+	c := checker{}
+	c.missing(path)
+	return c.err()
+}
+
 func memberPath(parent, member string) string {
 	if parent == "" {
 		return member

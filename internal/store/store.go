@@ -41,7 +41,7 @@ type Pipeline struct {
 }
 
 // ActionType is a custom action type. A deleted one stays as a tombstone so that its identity
-// cannot be used again, as in AWS.
+// cannot be used again by another declaration, as in AWS; the same declaration restores it.
 type ActionType struct {
 	// ID is "Category/Owner/Provider/Version".
 	ID    string
@@ -91,8 +91,9 @@ type Store interface {
 	// ListPipelines returns the latest versions, by name, without declarations.
 	ListPipelines(ctx context.Context, page Page) ([]Pipeline, error)
 
-	// CreateActionType stores a new custom action type with its tags: ErrExists if the identity
-	// is in use or was ever used, ErrLimitExceeded if maxTypes live ones exist.
+	// CreateActionType stores a new custom action type with its tags, or restores a deleted one
+	// whose declaration is exactly t's: ErrExists if the identity is in use, or was used by a
+	// declaration that differs; ErrLimitExceeded if maxTypes live ones exist.
 	CreateActionType(ctx context.Context, t ActionType, resourceARN string, tags []Tag, maxTypes int) error
 	// GetActionType returns a live custom action type or ErrNotFound.
 	GetActionType(ctx context.Context, id string) (ActionType, error)

@@ -135,6 +135,10 @@ func (w *Worker) handle(ctx context.Context, job types.Job) {
 	pipeline, stage, action, _ := names(job.Data)
 	log.Info("job started", "pipeline", pipeline, "stage", stage, "action", action)
 	res := w.run(ctx, job)
+	if res.continuation != "" && len(res.variables) > 0 {
+		// CodePipeline takes output variables only with the result that ends the job.
+		res.failure = "The command wrote output variables and a continuation token: output variables can be given only by the run that finishes the job, without a continuation token"
+	}
 	if res.failure != "" {
 		log.Warn("job failed", "reason", res.failure)
 		_, err = w.cfg.CodePipeline.PutJobFailureResult(ctx, &cp.PutJobFailureResultInput{JobId: job.Id,

@@ -369,10 +369,20 @@ func (s *DB) CreateActionType(ctx context.Context, t store.ActionType, resourceA
 		if maxTypes > 0 && live >= maxTypes {
 			return store.ErrLimitExceeded
 		}
-		_, err := tx.exec(`INSERT INTO action_types (id, owner, declaration, created_ms, deleted) VALUES (?, ?, ?, ?, 0)`,
-			t.ID, t.Owner, string(t.Declaration), ms(t.Created))
-		if s.dialect.IsUniqueViolation(err) {
+		var previous string
+		var deleted int
+		err := tx.queryRow(`SELECT declaration, deleted FROM action_types WHERE id = ?`, t.ID).Scan(&previous, &deleted)
+		switch {
+		case err == nil && deleted == 1 && previous == string(t.Declaration):
+			_, err = tx.exec(`UPDATE action_types SET deleted = 0 WHERE id = ?`, t.ID)
+		case err == nil:
 			return store.ErrExists
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.exec(`INSERT INTO action_types (id, owner, declaration, created_ms, deleted) VALUES (?, ?, ?, ?, 0)`,
+				t.ID, t.Owner, string(t.Declaration), ms(t.Created))
+			if s.dialect.IsUniqueViolation(err) {
+				return store.ErrExists
+			}
 		}
 		if err != nil {
 			return err

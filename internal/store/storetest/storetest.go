@@ -382,12 +382,24 @@ func testActionTypes(t *testing.T, open func() store.Store) {
 	_, err = s.GetActionType(ctx, a)
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.UpdateActionType(ctx, updated), store.ErrNotFound)
+	// The tombstone refuses another declaration under the identity.
 	wantErr(t, s.CreateActionType(ctx, at(a, "Custom"), "arn:a", nil, 0), store.ErrExists)
 	if tags, _ := s.ListTags(ctx, "arn:a", store.Page{}); len(tags) != 0 {
 		t.Fatalf("tags outlived the action type: %v", tags)
 	}
 	// The tombstone does not count against the quota.
 	must(t, s.CreateActionType(ctx, at("Test/Custom/T/1", "Custom"), "arn:t", nil, 2))
+	// The declaration it had restores it, with the tags given then, within the quota.
+	wantErr(t, s.CreateActionType(ctx, updated, "arn:a", nil, 2), store.ErrLimitExceeded)
+	must(t, s.CreateActionType(ctx, updated, "arn:a", []store.Tag{{Key: "back", Value: "1"}}, 0))
+	if got, err := s.GetActionType(ctx, a); err != nil || string(got.Declaration) != `{"id":"new"}` {
+		t.Fatalf("restored action type = %+v, %v", got, err)
+	}
+	if tags, _ := s.ListTags(ctx, "arn:a", store.Page{}); len(tags) != 1 || tags[0].Key != "back" {
+		t.Fatalf("restored action type's tags = %v", tags)
+	}
+	wantErr(t, s.CreateActionType(ctx, updated, "arn:a", nil, 0), store.ErrExists)
+	must(t, s.DeleteActionType(ctx, a, "arn:a"))
 
 	must(t, s.CreateActionType(ctx, at("Build/ThirdParty/X/1", "ThirdParty"), "arn:x", nil, 0))
 	list, err := s.ListActionTypes(ctx, "Custom", store.Page{})
