@@ -36,7 +36,7 @@ cd "$copy"
 echo "+ (in a fresh copy) $serve_cmd"
 setsid bash -c "exec $serve_cmd" >server.log 2>&1 &
 server=$!
-trap 'kill -TERM -- -$server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$copy"' EXIT
+trap 'kill -TERM -- -$server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$copy"' EXIT
 for _ in $(seq 600); do
   curl -fs http://127.0.0.1:4566/_sluice/health >/dev/null && break
   kill -0 $server 2>/dev/null || { echo "quickstart: the server exited:" >&2; cat server.log >&2; exit 1; }

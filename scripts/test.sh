@@ -37,6 +37,7 @@ for target in darwin/amd64 darwin/arm64 linux/arm64; do
 done
 run go test -race -count=1 ./...
 run scripts/smoke-cli.sh
+run scripts/js-client.sh
 run go run ./bench -short -out "$(mktemp)"
 run scripts/examples.sh
 run scripts/quickstart.sh
