@@ -17,7 +17,8 @@ import (
 func (s *Service) startExecution(ctx context.Context, name string, trigger model.ExecutionTrigger, vars []model.PipelineVariable, revisions []model.SourceRevisionOverride, token string) (string, error) {
 	rec, err := s.store.GetPipeline(ctx, name, 0)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", s.errPipelineNotFound(name)
+		// StartPipelineExecution words this otherwise than GetPipeline does.
+		return "", model.ErrPipelineNotFound("Pipeline with name %s does not exist in account %s.", name, s.cfg.AccountID)
 	}
 	if err != nil {
 		return "", internal("start execution", err)
@@ -39,8 +40,10 @@ func (s *Service) startExecution(ctx context.Context, name string, trigger model
 	switch {
 	case errors.As(err, &varErr):
 		return "", model.ErrValidation("%s", varErr.Message)
+	case errors.Is(err, store.ErrConflict):
+		return "", errBusy(name)
 	case err != nil:
-		return "", internal("start execution", conflict(err, "The pipeline's executions"))
+		return "", internal("start execution", err)
 	}
 	return id, nil
 }
@@ -213,11 +216,16 @@ func (s *Service) RetryStageExecution(ctx context.Context, in *model.RetryStageE
 		}
 		return nil, model.ErrStageNotRetryable("Stage '%s' of execution '%s' cannot be retried: it contains no failed actions", *in.StageName, *in.PipelineExecutionId)
 	case errors.Is(err, store.ErrConflict):
-		return nil, model.ErrConflict("Pipeline '%s' is busy with other changes to its executions; try again", *in.PipelineName)
+		return nil, errBusy(*in.PipelineName)
 	case err != nil:
 		return nil, internal("retry stage", err)
 	}
 	return &model.RetryStageExecutionOutput{PipelineExecutionId: in.PipelineExecutionId}, nil
+}
+
+// errBusy is ConflictException: the pipeline's executions changed under the request too often.
+func errBusy(pipeline string) error {
+	return model.ErrConflict("Pipeline '%s' is busy with other changes to its executions; try again", pipeline)
 }
 
 // stageExists answers StageNotFoundException unless the pipeline's latest version has the stage.

@@ -677,6 +677,9 @@ func TestAnswersOfRetriesApprovalsAndJobs(t *testing.T) {
 		wantError(t, poll(types.ActionOwnerCustom, types.ActionCategoryBuild, "Nope"), "ActionTypeNotFoundException",
 			"ActionType (Category: 'Build', Owner: 'Custom', Provider: 'Nope', Version: '1') is not available")
 
+		_, err = e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("gone")})
+		wantError(t, err, "PipelineNotFoundException", "Pipeline with name gone does not exist in account "+account+".")
+
 		_, err = e.client.RegisterWebhookWithThirdParty(ctx, &cp.RegisterWebhookWithThirdPartyInput{})
 		wantError(t, err, "ValidationException", "1 validation error detected: Value null at 'webhookName' failed to satisfy constraint: Member must not be null")
 	})

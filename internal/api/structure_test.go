@@ -84,7 +84,7 @@ func TestStructureRules(t *testing.T) {
 			p.Stages[1].Actions = []types.ActionDeclaration{build("b1", "code", "mid"), build("b2", "mid")}
 		}, "InvalidActionDeclarationException", "Input artifact 'mid' of action 'b2'"},
 		{"duplicate output", func(p *types.PipelineDeclaration) { p.Stages[1].Actions[0] = build("b", "code", "code") },
-			"InvalidStructureException", "Output artifact name 'code' is declared by both action 'src' and action 'b'"},
+			"InvalidStructureException", "Output Artifact Bundle name must be unique within the pipeline. code has been used more than once."},
 		{"both artifact stores", func(p *types.PipelineDeclaration) {
 			p.ArtifactStores = map[string]types.ArtifactStore{"us-east-1": *p.ArtifactStore}
 		}, "InvalidStructureException", "both artifactStore and artifactStores"},
@@ -101,7 +101,15 @@ func TestStructureRules(t *testing.T) {
 		}, "InvalidStructureException", "variables are only available for pipelines of type V2"},
 		{"triggers on V1", func(p *types.PipelineDeclaration) {
 			p.Triggers = []types.PipelineTriggerDeclaration{{ProviderType: types.PipelineTriggerProviderTypeCodeStarSourceConnection, GitConfiguration: &types.GitConfiguration{SourceActionName: aws.String("src")}}}
-		}, "InvalidStructureException", "Triggers are only available for pipelines of type V2"},
+		}, "InvalidStructureException", "Triggers can only be used with V2 pipelines"},
+		{"tag triggers on V1", func(p *types.PipelineDeclaration) {
+			p.Triggers = []types.PipelineTriggerDeclaration{{ProviderType: types.PipelineTriggerProviderTypeCodeStarSourceConnection, GitConfiguration: &types.GitConfiguration{SourceActionName: aws.String("src"),
+				Push: []types.GitPushFilter{{Tags: &types.GitTagFilterCriteria{Includes: []string{"v*"}}}}}}}
+		}, "InvalidStructureException", "Triggers on tag can only be used with V2 pipelines"},
+		{"artifactStores with a region that is none", func(p *types.PipelineDeclaration) {
+			p.ArtifactStores = map[string]types.ArtifactStore{"us-east-1": *p.ArtifactStore, "mars-1": *p.ArtifactStore}
+			p.ArtifactStore = nil
+		}, "ValidationException", "The region mars-1 specified in 'pipeline.artifactStores' is not a valid AWS Region."},
 		{"trigger on a non-connection source", func(p *types.PipelineDeclaration) {
 			p.PipelineType = types.PipelineTypeV2
 			p.Triggers = []types.PipelineTriggerDeclaration{{ProviderType: types.PipelineTriggerProviderTypeCodeStarSourceConnection, GitConfiguration: &types.GitConfiguration{SourceActionName: aws.String("src")}}}
@@ -109,7 +117,7 @@ func TestStructureRules(t *testing.T) {
 		{"duplicate namespace", func(p *types.PipelineDeclaration) {
 			p.Stages[0].Actions[0].Namespace = aws.String("ns")
 			p.Stages[1].Actions[0].Namespace = aws.String("ns")
-		}, "InvalidActionDeclarationException", "Namespace 'ns' of action 'ok' is used by another action"},
+		}, "InvalidActionDeclarationException", "Namespaces must be unique across the pipeline definition. The following occur more than once in the pipeline. StageName=[Approve], ActionName=[ok], Namespace=[ns]"},
 		{"duplicate blocker", func(p *types.PipelineDeclaration) {
 			p.Stages[1].Blockers = []types.BlockerDeclaration{{Name: aws.String("b"), Type: types.BlockerTypeSchedule}, {Name: aws.String("b"), Type: types.BlockerTypeSchedule}}
 		}, "InvalidBlockerDeclarationException", "Blocker name 'b'"},

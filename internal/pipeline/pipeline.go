@@ -7,6 +7,7 @@ package pipeline
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -98,7 +99,10 @@ func (v *validator) run() error {
 			return model.ErrInvalidStructure("Pipeline-level variables are only available for pipelines of type V2; this pipeline is of type V1.")
 		}
 		if len(p.Triggers) > 0 {
-			return model.ErrInvalidStructure("Triggers are only available for pipelines of type V2; this pipeline is of type V1.")
+			if tagTriggers(p.Triggers) {
+				return model.ErrInvalidStructure("Triggers on tag can only be used with V2 pipelines")
+			}
+			return model.ErrInvalidStructure("Triggers can only be used with V2 pipelines")
 		}
 	}
 	if len(p.Stages) < 2 {
@@ -130,6 +134,24 @@ func (v *validator) run() error {
 	return v.triggers()
 }
 
+// tagTriggers reports whether a trigger filters pushes by tag.
+func tagTriggers(triggers []model.PipelineTriggerDeclaration) bool {
+	for _, t := range triggers {
+		if t.GitConfiguration == nil {
+			continue
+		}
+		for _, push := range t.GitConfiguration.Push {
+			if push.Tags != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// regionPattern is the shape of an AWS region's name: us-east-1, us-gov-west-1, ap-southeast-7.
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
 func (v *validator) artifactStores() error {
 	p := v.p
 	switch {
@@ -138,6 +160,11 @@ func (v *validator) artifactStores() error {
 	case p.ArtifactStore == nil && len(p.ArtifactStores) == 0:
 		return model.ErrInvalidStructure("Pipeline declares neither artifactStore nor artifactStores; one of them is required.")
 	case len(p.ArtifactStores) > 0:
+		for _, region := range slices.Sorted(maps.Keys(p.ArtifactStores)) {
+			if region != v.region && !regionPattern.MatchString(region) {
+				return model.ErrValidation("The region %s specified in 'pipeline.artifactStores' is not a valid AWS Region.", region)
+			}
+		}
 		if _, ok := p.ArtifactStores[v.region]; !ok {
 			return model.ErrInvalidStructure("artifactStores must include an artifact store for the pipeline's region, %s.", v.region)
 		}
@@ -177,7 +204,7 @@ func (v *validator) stage(index int, stage *model.StageDeclaration, namespaces, 
 		}
 		if ns := str(a.Namespace); ns != "" {
 			if namespaces[ns] {
-				return model.ErrInvalidActionDeclaration("Namespace '%s' of action '%s' is used by another action; namespaces must be unique in a pipeline", ns, an)
+				return model.ErrInvalidActionDeclaration("Namespaces must be unique across the pipeline definition. The following occur more than once in the pipeline. StageName=[%s], ActionName=[%s], Namespace=[%s]", name, an, ns)
 			}
 			namespaces[ns] = true
 		}
@@ -204,8 +231,8 @@ func (v *validator) stage(index int, stage *model.StageDeclaration, namespaces, 
 		for _, a := range group {
 			for _, out := range a.OutputArtifacts {
 				o := str(out.Name)
-				if other, dup := outputs[o]; dup {
-					return model.ErrInvalidStructure("Output artifact name '%s' is declared by both action '%s' and action '%s'; output artifact names must be unique in a pipeline", o, other, str(a.Name))
+				if _, dup := outputs[o]; dup {
+					return model.ErrInvalidStructure("Output Artifact Bundle name must be unique within the pipeline. %s has been used more than once.", o)
 				}
 				outputs[o] = str(a.Name)
 			}
