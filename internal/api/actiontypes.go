@@ -55,6 +55,14 @@ func customDefinition(at model.ActionType) catalog.ActionType {
 		MinInputs: *at.InputArtifactDetails.MinimumCount, MaxInputs: *at.InputArtifactDetails.MaximumCount,
 		MinOutputs: *at.OutputArtifactDetails.MinimumCount, MaxOutputs: *at.OutputArtifactDetails.MaximumCount,
 	}
+	if set := at.Settings; set != nil {
+		if set.EntityUrlTemplate != nil {
+			t.EntityURL = *set.EntityUrlTemplate
+		}
+		if set.RevisionUrlTemplate != nil {
+			t.RevisionURL = *set.RevisionUrlTemplate
+		}
+	}
 	for _, p := range at.ActionConfigurationProperties {
 		t.Properties = append(t.Properties, catalog.Property{
 			Name: *p.Name, Required: *p.Required, Key: *p.Key, Secret: *p.Secret, Queryable: p.Queryable != nil && *p.Queryable,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
@@ -267,10 +268,44 @@ func (s *Service) GetPipelineState(ctx context.Context, in *model.GetPipelineSta
 	if err != nil {
 		return nil, internal("get pipeline state", err)
 	}
+	if err := s.linkActions(ctx, decl, stages); err != nil {
+		return nil, err
+	}
 	return &model.GetPipelineStateOutput{
 		PipelineName: in.Name, PipelineVersion: new(rec.Version), StageStates: stages,
 		Created: model.NewTimestamp(rec.Created), Updated: model.NewTimestamp(rec.Updated),
 	}, nil
+}
+
+// linkActions gives each action state the links its type shows: the entity the action works on
+// and, once it has one, its current revision.
+func (s *Service) linkActions(ctx context.Context, decl *model.PipelineDeclaration, stages []model.StageState) error {
+	types := s.actionTypes(ctx)
+	for i, stage := range decl.Stages {
+		for j, a := range stage.Actions {
+			t, ok, err := types(*a.ActionTypeId)
+			if err != nil {
+				return err
+			}
+			if !ok { // a custom type deleted since the pipeline was declared
+				continue
+			}
+			region := s.cfg.Region
+			if a.Region != nil {
+				region = *a.Region
+			}
+			state := &stages[i].ActionStates[j]
+			if u := catalog.ExpandURL(t.EntityURL, region, a.Configuration, ""); u != "" {
+				state.EntityUrl = new(u)
+			}
+			if rev := state.CurrentRevision; rev != nil && rev.RevisionId != nil {
+				if u := catalog.ExpandURL(t.RevisionURL, region, a.Configuration, *rev.RevisionId); u != "" {
+					state.RevisionUrl = new(u)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Service) setTransition(ctx context.Context, pipeline, stage string, kind model.StageTransitionType, enabled bool, reason string) error {

@@ -66,6 +66,15 @@ func TestCustomActionTypes(t *testing.T) {
 		if got.Pipeline.Stages[1].Actions[0].Configuration["Token"] != "****" {
 			t.Fatal("the custom type's secret property is not masked")
 		}
+		// Action states link to what the action works on: the type's entityUrlTemplate filled
+		// in, and AWS's console for the S3 source, as AWS shows it.
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("uses-make")}))
+		if got := aws.ToString(state.StageStates[1].ActionStates[0].EntityUrl); got != "https://ci.example/all" {
+			t.Fatalf("the custom action's entityUrl is %q", got)
+		}
+		if got := aws.ToString(state.StageStates[0].ActionStates[0].EntityUrl); got != "https://console.aws.amazon.com/s3/home?#" {
+			t.Fatalf("the S3 source's entityUrl is %q", got)
+		}
 		p.Name = aws.String("bad-make")
 		delete(p.Stages[1].Actions[0].Configuration, "Target")
 		_, err = e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p})

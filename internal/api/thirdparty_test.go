@@ -12,8 +12,14 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 )
 
-// githubPipeline has a third-party GitHub (v1) source and a manual approval.
+// githubPipeline has a third-party GitHub (v1) source and a manual approval, and runs once.
 func githubPipeline(t *testing.T, e *env, name string) {
+	t.Helper()
+	createGitHubPipeline(t, e, name)
+	must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String(name)}))
+}
+
+func createGitHubPipeline(t *testing.T, e *env, name string) {
 	t.Helper()
 	p := minimal(name)
 	p.Stages[0].Actions[0] = types.ActionDeclaration{
@@ -22,7 +28,6 @@ func githubPipeline(t *testing.T, e *env, name string) {
 		OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}},
 	}
 	must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
-	must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String(name)}))
 }
 
 func TestThirdPartyJobProtocol(t *testing.T) {
@@ -215,6 +220,25 @@ func TestRegionalArtifactStoresAndEncryptionKeys(t *testing.T) {
 		in := west.InputArtifacts[0].Location.S3Location
 		if aws.ToString(in.BucketName) != "east-bucket" || aws.ToString(in.ObjectKey) != aws.ToString(east.Data.OutputArtifacts[0].Location.S3Location.ObjectKey) {
 			t.Fatalf("eu-west-1 job's input %+v is not where the source stored it", in)
+		}
+	})
+}
+
+func TestActionStatesLinkToTheSourceAndItsRevision(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		createGitHubPipeline(t, e, "linked")
+		must[*cp.PutActionRevisionOutput](t)(e.client.PutActionRevision(ctx, &cp.PutActionRevisionInput{PipelineName: aws.String("linked"), StageName: aws.String("Source"), ActionName: aws.String("src"),
+			ActionRevision: &types.ActionRevision{RevisionId: aws.String("0123abc"), RevisionChangeId: aws.String("0123abc"), Created: aws.Time(time.Now())}}))
+		state := must[*cp.GetPipelineStateOutput](t)(e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: aws.String("linked")}))
+		src := state.StageStates[0].ActionStates[0]
+		if got := aws.ToString(src.EntityUrl); got != "https://github.com/octo/app/tree/main" {
+			t.Errorf("entityUrl %q", got)
+		}
+		if got := aws.ToString(src.RevisionUrl); got != "https://github.com/octo/app/commit/0123abc" {
+			t.Errorf("revisionUrl %q", got)
+		}
+		if approval := state.StageStates[1].ActionStates[0]; approval.EntityUrl != nil || approval.RevisionUrl != nil {
+			t.Errorf("the approval has links %v %v", aws.ToString(approval.EntityUrl), aws.ToString(approval.RevisionUrl))
 		}
 	})
 }

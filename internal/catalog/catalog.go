@@ -5,6 +5,9 @@
 package catalog
 
 import (
+	"regexp"
+	"strings"
+
 	"github.com/sluicehq/sluice/internal/model"
 )
 
@@ -30,6 +33,10 @@ type ActionType struct {
 	MinOutputs, MaxOutputs int
 	// V2Only types can only appear in V2 pipelines.
 	V2Only bool
+	// EntityURL and RevisionURL are the links GetPipelineState shows for an action of this type:
+	// its resource, and its current revision (see ExpandURL for the placeholders). For AWS types
+	// they are the console's, as AWS gives them; a custom type's come from its settings.
+	EntityURL, RevisionURL string
 }
 
 // RuleType is a rule type CodePipeline provides for stage conditions.
@@ -52,13 +59,20 @@ func secret(name string) Property { return Property{Name: name, Required: true, 
 // only in some modes, such as CloudFormation's TemplatePath or EKS's HelmChartLocation) is
 // optional here: the validator checks presence, not modes. Artifact counts are the ones the
 // provider's page gives; V2Only marks the types its page says are only for V2 pipelines.
+// Console links that more than one type uses.
+const (
+	connectionURL = "https://{Region}.console.aws.amazon.com/codesuite/settings/connections/redirect?connectionArn={Config:ConnectionArn}&"
+	codeBuildURL  = "https://console.aws.amazon.com/codebuild/home?region={Region}#/projects/{Config:ProjectName}/view"
+)
+
 var actionTypes = []ActionType{
 	// Source
 
 	// action-reference-S3
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "S3", Version: "1",
 		Properties: []Property{req("S3Bucket"), req("S3ObjectKey"), opt("AllowOverrideForS3ObjectKey"), opt("PollForSourceChanges")},
-		MinOutputs: 1, MaxOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1,
+		EntityURL: "https://console.aws.amazon.com/s3/home?#"},
 	// action-reference-ECR
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "ECR", Version: "1",
 		Properties: []Property{req("RepositoryName"), opt("ImageTag")},
@@ -66,25 +80,30 @@ var actionTypes = []ActionType{
 	// action-reference-CodeCommit
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "CodeCommit", Version: "1",
 		Properties: []Property{req("RepositoryName"), req("BranchName"), opt("PollForSourceChanges"), opt("OutputArtifactFormat")},
-		MinOutputs: 1, MaxOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1,
+		EntityURL: "https://console.aws.amazon.com/codecommit/home?region={Region}#/repository/{Config:RepositoryName}/browse/{Config:BranchName}/--/", RevisionURL: "https://console.aws.amazon.com/codecommit/home?region={Region}#/repository/{Config:RepositoryName}/commit/{RevisionId}"},
 	// action-reference-CodestarConnectionSource
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerAws, Provider: "CodeStarSourceConnection", Version: "1",
 		Properties: []Property{req("ConnectionArn"), req("FullRepositoryId"), req("BranchName"), opt("OutputArtifactFormat"), opt("DetectChanges")},
-		MinOutputs: 1, MaxOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1,
+		EntityURL: connectionURL + "referenceType=BRANCH&FullRepositoryId={Config:FullRepositoryId}&Branch={Config:BranchName}", RevisionURL: connectionURL + "referenceType=COMMIT&FullRepositoryId={Config:FullRepositoryId}&Commit={RevisionId}"},
 	// appendix-github-oauth (GitHub via OAuth app, version 1)
 	{Category: model.ActionCategorySource, Owner: model.ActionOwnerThirdParty, Provider: "GitHub", Version: "1",
 		Properties: []Property{req("Owner"), req("Repo"), req("Branch"), secret("OAuthToken"), opt("PollForSourceChanges")},
-		MinOutputs: 1, MaxOutputs: 1},
+		MinOutputs: 1, MaxOutputs: 1,
+		EntityURL: "https://github.com/{Config:Owner}/{Config:Repo}/tree/{Config:Branch}", RevisionURL: "https://github.com/{Config:Owner}/{Config:Repo}/commit/{RevisionId}"},
 
 	// Build and Test
 
 	// action-reference-CodeBuild (PrimarySource: Conditional)
 	{Category: model.ActionCategoryBuild, Owner: model.ActionOwnerAws, Provider: "CodeBuild", Version: "1",
 		Properties: codeBuildProperties(),
-		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5},
+		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5,
+		EntityURL: codeBuildURL},
 	{Category: model.ActionCategoryTest, Owner: model.ActionOwnerAws, Provider: "CodeBuild", Version: "1",
 		Properties: codeBuildProperties(),
-		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5},
+		MinInputs:  1, MaxInputs: 5, MaxOutputs: 5,
+		EntityURL: codeBuildURL},
 	// action-reference-ECRBuildAndPublish
 	{Category: model.ActionCategoryBuild, Owner: model.ActionOwnerAws, Provider: "ECRBuildAndPublish", Version: "1",
 		Properties: []Property{req("ECRRepositoryName"), opt("DockerFilePath"), opt("ImageTags"), opt("RegistryType")},
@@ -103,7 +122,8 @@ var actionTypes = []ActionType{
 	// action-reference-S3Deploy (ObjectKey: required when Extract is false)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "S3", Version: "1",
 		Properties: []Property{req("BucketName"), req("Extract"), opt("ObjectKey"), opt("KMSEncryptionKeyARN"), opt("CannedACL"), opt("CacheControl")},
-		MinInputs:  1, MaxInputs: 1},
+		MinInputs:  1, MaxInputs: 1,
+		EntityURL: "https://console.aws.amazon.com/s3/home?#"},
 	// action-reference-CloudFormation (Capabilities, ChangeSetName, RoleArn, TemplatePath: Conditional)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CloudFormation", Version: "1",
 		Properties: []Property{req("ActionMode"), req("StackName"), opt("Capabilities"), opt("ChangeSetName"), opt("RoleArn"), opt("TemplatePath"),
@@ -123,7 +143,8 @@ var actionTypes = []ActionType{
 	// action-reference-CodeDeploy
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CodeDeploy", Version: "1",
 		Properties: []Property{req("ApplicationName"), req("DeploymentGroupName")},
-		MinInputs:  1, MaxInputs: 1},
+		MinInputs:  1, MaxInputs: 1,
+		EntityURL: "https://console.aws.amazon.com/codedeploy/home?#/applications/{Config:ApplicationName}/deployment-groups/{Config:DeploymentGroupName}"},
 	// action-reference-ECSbluegreen (Image<Number>ArtifactName and Image<Number>ContainerName, <Number> 1 to 4)
 	{Category: model.ActionCategoryDeploy, Owner: model.ActionOwnerAws, Provider: "CodeDeployToECS", Version: "1",
 		Properties: []Property{req("ApplicationName"), req("DeploymentGroupName"), req("TaskDefinitionTemplateArtifact"), req("AppSpecTemplateArtifact"),
@@ -302,4 +323,36 @@ func (p Property) model() model.ActionConfigurationProperty {
 		m.Type = new(p.Type)
 	}
 	return m
+}
+
+// urlPlaceholder matches {Config:Key}, {Region} and {RevisionId} in a URL template.
+var urlPlaceholder = regexp.MustCompile(`\{(Config:[A-Za-z0-9_-]+|Region|RevisionId)\}`)
+
+// ExpandURL fills a URL template in with an action's configuration, its region and its revision.
+// A template whose placeholders cannot all be filled gives "", not a link to the wrong place.
+func ExpandURL(template, region string, config map[string]string, revision string) string {
+	if template == "" {
+		return ""
+	}
+	complete := true
+	out := urlPlaceholder.ReplaceAllStringFunc(template, func(m string) string {
+		name := m[1 : len(m)-1]
+		var v string
+		switch {
+		case name == "Region":
+			v = region
+		case name == "RevisionId":
+			v = revision
+		default:
+			v = config[strings.TrimPrefix(name, "Config:")]
+		}
+		if v == "" {
+			complete = false
+		}
+		return v
+	})
+	if !complete {
+		return ""
+	}
+	return out
 }

@@ -333,3 +333,24 @@ func sameSet(t *testing.T, what string, got, want []string) {
 		t.Errorf("%s = %v, want %v", what, g, w)
 	}
 }
+
+func TestExpandURL(t *testing.T) {
+	commit, ok := LookupActionType(model.ActionCategorySource, model.ActionOwnerAws, "CodeCommit", "1")
+	if !ok {
+		t.Fatal("no CodeCommit source")
+	}
+	config := map[string]string{"RepositoryName": "app", "BranchName": "main"}
+	if got, want := ExpandURL(commit.EntityURL, "eu-west-1", config, ""), "https://console.aws.amazon.com/codecommit/home?region=eu-west-1#/repository/app/browse/main/--/"; got != want {
+		t.Errorf("entity URL %q, want %q", got, want)
+	}
+	if got, want := ExpandURL(commit.RevisionURL, "eu-west-1", config, "abc123"), "https://console.aws.amazon.com/codecommit/home?region=eu-west-1#/repository/app/commit/abc123"; got != want {
+		t.Errorf("revision URL %q, want %q", got, want)
+	}
+	// A placeholder left unfilled gives no link rather than a wrong one.
+	if got := ExpandURL(commit.RevisionURL, "eu-west-1", config, ""); got != "" {
+		t.Errorf("revision URL without a revision: %q", got)
+	}
+	if got := ExpandURL("https://ci.example/{Config:Missing}", "us-east-1", config, ""); got != "" {
+		t.Errorf("template with a missing property: %q", got)
+	}
+}
