@@ -44,31 +44,8 @@ func (s *Service) actionTypes(ctx context.Context) pipeline.ActionTypes {
 		if err := json.Unmarshal(rec.Declaration, &at); err != nil {
 			return catalog.ActionType{}, false, internal("decode action type", err)
 		}
-		return customDefinition(at), true, nil
+		return catalog.Custom(at), true, nil
 	}
-}
-
-// customDefinition is what the pipeline validator needs to know of a custom action type.
-func customDefinition(at model.ActionType) catalog.ActionType {
-	t := catalog.ActionType{
-		Category: *at.Id.Category, Owner: *at.Id.Owner, Provider: *at.Id.Provider, Version: *at.Id.Version,
-		MinInputs: *at.InputArtifactDetails.MinimumCount, MaxInputs: *at.InputArtifactDetails.MaximumCount,
-		MinOutputs: *at.OutputArtifactDetails.MinimumCount, MaxOutputs: *at.OutputArtifactDetails.MaximumCount,
-	}
-	if set := at.Settings; set != nil {
-		if set.EntityUrlTemplate != nil {
-			t.EntityURL = *set.EntityUrlTemplate
-		}
-		if set.RevisionUrlTemplate != nil {
-			t.RevisionURL = *set.RevisionUrlTemplate
-		}
-	}
-	for _, p := range at.ActionConfigurationProperties {
-		t.Properties = append(t.Properties, catalog.Property{
-			Name: *p.Name, Required: *p.Required, Key: *p.Key, Secret: *p.Secret, Queryable: p.Queryable != nil && *p.Queryable,
-		})
-	}
-	return t
 }
 
 func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCustomActionTypeInput) (*model.CreateCustomActionTypeOutput, error) {

@@ -387,9 +387,26 @@ func (s *Service) ListActionExecutions(ctx context.Context, in *model.ListAction
 		return nil, err
 	}
 	out := &model.ListActionExecutionsOutput{ActionExecutionDetails: make([]model.ActionExecutionDetail, len(recs)), NextToken: next}
+	lookup := s.actionTypes(ctx)
+	types := map[string]catalog.ActionType{}
 	for i, rec := range recs {
-		if err := json.Unmarshal(rec.Doc, &out.ActionExecutionDetails[i]); err != nil {
+		d := &out.ActionExecutionDetails[i]
+		if err := json.Unmarshal(rec.Doc, d); err != nil {
 			return nil, internal("decode action execution "+rec.ID, err)
+		}
+		// Records are written masked; those written before that are masked here.
+		if in := d.Input; in != nil && in.ActionTypeId != nil {
+			id := *in.ActionTypeId
+			key := executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+			t, ok := types[key]
+			if !ok {
+				var err error
+				if t, _, err = lookup(id); err != nil {
+					return nil, err
+				}
+				types[key] = t
+			}
+			in.Configuration, in.ResolvedConfiguration = t.Mask(in.Configuration), t.Mask(in.ResolvedConfiguration)
 		}
 	}
 	return out, nil

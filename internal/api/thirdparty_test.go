@@ -242,3 +242,43 @@ func TestActionStatesLinkToTheSourceAndItsRevision(t *testing.T) {
 		}
 	})
 }
+
+func TestActionExecutionsMaskSecrets(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		githubPipeline(t, e, "secrets")
+		createMake(e, t, "1")
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		p := minimal("custom-secrets")
+		p.Stages[0].Actions[0] = types.ActionDeclaration{Name: aws.String("src"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}}}
+		p.Stages[1].Actions = []types.ActionDeclaration{{
+			Name: aws.String("make"), ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make"),
+			Configuration: map[string]string{"Target": "#{codepipeline.PipelineExecutionId}", "Token": "s3cr3t"}, InputArtifacts: []types.InputArtifact{{Name: aws.String("code")}},
+		}}
+		must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+		must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("custom-secrets")}))
+		work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+
+		seen := map[string]bool{}
+		for deadline := time.Now().Add(5 * time.Second); len(seen) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for _, name := range []string{"secrets", "custom-secrets"} {
+				out := must[*cp.ListActionExecutionsOutput](t)(e.client.ListActionExecutions(ctx, &cp.ListActionExecutionsInput{PipelineName: aws.String(name)}))
+				for _, d := range out.ActionExecutionDetails {
+					for _, config := range []map[string]string{d.Input.Configuration, d.Input.ResolvedConfiguration} {
+						for k, v := range config {
+							if v == "secret-token" || v == "s3cr3t" {
+								t.Fatalf("%s's action %s answers its secret %s in clear", name, *d.ActionName, k)
+							}
+						}
+					}
+					if d.Input.ResolvedConfiguration["OAuthToken"] == "****" || d.Input.ResolvedConfiguration["Token"] == "****" {
+						seen[name] = true
+					}
+				}
+			}
+		}
+		if len(seen) < 2 {
+			t.Fatalf("the secret properties were not shown masked in both pipelines: %v", seen)
+		}
+	})
+}

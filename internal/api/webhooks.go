@@ -13,8 +13,8 @@ import (
 
 	"github.com/ohler55/ojg/jp"
 
+	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/model"
-	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -103,7 +103,7 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 // answers show in its place, as an update of a pipeline keeps its secret configuration.
 func keepSecretToken(def *model.WebhookDefinition, stored store.Webhook) error {
 	conf := def.AuthenticationConfiguration
-	if conf == nil || conf.SecretToken == nil || *conf.SecretToken != pipeline.SecretMask {
+	if conf == nil || conf.SecretToken == nil || *conf.SecretToken != catalog.SecretMask {
 		return nil
 	}
 	var previous model.WebhookDefinition
@@ -175,7 +175,7 @@ func (s *Service) webhookItem(ctx context.Context, w store.Webhook) (model.ListW
 	}
 	// "If a secret token was provided, it will be redacted in the response" (the model).
 	if conf := def.AuthenticationConfiguration; conf != nil && conf.SecretToken != nil {
-		conf.SecretToken = new(pipeline.SecretMask)
+		conf.SecretToken = new(catalog.SecretMask)
 	}
 	item := model.ListWebhookItem{Definition: &def, Url: new(w.URL), Arn: new(arn), Tags: modelTags(tags)}
 	if w.LastTriggered != nil {

@@ -5,6 +5,7 @@
 package catalog
 
 import (
+	"maps"
 	"regexp"
 	"strings"
 
@@ -323,6 +324,45 @@ func (p Property) model() model.ActionConfigurationProperty {
 		m.Type = new(p.Type)
 	}
 	return m
+}
+
+// SecretMask stands in answers for the value of a secret configuration property, as in AWS.
+const SecretMask = "****"
+
+// Mask returns a copy of an action's configuration with the values of the type's secret
+// properties replaced by SecretMask.
+func (t ActionType) Mask(config map[string]string) map[string]string {
+	out := maps.Clone(config)
+	for _, p := range t.Properties {
+		if _, ok := out[p.Name]; ok && p.Secret {
+			out[p.Name] = SecretMask
+		}
+	}
+	return out
+}
+
+// Custom describes a custom action type, declared by an account, as the catalog describes its
+// own types.
+func Custom(at model.ActionType) ActionType {
+	t := ActionType{
+		Category: *at.Id.Category, Owner: *at.Id.Owner, Provider: *at.Id.Provider, Version: *at.Id.Version,
+		MinInputs: *at.InputArtifactDetails.MinimumCount, MaxInputs: *at.InputArtifactDetails.MaximumCount,
+		MinOutputs: *at.OutputArtifactDetails.MinimumCount, MaxOutputs: *at.OutputArtifactDetails.MaximumCount,
+	}
+	if set := at.Settings; set != nil {
+		if set.EntityUrlTemplate != nil {
+			t.EntityURL = *set.EntityUrlTemplate
+		}
+		if set.RevisionUrlTemplate != nil {
+			t.RevisionURL = *set.RevisionUrlTemplate
+		}
+	}
+	for _, p := range at.ActionConfigurationProperties {
+		t.Properties = append(t.Properties, Property{
+			Name: *p.Name, Required: *p.Required, Key: *p.Key, Secret: *p.Secret, Queryable: p.Queryable != nil && *p.Queryable,
+		})
+	}
+	return t
 }
 
 // urlPlaceholder matches {Config:Key}, {Region} and {RevisionId} in a URL template.

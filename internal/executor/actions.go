@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/artifacts"
+	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
@@ -86,9 +87,13 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 	s.latest(stageName, execID)
 	defer s.mirror(execID, ar)
 
+	t, err := s.actionType(ad.ActionTypeId)
+	if err != nil {
+		return nil, err
+	}
 	input := &model.ActionExecutionInput{
 		ActionTypeId:   ad.ActionTypeId,
-		Configuration:  ad.Configuration,
+		Configuration:  t.Mask(ad.Configuration),
 		RoleArn:        ad.RoleArn,
 		Region:         ad.Region,
 		InputArtifacts: []model.ArtifactDetail{},
@@ -118,7 +123,7 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, err
 	}
 	resolved, resolveErr := s.resolve(execID, r, ad.Configuration)
 	if resolveErr == nil {
-		input.ResolvedConfiguration = resolved
+		input.ResolvedConfiguration = t.Mask(resolved)
 	}
 	s.putActionDoc(execID, stageName, a.Name, ar, detail)
 	if resolveErr != nil {
@@ -362,27 +367,38 @@ func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (str
 	if *id.Owner != model.ActionOwnerCustom {
 		return "", nil
 	}
+	t, err := s.actionType(id)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range t.Properties {
+		if p.Queryable {
+			return QueryValue(p.Name, config[p.Name]), nil
+		}
+	}
+	return "", nil
+}
+
+// actionType describes the type of an action: the catalog's, or a custom type from the store,
+// which keeps its definition for life and so is cached.
+func (s *step) actionType(id *model.ActionTypeId) (catalog.ActionType, error) {
+	if *id.Owner != model.ActionOwnerCustom {
+		t, _ := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
+		return t, nil
+	}
 	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
-	prop, ok := s.x.queryable.Load(key)
-	if !ok {
-		rec, err := s.x.store.GetActionType(s.ctx, key)
-		if err != nil {
-			return "", fmt.Errorf("look up action type of a job: %w", err)
-		}
-		var at model.ActionType
-		if err := json.Unmarshal(rec.Declaration, &at); err != nil {
-			return "", fmt.Errorf("decode action type %s: %w", rec.ID, err)
-		}
-		prop = ""
-		for _, p := range at.ActionConfigurationProperties {
-			if p.Queryable != nil && *p.Queryable {
-				prop = *p.Name
-			}
-		}
-		s.x.queryable.Store(key, prop)
+	if t, ok := s.x.customTypes.Load(key); ok {
+		return t.(catalog.ActionType), nil
 	}
-	if prop == "" {
-		return "", nil
+	rec, err := s.x.store.GetActionType(s.ctx, key)
+	if err != nil {
+		return catalog.ActionType{}, fmt.Errorf("look up action type %s: %w", key, err)
 	}
-	return QueryValue(prop.(string), config[prop.(string)]), nil
+	var at model.ActionType
+	if err := json.Unmarshal(rec.Declaration, &at); err != nil {
+		return catalog.ActionType{}, fmt.Errorf("decode action type %s: %w", rec.ID, err)
+	}
+	t := catalog.Custom(at)
+	s.x.customTypes.Store(key, t)
+	return t, nil
 }

@@ -52,10 +52,10 @@ type Config struct {
 type Executor struct {
 	cfg   Config
 	store store.Store
-	// declarations caches pipeline versions, which never change once written; queryable caches
-	// the queryable property of custom action types, which keep theirs for life.
+	// declarations caches pipeline versions, which never change once written; customTypes caches
+	// the definitions of custom action types, which keep theirs for life.
 	declarations sync.Map
-	queryable    sync.Map
+	customTypes  sync.Map
 	// states holds, per pipeline, the state its last step here wrote and that step's token: a
 	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map

@@ -28,8 +28,6 @@ var DefaultLimits = Limits{StagesPerPipeline: 50, ActionsPerStage: 50}
 // ThirdParty types, the store's for Custom ones.
 type ActionTypes func(id model.ActionTypeId) (catalog.ActionType, bool, error)
 
-// SecretMask replaces the values of secret configuration properties in what the API returns.
-const SecretMask = "****"
 
 // Normalize fills in what AWS fills in: pipeline type V1 and execution mode SUPERSEDED, and for
 // each action runOrder 1 and empty configuration and artifact lists.
@@ -384,10 +382,10 @@ func (v *validator) triggers() error {
 	return nil
 }
 
-// MaskSecrets replaces the values of secret configuration properties with SecretMask.
+// MaskSecrets replaces the values of secret configuration properties with catalog.SecretMask.
 func MaskSecrets(p *model.PipelineDeclaration, types ActionTypes) {
 	eachSecret(p, types, func(a *model.ActionDeclaration, key string, _ string) {
-		a.Configuration[key] = SecretMask
+		a.Configuration[key] = catalog.SecretMask
 	})
 }
 
@@ -399,7 +397,7 @@ func KeepSecrets(updated, previous *model.PipelineDeclaration, types ActionTypes
 		stored[stage+"\x00"+str(a.Name)+"\x00"+key] = a.Configuration[key]
 	})
 	eachSecret(updated, types, func(a *model.ActionDeclaration, key, stage string) {
-		if a.Configuration[key] == SecretMask {
+		if a.Configuration[key] == catalog.SecretMask {
 			if old, ok := stored[stage+"\x00"+str(a.Name)+"\x00"+key]; ok {
 				a.Configuration[key] = old
 			}

@@ -47,13 +47,13 @@ func TestKeepSecretsRestoresMaskedValues(t *testing.T) {
 			Configuration: map[string]string{"OAuthToken": token, "Owner": "me"},
 		}}}}}
 	}
-	updated := mk(SecretMask)
+	updated := mk(catalog.SecretMask)
 	KeepSecrets(updated, mk("real"), catalogOnly)
 	if got := updated.Stages[0].Actions[0].Configuration["OAuthToken"]; got != "real" {
 		t.Fatalf("OAuthToken = %q, want the stored value", got)
 	}
 	MaskSecrets(updated, catalogOnly)
-	if c := updated.Stages[0].Actions[0].Configuration; c["OAuthToken"] != SecretMask || c["Owner"] != "me" {
+	if c := updated.Stages[0].Actions[0].Configuration; c["OAuthToken"] != catalog.SecretMask || c["Owner"] != "me" {
 		t.Fatalf("masked configuration %v", c)
 	}
 }
