@@ -168,7 +168,7 @@ func seedPipeline(ctx context.Context, st store.Store, i int, decl json.RawMessa
 	now := time.Now().UTC()
 	doc := bytes.Replace(decl, []byte(`"name":"scale"`), fmt.Appendf(nil, `"name":%q,"version":1`, name), 1)
 	err := st.CreatePipeline(ctx, store.Pipeline{Name: name, Version: 1, Generation: uuid.NewString(), PipelineType: "V1", ExecutionMode: "SUPERSEDED",
-		Declaration: doc, Created: now, Updated: now}, "arn:aws:codepipeline:us-east-1:000000000000:"+name, nil, 0)
+		Declaration: doc, Created: now, Updated: now}, "arn:aws:codepipeline:us-east-1:000000000000:"+name, nil, 0, nil)
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("seed %s: %w", name, err)
 	}

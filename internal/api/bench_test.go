@@ -43,7 +43,7 @@ func benchStores(b *testing.B, bench func(b *testing.B, e *env)) {
 func benchEnv(b *testing.B, st store.Store) *env {
 	limits := api.DefaultLimits
 	limits.Pipelines = 1 << 30
-	return newEnvTB(b, st, limits)
+	return newEnvTB(b, st, func(c *api.Config) { c.Limits = limits })
 }
 
 func mustB(b *testing.B) func(*cp.CreatePipelineOutput, error) *cp.CreatePipelineOutput {

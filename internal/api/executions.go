@@ -37,16 +37,22 @@ func (s *Service) startExecution(ctx context.Context, name string, trigger model
 		}
 	}
 	id, err := s.exec.Start(ctx, executor.Start{Pipeline: name, Version: rec.Version, Generation: rec.Generation, Trigger: trigger, Variables: vars, SourceRevisions: revisions, ClientToken: token})
-	var varErr *executor.VariableError
-	switch {
-	case errors.As(err, &varErr):
-		return "", model.ErrValidation("%s", varErr.Message)
+	switch err := errStart(err); {
 	case errors.Is(err, store.ErrConflict):
 		return "", errBusy(name)
 	case err != nil:
 		return "", internal("start execution", err)
 	}
 	return id, nil
+}
+
+// errStart answers the variables an execution cannot start with as ValidationException.
+func errStart(err error) error {
+	var varErr *executor.VariableError
+	if errors.As(err, &varErr) {
+		return model.ErrValidation("%s", varErr.Message)
+	}
+	return err
 }
 
 // revisionTypes are the source revision overrides each source provider takes.

@@ -60,24 +60,25 @@ func (c *clock) advance(d time.Duration) {
 
 // eachStore runs test once on the embedded SQLite store and once on PostgreSQL.
 func eachStore(t *testing.T, limits api.Limits, test func(t *testing.T, e *env)) {
+	eachStoreWith(t, func(c *api.Config) { c.Limits = limits }, test)
+}
+
+// eachStoreWith is eachStore with a service configured by configure.
+func eachStoreWith(t *testing.T, configure func(*api.Config), test func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
 		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sluice.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		test(t, newEnv(t, st, limits))
+		test(t, newEnvTB(t, st, configure))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		st, err := postgres.Open(ctx, storetest.PostgresURL(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		test(t, newEnv(t, st, limits))
+		test(t, newEnvTB(t, st, configure))
 	})
-}
-
-func newEnv(t *testing.T, st store.Store, limits api.Limits) *env {
-	return newEnvTB(t, st, limits)
 }
 
 // checkStateCache: tests check every cached execution state against the store; benchmarks
@@ -87,12 +88,9 @@ func checkStateCache(t testing.TB) bool {
 	return !benchmark
 }
 
-func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
+func newEnvTB(t testing.TB, st store.Store, configure func(*api.Config)) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
-	if limits == (api.Limits{}) {
-		limits = api.DefaultLimits
-	}
 	clk := &clock{}
 	objs, err := objects.Open(ctx, filepath.Join(t.TempDir(), "artifacts"))
 	if err != nil {
@@ -100,9 +98,14 @@ func newEnvTB(t testing.TB, st store.Store, limits api.Limits) *env {
 	}
 	t.Cleanup(func() { objs.Close() })
 	issuer := sluicecreds.NewIssuer([]byte("test key"))
-	svc, err := api.New(ctx, api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Limits: limits, Now: clk.now,
+	cfg := api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Now: clk.now,
 		Artifacts: artifacts.NewLocal(objs, issuer, "http://sluice.test"), ClientID: issuer.ClientID,
-		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: checkStateCache(t)}, st)
+		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: checkStateCache(t)}
+	configure(&cfg)
+	if cfg.Limits == (api.Limits{}) {
+		cfg.Limits = api.DefaultLimits
+	}
+	svc, err := api.New(ctx, cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}

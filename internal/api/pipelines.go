@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -55,7 +56,18 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 		return nil, err
 	}
 	rec.Generation = uuid.NewString()
-	err = s.store.CreatePipeline(ctx, rec, s.pipelineARN(*decl.Name), storeTags(in.Tags), s.cfg.Limits.Pipelines)
+	// The first execution is stored with the pipeline, in one transaction.
+	var first store.StepFunc
+	done := func(bool) {}
+	if s.cfg.StartOnCreate {
+		trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeCreatePipeline), TriggerDetail: new(s.caller(ctx))}
+		start := executor.Start{Pipeline: *decl.Name, Version: 1, Generation: rec.Generation, Trigger: trigger}
+		if _, first, done, err = s.exec.First(ctx, start, decl); err != nil {
+			return nil, errStart(err)
+		}
+	}
+	err = s.store.CreatePipeline(ctx, rec, s.pipelineARN(*decl.Name), storeTags(in.Tags), s.cfg.Limits.Pipelines, first)
+	done(err == nil)
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return nil, model.ErrInvalidStructure("A pipeline with the name '%s' already exists in account '%s'", *decl.Name, s.cfg.AccountID)
@@ -63,12 +75,6 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 		return nil, model.ErrLimitExceeded("Account '%s' already has %d pipelines, the limit in this region", s.cfg.AccountID, s.cfg.Limits.Pipelines)
 	case err != nil:
 		return nil, internal("create pipeline", conflict(err, "The pipeline"))
-	}
-	if s.cfg.StartOnCreate {
-		trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypeCreatePipeline), TriggerDetail: new(s.caller(ctx))}
-		if _, err := s.startExecution(ctx, *decl.Name, trigger, nil, nil, ""); err != nil {
-			return nil, err
-		}
 	}
 	pipeline.MaskSecrets(decl, s.actionTypes(ctx))
 	return &model.CreatePipelineOutput{Pipeline: decl, Tags: in.Tags}, nil

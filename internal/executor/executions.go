@@ -66,6 +66,31 @@ func (x *Executor) Start(ctx context.Context, req Start) (string, error) {
 	return id, err
 }
 
+// First prepares the first execution of a pipeline that is being created, decl at version 1, as
+// a step for the store to take in the transaction that stores the pipeline; call done with
+// whether that transaction committed.
+func (x *Executor) First(ctx context.Context, req Start, decl *model.PipelineDeclaration) (id string, first store.StepFunc, done func(committed bool), err error) {
+	vars, err := pipelineVariables(decl, req.Variables)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	// The step reads the declaration, which its own transaction is writing.
+	key := declarationKey(req.Pipeline, req.Version, req.Generation)
+	x.declarations.Store(key, decl)
+	id = newID()
+	var queued bool
+	first = x.stepFunc(ctx, req.Pipeline, func(s *step) error { return s.start(id, req, decl, vars) }, &queued)
+	done = func(committed bool) {
+		if !committed {
+			x.declarations.Delete(key)
+			x.Forget(req.Pipeline)
+			return
+		}
+		x.committed(queued)
+	}
+	return id, first, done, nil
+}
+
 // start starts execution id of req.
 func (s *step) start(id string, req Start, decl *model.PipelineDeclaration, vars map[string]string) error {
 	s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)

@@ -186,8 +186,19 @@ type step struct {
 
 // Apply runs fn as one step of pipeline's executions.
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
-	queued := false
-	err := x.store.Step(ctx, pipeline, func(cur store.Current) (store.Change, error) {
+	var queued bool
+	err := x.store.Step(ctx, pipeline, x.stepFunc(ctx, pipeline, fn, &queued))
+	if err == nil {
+		x.committed(queued)
+	}
+	return err
+}
+
+// stepFunc makes fn a step of the store's: fn changes the state the pipeline's previous step
+// left, and the step stores the new state with what fn recorded. queued reports whether it
+// queued jobs.
+func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *step) error, queued *bool) store.StepFunc {
+	return func(cur store.Current) (store.Change, error) {
 		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
 		st, inline, err := x.current(pipeline, cur)
 		if err != nil {
@@ -222,16 +233,19 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 		s.change.Token = newID()
 		s.change.Active = len(s.st.Runs) > 0
 		x.states.Store(pipeline, &lastState{token: s.change.Token, st: s.st})
-		queued = len(s.change.Jobs) > 0
+		*queued = len(s.change.Jobs) > 0
 		return s.change, nil
-	})
-	if err == nil && queued {
+	}
+}
+
+// committed tells the job runners that a committed step queued jobs.
+func (x *Executor) committed(queued bool) {
+	if queued {
 		select {
 		case x.queued <- struct{}{}:
 		default:
 		}
 	}
-	return err
 }
 
 // Forget lets go of what the executor keeps of a deleted pipeline's executions.
@@ -286,7 +300,7 @@ func checkCached(pipeline string, cached *state, cur store.Current) error {
 // declaration returns a pipeline version's declaration: store.ErrNotFound if the pipeline of
 // that generation is gone.
 func (x *Executor) declaration(ctx context.Context, name string, version int, generation string) (*model.PipelineDeclaration, error) {
-	key := fmt.Sprintf("%s@%d@%s", name, version, generation)
+	key := declarationKey(name, version, generation)
 	if d, ok := x.declarations.Load(key); ok {
 		return d.(*model.PipelineDeclaration), nil
 	}
@@ -303,6 +317,11 @@ func (x *Executor) declaration(ctx context.Context, name string, version int, ge
 	}
 	x.declarations.Store(key, &decl)
 	return &decl, nil
+}
+
+// declarationKey names a version of a pipeline in the cache of declarations.
+func declarationKey(name string, version int, generation string) string {
+	return fmt.Sprintf("%s@%d@%s", name, version, generation)
 }
 
 func (x *Executor) pipelineARN(name string) string {

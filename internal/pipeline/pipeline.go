@@ -28,7 +28,6 @@ var DefaultLimits = Limits{StagesPerPipeline: 50, ActionsPerStage: 50}
 // ThirdParty types, the store's for Custom ones.
 type ActionTypes func(id model.ActionTypeId) (catalog.ActionType, bool, error)
 
-
 // Normalize fills in what AWS fills in: pipeline type V1 and execution mode SUPERSEDED, and for
 // each action runOrder 1 and empty configuration and artifact lists.
 func Normalize(p *model.PipelineDeclaration) {

@@ -96,12 +96,15 @@ type Change struct {
 	Jobs       []Job
 }
 
+// StepFunc computes a step's change of a pipeline's execution state from the current one.
+type StepFunc func(Current) (Change, error)
+
 // Runtime keeps what pipelines do when they run.
 type Runtime interface {
 	// Step lets fn compute the change of a pipeline's execution state from the current one and
 	// stores it, holding the pipeline's lock throughout so that steps of one pipeline never
 	// interleave. An error from fn stores nothing.
-	Step(ctx context.Context, pipeline string, fn func(Current) (Change, error)) error
+	Step(ctx context.Context, pipeline string, fn StepFunc) error
 	// State returns a pipeline's execution state; its Pipeline is nil if it never ran.
 	State(ctx context.Context, pipeline string) (State, error)
 

@@ -77,9 +77,11 @@ type Page struct {
 
 // Store keeps Sluice's declarations.
 type Store interface {
-	// CreatePipeline stores version 1 of a pipeline with its tags under resourceARN. It fails with
-	// ErrExists if the name is taken and ErrLimitExceeded if maxPipelines exist already.
-	CreatePipeline(ctx context.Context, p Pipeline, resourceARN string, tags []Tag, maxPipelines int) error
+	// CreatePipeline stores version 1 of a pipeline with its tags under resourceARN and, unless
+	// first is nil, the first step of its executions, in one transaction: a pipeline is never
+	// stored without the first execution its creation started. It fails with ErrExists if the
+	// name is taken and ErrLimitExceeded if maxPipelines exist already.
+	CreatePipeline(ctx context.Context, p Pipeline, resourceARN string, tags []Tag, maxPipelines int, first StepFunc) error
 	// GetPipeline returns version (0: the latest) of a pipeline: ErrNotFound, ErrVersionNotFound.
 	GetPipeline(ctx context.Context, name string, version int) (Pipeline, error)
 	// UpdatePipeline stores p as the pipeline's next version: p.Version must be the current

@@ -11,65 +11,68 @@ import (
 
 var _ store.Runtime = (*DB)(nil)
 
-func (s *DB) Step(ctx context.Context, pipeline string, fn func(store.Current) (store.Change, error)) error {
-	return s.tx(ctx, func(tx txn) error {
-		if _, err := tx.exec(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`, pipeline); err != nil {
-			return err
+func (s *DB) Step(ctx context.Context, pipeline string, fn store.StepFunc) error {
+	return s.tx(ctx, func(tx txn) error { return s.step(tx, pipeline, fn) })
+}
+
+// step runs a step of a pipeline's executions in a transaction.
+func (s *DB) step(tx txn, pipeline string, fn store.StepFunc) error {
+	if _, err := tx.exec(`INSERT INTO pipeline_runtime (name, state) VALUES (?, NULL) ON CONFLICT (name) DO NOTHING`, pipeline); err != nil {
+		return err
+	}
+	var token string
+	if err := tx.queryRow(`SELECT token FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&token); err != nil {
+		return err
+	}
+	change, err := fn(store.Current{
+		Token:           token,
+		Load:            func() (store.State, error) { return scanState(tx.query(stateQuery, pipeline, pipeline)) },
+		Job:             func(id string) (store.Job, error) { return getJob(tx.queryRow, id) },
+		ActionExecution: func(id string) (store.ActionExecution, error) { return getActionExecution(tx.queryRow, id) },
+	})
+	if err != nil {
+		return err
+	}
+	active := 0
+	if change.Active {
+		active = 1
+	}
+	if _, err := tx.exec(`UPDATE pipeline_runtime SET state = ?, token = ?, active = ? WHERE name = ?`, string(change.State), change.Token, active, pipeline); err != nil {
+		return err
+	}
+	for id, doc := range change.ExecutionStates {
+		if doc == nil {
+			_, err = tx.exec(`DELETE FROM execution_states WHERE pipeline = ? AND execution_id = ?`, pipeline, id)
+		} else {
+			_, err = tx.exec(`INSERT INTO execution_states (pipeline, execution_id, state) VALUES (?, ?, ?)
+				ON CONFLICT (pipeline, execution_id) DO UPDATE SET state = excluded.state`, pipeline, id, string(doc))
 		}
-		var token string
-		if err := tx.queryRow(`SELECT token FROM pipeline_runtime WHERE name = ?`+s.dialect.LockRows, pipeline).Scan(&token); err != nil {
-			return err
-		}
-		change, err := fn(store.Current{
-			Token:           token,
-			Load:            func() (store.State, error) { return scanState(tx.query(stateQuery, pipeline, pipeline)) },
-			Job:             func(id string) (store.Job, error) { return getJob(tx.queryRow, id) },
-			ActionExecution: func(id string) (store.ActionExecution, error) { return getActionExecution(tx.queryRow, id) },
-		})
 		if err != nil {
 			return err
 		}
-		active := 0
-		if change.Active {
-			active = 1
-		}
-		if _, err := tx.exec(`UPDATE pipeline_runtime SET state = ?, token = ?, active = ? WHERE name = ?`, string(change.State), change.Token, active, pipeline); err != nil {
+	}
+	for _, e := range change.Executions {
+		if err := s.putExecution(tx, e); err != nil {
 			return err
 		}
-		for id, doc := range change.ExecutionStates {
-			if doc == nil {
-				_, err = tx.exec(`DELETE FROM execution_states WHERE pipeline = ? AND execution_id = ?`, pipeline, id)
-			} else {
-				_, err = tx.exec(`INSERT INTO execution_states (pipeline, execution_id, state) VALUES (?, ?, ?)
-					ON CONFLICT (pipeline, execution_id) DO UPDATE SET state = excluded.state`, pipeline, id, string(doc))
-			}
-			if err != nil {
-				return err
-			}
+	}
+	for _, a := range change.Actions {
+		if _, err := tx.exec(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`,
+			a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), ms(a.Started), ms(a.Updated)); err != nil {
+			return err
 		}
-		for _, e := range change.Executions {
-			if err := s.putExecution(tx, e); err != nil {
-				return err
-			}
+	}
+	for _, j := range change.Jobs {
+		if _, err := tx.exec(`INSERT INTO jobs (id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, nonce = excluded.nonce, data = excluded.data, updated_ms = excluded.updated_ms`,
+			j.ID, j.ActionExecutionID, j.ExecutionID, j.Pipeline, j.TypeKey, j.QueryValue, j.Status, j.Nonce, string(j.Data), ms(j.Created), ms(j.Updated)); err != nil {
+			return err
 		}
-		for _, a := range change.Actions {
-			if _, err := tx.exec(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`,
-				a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), ms(a.Started), ms(a.Updated)); err != nil {
-				return err
-			}
-		}
-		for _, j := range change.Jobs {
-			if _, err := tx.exec(`INSERT INTO jobs (id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, data, created_ms, updated_ms)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET status = excluded.status, nonce = excluded.nonce, data = excluded.data, updated_ms = excluded.updated_ms`,
-				j.ID, j.ActionExecutionID, j.ExecutionID, j.Pipeline, j.TypeKey, j.QueryValue, j.Status, j.Nonce, string(j.Data), ms(j.Created), ms(j.Updated)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (s *DB) putExecution(tx txn, e store.Execution) error {

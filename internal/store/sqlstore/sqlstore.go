@@ -217,7 +217,7 @@ func limit(p store.Page) int {
 
 // Pipelines.
 
-func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN string, tags []store.Tag, maxPipelines int) error {
+func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN string, tags []store.Tag, maxPipelines int, first store.StepFunc) error {
 	return s.tx(ctx, func(tx txn) error {
 		if err := s.serializeCreates(tx); err != nil {
 			return err
@@ -247,7 +247,13 @@ func (s *DB) CreatePipeline(ctx context.Context, p store.Pipeline, resourceARN s
 		if err := s.insertVersion(tx, p); err != nil {
 			return err
 		}
-		return s.putTags(tx, resourceARN, tags, 0)
+		if err := s.putTags(tx, resourceARN, tags, 0); err != nil {
+			return err
+		}
+		if first == nil {
+			return nil
+		}
+		return s.step(tx, p.Name, first)
 	})
 }
 

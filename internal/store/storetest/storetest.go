@@ -24,6 +24,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"ConcurrentUpdatesLoseNone":  testConcurrentUpdates,
 		"ListPipelinesPages":         testListPipelinesPages,
 		"PipelineQuota":              testPipelineQuota,
+		"CreateWithFirstStep":        testCreateWithFirstStep,
 		"ConcurrentCreatesKeepQuota": testConcurrentCreatesKeepQuota,
 		"ConcurrentWritesFailAlone":  testConcurrentWritesFailAlone,
 		"ReadsSeeAcknowledgedWrites": testReadsSeeAcknowledgedWrites,
@@ -83,8 +84,8 @@ func testPipelineLifecycle(t *testing.T, open func() store.Store) {
 	p := pipeline("alpha", 1)
 	polling := time.UnixMilli(1700000000500).UTC()
 	p.PollingDisabledAt = &polling
-	must(t, s.CreatePipeline(ctx, p, arn("alpha"), []store.Tag{{Key: "team", Value: "a"}}, 0))
-	wantErr(t, s.CreatePipeline(ctx, pipeline("alpha", 1), arn("alpha"), nil, 0), store.ErrExists)
+	must(t, s.CreatePipeline(ctx, p, arn("alpha"), []store.Tag{{Key: "team", Value: "a"}}, 0, nil))
+	wantErr(t, s.CreatePipeline(ctx, pipeline("alpha", 1), arn("alpha"), nil, 0, nil), store.ErrExists)
 
 	got, err := s.GetPipeline(ctx, "alpha", 0)
 	must(t, err)
@@ -108,7 +109,7 @@ func testPipelineLifecycle(t *testing.T, open func() store.Store) {
 		t.Fatalf("tags outlived their pipeline: %v", tags)
 	}
 
-	must(t, s.CreatePipeline(ctx, pipeline("alpha", 1), arn("alpha"), nil, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("alpha", 1), arn("alpha"), nil, 0, nil))
 	if got, err := s.GetPipeline(ctx, "alpha", 0); err != nil || got.Version != 1 {
 		t.Fatalf("re-created pipeline: %+v, %v", got, err)
 	}
@@ -116,7 +117,7 @@ func testPipelineLifecycle(t *testing.T, open func() store.Store) {
 
 func testPipelineVersions(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0, nil))
 	must(t, s.UpdatePipeline(ctx, pipeline("p", 2)))
 	must(t, s.UpdatePipeline(ctx, pipeline("p", 3)))
 	wantErr(t, s.UpdatePipeline(ctx, pipeline("p", 3)), store.ErrConflict)
@@ -142,7 +143,7 @@ func testPipelineVersions(t *testing.T, open func() store.Store) {
 // become a version of its own.
 func testConcurrentUpdates(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0, nil))
 	const writers, updatesEach = 6, 5
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -189,7 +190,7 @@ func testListPipelinesPages(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
 	names := []string{"B", "a", "a-1", "a.2", "b", "c_3"}
 	for _, n := range names {
-		must(t, s.CreatePipeline(ctx, pipeline(n, 1), arn(n), nil, 0))
+		must(t, s.CreatePipeline(ctx, pipeline(n, 1), arn(n), nil, 0, nil))
 	}
 	var got []string
 	after := ""
@@ -213,11 +214,38 @@ func testListPipelinesPages(t *testing.T, open func() store.Store) {
 	}
 }
 
+// testCreateWithFirstStep: a pipeline and the first step of its executions are stored together,
+// or neither is.
+func testCreateWithFirstStep(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	boom := errors.New("boom")
+	failing := func(store.Current) (store.Change, error) { return store.Change{}, boom }
+	wantErr(t, s.CreatePipeline(ctx, pipeline("failed", 1), arn("failed"), []store.Tag{{Key: "k", Value: "v"}}, 0, failing), boom)
+	_, err := s.GetPipeline(ctx, "failed", 0)
+	wantErr(t, err, store.ErrNotFound)
+	if tags, _ := s.ListTags(ctx, arn("failed"), store.Page{}); len(tags) != 0 {
+		t.Fatalf("a failed create left tags %v", tags)
+	}
+
+	first := func(cur store.Current) (store.Change, error) {
+		if st, err := cur.Load(); err != nil || st.Pipeline != nil {
+			return store.Change{}, fmt.Errorf("a new pipeline's first step found state %v, %v", st, err)
+		}
+		return store.Change{Token: "t1", State: []byte(`{"first":true}`), ExecutionStates: map[string][]byte{"e1": []byte(`{"e":1}`)}, Active: true}, nil
+	}
+	must(t, s.CreatePipeline(ctx, pipeline("started", 1), arn("started"), nil, 0, first))
+	st, err := s.State(ctx, "started")
+	must(t, err)
+	if string(st.Pipeline) != `{"first":true}` || string(st.Executions["e1"]) != `{"e":1}` {
+		t.Fatalf("state after create %s %v", st.Pipeline, st.Executions)
+	}
+}
+
 func testPipelineQuota(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.CreatePipeline(ctx, pipeline("one", 1), arn("one"), nil, 2))
-	must(t, s.CreatePipeline(ctx, pipeline("two", 1), arn("two"), nil, 2))
-	wantErr(t, s.CreatePipeline(ctx, pipeline("three", 1), arn("three"), nil, 2), store.ErrLimitExceeded)
+	must(t, s.CreatePipeline(ctx, pipeline("one", 1), arn("one"), nil, 2, nil))
+	must(t, s.CreatePipeline(ctx, pipeline("two", 1), arn("two"), nil, 2, nil))
+	wantErr(t, s.CreatePipeline(ctx, pipeline("three", 1), arn("three"), nil, 2, nil), store.ErrLimitExceeded)
 }
 
 func testConcurrentCreatesKeepQuota(t *testing.T, open func() store.Store) {
@@ -228,7 +256,7 @@ func testConcurrentCreatesKeepQuota(t *testing.T, open func() store.Store) {
 	created := 0
 	for i := range tries {
 		wg.Go(func() {
-			err := s.CreatePipeline(ctx, pipeline(fmt.Sprintf("p%02d", i), 1), arn(fmt.Sprintf("p%02d", i)), nil, quota)
+			err := s.CreatePipeline(ctx, pipeline(fmt.Sprintf("p%02d", i), 1), arn(fmt.Sprintf("p%02d", i)), nil, quota, nil)
 			if err == nil {
 				mu.Lock()
 				created++
@@ -257,7 +285,7 @@ func testConcurrentWritesFailAlone(t *testing.T, open func() store.Store) {
 			name, attempt := fmt.Sprintf("p%02d", i/2), fmt.Sprint(i%2)
 			p := pipeline(name, 1)
 			p.Declaration = fmt.Appendf(nil, `{"name":%q,"attempt":%s}`, name, attempt)
-			err := s.CreatePipeline(ctx, p, arn(name), []store.Tag{{Key: "attempt", Value: attempt}}, 0)
+			err := s.CreatePipeline(ctx, p, arn(name), []store.Tag{{Key: "attempt", Value: attempt}}, 0, nil)
 			if err != nil {
 				if !errors.Is(err, store.ErrExists) {
 					t.Error(err)
@@ -292,7 +320,7 @@ func testConcurrentWritesFailAlone(t *testing.T, open func() store.Store) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := s.CreatePipeline(cancelled, pipeline("never", 1), arn("never"), nil, 0); !errors.Is(err, context.Canceled) {
+	if err := s.CreatePipeline(cancelled, pipeline("never", 1), arn("never"), nil, 0, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("create with a cancelled context: %v", err)
 	}
 	wg.Wait()
@@ -320,7 +348,7 @@ func testConcurrentWritesFailAlone(t *testing.T, open func() store.Store) {
 // write is acknowledged, no read may show what was there before, whatever a store caches.
 func testReadsSeeAcknowledgedWrites(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
-	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0, nil))
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for range 4 {
@@ -347,7 +375,7 @@ func testReadsSeeAcknowledgedWrites(t *testing.T, open func() store.Store) {
 	must(t, s.DeletePipeline(ctx, "p", arn("p")))
 	_, err := s.GetPipeline(ctx, "p", 0)
 	wantErr(t, err, store.ErrNotFound)
-	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("p", 1), arn("p"), nil, 0, nil))
 	if got, err := s.GetPipeline(ctx, "p", 0); err != nil || got.Version != 1 {
 		t.Fatalf("re-created pipeline reads as version %d (%v)", got.Version, err)
 	}
@@ -492,7 +520,7 @@ func testSecret(t *testing.T, open func() store.Store) {
 
 func testSurvivesReopen(t *testing.T, open func() store.Store) {
 	s := open()
-	must(t, s.CreatePipeline(ctx, pipeline("kept", 1), arn("kept"), []store.Tag{{Key: "k", Value: "v"}}, 0))
+	must(t, s.CreatePipeline(ctx, pipeline("kept", 1), arn("kept"), []store.Tag{{Key: "k", Value: "v"}}, 0, nil))
 	must(t, s.UpdatePipeline(ctx, pipeline("kept", 2)))
 	secret, err := s.Secret(ctx, "tokens")
 	must(t, err)
