@@ -330,6 +330,9 @@ func (s *Service) setTransition(ctx context.Context, pipeline, stage string, kin
 	if idx < 0 {
 		return errStageNotFound(pipeline, stage)
 	}
+	if kind == model.StageTransitionTypeInbound && idx == 0 {
+		return model.ErrValidation("Stage '%s' is the first stage of pipeline '%s' and has no inbound transition", stage, pipeline)
+	}
 	// A stage's outbound transition is the next stage's inbound one.
 	if kind == model.StageTransitionTypeOutbound {
 		if idx+1 == len(decl.Stages) {

@@ -228,6 +228,13 @@ func TestDisabledTransitionHoldsQueuedExecutions(t *testing.T) {
 		if build.InboundTransitionState.Enabled || *build.InboundTransitionState.DisabledReason != "freeze" || len(build.InboundExecutions) != 2 {
 			t.Fatalf("Build stage state %+v", build)
 		}
+		// Nothing transitions into the first stage: it shows no transition, and has none to disable.
+		if source := state.StageStates[0]; source.InboundTransitionState != nil {
+			t.Fatalf("the first stage shows an inbound transition %+v", source.InboundTransitionState)
+		}
+		_, err := e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
+			StageName: aws.String("Source"), TransitionType: types.StageTransitionTypeInbound, Reason: aws.String("freeze")})
+		wantError(t, err, "ValidationException", "Stage 'Source' is the first stage of pipeline 'held' and has no inbound transition")
 		must[*cp.EnableStageTransitionOutput](t)(e.client.EnableStageTransition(ctx, &cp.EnableStageTransitionInput{PipelineName: aws.String("held"),
 			StageName: aws.String("Build"), TransitionType: types.StageTransitionTypeInbound}))
 		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
@@ -235,7 +242,7 @@ func TestDisabledTransitionHoldsQueuedExecutions(t *testing.T) {
 		if n := len(state.StageStates[1].InboundExecutions); n != 0 {
 			t.Fatalf("%d executions still wait at Build", n)
 		}
-		_, err := e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
+		_, err = e.client.DisableStageTransition(ctx, &cp.DisableStageTransitionInput{PipelineName: aws.String("held"),
 			StageName: aws.String("Nope"), TransitionType: types.StageTransitionTypeInbound, Reason: aws.String("x")})
 		wantError(t, err, "StageNotFoundException", "")
 	})

@@ -177,7 +177,10 @@ func (s *Service) webhookItem(ctx context.Context, w store.Webhook) (model.ListW
 	if conf := def.AuthenticationConfiguration; conf != nil && conf.SecretToken != nil {
 		conf.SecretToken = new(catalog.SecretMask)
 	}
-	item := model.ListWebhookItem{Definition: &def, Url: new(w.URL), Arn: new(arn), Tags: modelTags(tags)}
+	item := model.ListWebhookItem{Definition: &def, Url: new(w.URL), Arn: new(arn)}
+	if len(tags) > 0 { // an untagged webhook has no tags member, as in AWS
+		item.Tags = modelTags(tags)
+	}
 	if w.LastTriggered != nil {
 		item.LastTriggered = model.NewTimestamp(*w.LastTriggered)
 	}

@@ -133,6 +133,9 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 			ExecutionResult: &model.ActionExecutionResult{},
 			OutputVariables: res.OutputVariables,
 		}
+		if out.OutputVariables == nil {
+			out.OutputVariables = map[string]string{} // an action without variables shows {}, as in AWS
+		}
 		if res.ExternalID != "" {
 			out.ExecutionResult.ExternalExecutionId = new(res.ExternalID)
 		}

@@ -95,21 +95,23 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 		return nil, err
 	}
 	out := make([]model.StageState, 0, len(decl.Stages))
-	for _, stage := range decl.Stages {
+	for i, stage := range decl.Stages {
 		name := *stage.Name
 		ss := model.StageState{
-			StageName:              new(name),
-			InboundTransitionState: &model.TransitionState{Enabled: new(true)},
-			ActionStates:           []model.ActionState{},
-			InboundExecutions:      []model.StageExecution{},
+			StageName:         new(name),
+			ActionStates:      []model.ActionState{},
+			InboundExecutions: []model.StageExecution{},
 		}
-		if t, disabled := st.Transitions[name]; disabled {
+		if i > 0 { // nothing transitions into the first stage
+			ss.InboundTransitionState = &model.TransitionState{Enabled: new(true)}
+		}
+		if t, disabled := st.Transitions[name]; disabled && i > 0 {
 			ss.InboundTransitionState = &model.TransitionState{Enabled: new(false), DisabledReason: new(t.Reason),
 				LastChangedBy: new(t.By), LastChangedAt: model.NewTimestamp(t.Changed)}
 		}
 		for _, e := range st.Engine.Executions {
 			if e.Waiting && !e.Status.Done() && e.Stage < len(e.Plan) && e.Plan[e.Stage].Name == name {
-				waiting := model.StageExecution{PipelineExecutionId: new(e.ID), Status: new(model.StageExecutionStatus(e.Status)), Type: new(model.ExecutionTypeStandard)}
+				waiting := model.StageExecution{PipelineExecutionId: new(e.ID), Status: new(model.StageExecutionStatus(e.Status))}
 				ss.InboundExecutions = append(ss.InboundExecutions, waiting)
 			}
 		}
@@ -118,8 +120,8 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 		}
 		latest := st.Latest[name]
 		if latest != nil {
-			ss.LatestExecution = &model.StageExecution{PipelineExecutionId: new(latest.Execution),
-				Status: new(stageStatus(latest.Status)), Type: new(model.ExecutionTypeStandard)}
+			// AWS names the type of a stage's run only for a rollback.
+			ss.LatestExecution = &model.StageExecution{PipelineExecutionId: new(latest.Execution), Status: new(stageStatus(latest.Status))}
 		}
 		for _, a := range stage.Actions {
 			as := model.ActionState{ActionName: a.Name}

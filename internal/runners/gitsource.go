@@ -85,9 +85,11 @@ func (g gitSource) run(ctx context.Context, j *job) executor.Result {
 	if len(summary) > 2048 {
 		summary = summary[:2048]
 	}
+	// As AWS shows a source run: the commit as its external id, the commit message as its summary.
 	return executor.Result{
-		Succeeded: true,
-		Summary:   fmt.Sprintf("Fetched %s at %s", src.Branch, c.ID),
+		Succeeded:  true,
+		ExternalID: c.ID,
+		Summary:    summary,
 		Revision: &model.CurrentRevision{Revision: new(c.ID), ChangeIdentifier: new(c.ID),
 			Created: model.NewTimestamp(c.Committed), RevisionSummary: new(summary)},
 		OutputVariables: vars,
