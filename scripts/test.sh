@@ -38,6 +38,7 @@ done
 run go test -race -count=1 ./...
 run scripts/smoke-cli.sh
 run scripts/js-client.sh
+run scripts/conformance.sh
 run go run ./bench -short -out "$(mktemp)"
 run scripts/examples.sh
 run scripts/quickstart.sh
