@@ -2,18 +2,26 @@ package s3server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -53,7 +61,7 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
-func put(t *testing.T, c *s3.Client, bucket, key, body string) string {
+func put(t testing.TB, c *s3.Client, bucket, key, body string) string {
 	t.Helper()
 	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)})
 	if err != nil {
@@ -213,4 +221,260 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatalf("access key %q not taken from the header", a.accessKeyID)
 		}
 	})
+}
+
+// jobID is the job whose credentials the tests below sign with.
+const jobID = "11111111-2222-3333-4444-555555555555"
+
+// oneJob answers for a server whose one job, running, reads bkt/in and "bkt/in dir/a b" and
+// writes bkt/out.
+type oneJob struct{}
+
+func (oneJob) JobObjects(_ context.Context, id string) ([]Location, []Location, bool, error) {
+	if id != jobID {
+		return nil, nil, false, nil
+	}
+	return []Location{{"bkt", "in"}, {"bkt", "in dir/a b"}}, []Location{{"bkt", "out"}}, true, nil
+}
+
+// newJobServer serves the bucket bkt, holding the job's objects and others, and returns the
+// server's URL, a client with the job's credentials and one with ordinary credentials.
+func newJobServer(t testing.TB) (string, *s3.Client, *s3.Client) {
+	t.Helper()
+	objs, err := objects.Open(ctx, filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := sluicecreds.NewIssuer([]byte("k"))
+	srv := httptest.NewServer(New(objs, issuer, oneJob{}, slog.New(slog.DiscardHandler)))
+	t.Cleanup(func() { srv.Close(); objs.Close() })
+	client := func(creds aws.CredentialsProvider) *s3.Client {
+		return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+			Credentials: creds, DisableLogOutputChecksumValidationSkipped: true})
+	}
+	jc := issuer.ForJob(jobID)
+	job := client(credentials.NewStaticCredentialsProvider(jc.AccessKeyID, jc.SecretAccessKey, jc.SessionToken))
+	root := client(credentials.NewStaticCredentialsProvider("test", "test", ""))
+	if _, err := root.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	for key, body := range map[string]string{"in": "in", "in dir/a b": "in too", "out": "out",
+		"secret": "secret", "in dir/a+b": "secret", "in?versionId=1": "secret", "in dir": "secret"} {
+		put(t, root, "bkt", key, body)
+	}
+	return srv.URL, job, root
+}
+
+// FuzzJobCopySource checks that whatever x-amz-copy-source a job sends, the copy that runs, if
+// any, reads an object the job may read: the source checked is the source copied.
+func FuzzJobCopySource(f *testing.F) {
+	for _, s := range []string{"bkt/in", "/bkt/in", "bkt%2Fin", "bkt/in?versionId=null", "bkt/in dir%2Fa b", "bkt/in+dir/a+b",
+		"bkt/in%20dir/a%20b", "bkt%2Fin%20dir%2Fa%2Bb", "bkt/in dir/a%2Bb", "bkt/in%3FversionId=1", "bkt%2Fin%3FversionId%3D1",
+		"bkt/in?versionId=1", "bkt/secret", "//bkt/secret", "bkt/in/../secret", "bkt?/in", "bkt/in dir?x=/a b", "bkt/in?versionId=1&versionId=2", "bkt/out"} {
+		f.Add(s)
+	}
+	url, job, root := newJobServer(f)
+	f.Fuzz(func(t *testing.T, source string) {
+		put(t, root, "bkt", "out", "out")
+		_, err := job.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("bkt"), Key: aws.String("out"), CopySource: aws.String(source)})
+		if err != nil {
+			return
+		}
+		if got, err := get(t, root, "bkt", "out", ""); err != nil || (got != "in" && got != "in too" && got != "out") {
+			t.Fatalf("a copy from %q with job credentials (at %s) wrote %q (%v) to its output", source, url, got, err)
+		}
+	})
+}
+
+// TestJobCopySources checks how a job's copy source is read: URL-encoded, whole or key alone, with
+// an optional leading slash and version.
+func TestJobCopySources(t *testing.T) {
+	_, job, root := newJobServer(t)
+	for source, want := range map[string]string{
+		"bkt/in": "in", "/bkt/in": "in", "bkt%2Fin": "in", "bkt/in?versionId=null": "in", "bkt/in%20dir/a%20b": "in too",
+		"bkt/in+dir/a+b": "in too", "bkt%2Fin+dir%2Fa+b": "in too", "/bkt/out": "out",
+		"bkt/secret": "AccessDenied", "bkt/in%2Bdir/a%2Bb": "AccessDenied", "bkt/in dir/a%2Bb": "AccessDenied",
+		"bkt/in%3FversionId=1": "AccessDenied", "bkt/in/../secret": "AccessDenied", "other/in": "AccessDenied",
+		"bkt": "InvalidArgument", "bkt/in?acl": "InvalidArgument", "bkt/in?versionId=1&versionId=2": "InvalidArgument",
+	} {
+		put(t, root, "bkt", "out", "out")
+		_, err := job.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("bkt"), Key: aws.String("out"), CopySource: aws.String(source)})
+		if want == "AccessDenied" || want == "InvalidArgument" {
+			wantCode(t, err, want)
+			continue
+		}
+		if got, err := get(t, root, "bkt", "out", ""); err != nil || got != want {
+			t.Fatalf("copy from %q: %q (%v), want %q", source, got, err, want)
+		}
+	}
+}
+
+// jobRequest returns a request signed in its header with the job's credentials.
+func jobRequest(t *testing.T, method, url, body string, header http.Header) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(r.Header, header)
+	sum := sha256.Sum256([]byte(body))
+	r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	c := sluicecreds.NewIssuer([]byte("k")).ForJob(jobID)
+	creds := aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+		SignHTTP(ctx, creds, r, r.Header.Get("X-Amz-Content-Sha256"), "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send makes a request and returns its status and the code of the S3 error it answers, if any.
+func send(t *testing.T, r *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Code string }
+	if raw, _ := io.ReadAll(resp.Body); resp.StatusCode >= 300 {
+		xml.Unmarshal(raw, &e)
+	}
+	return resp.StatusCode, e.Code
+}
+
+// TestJobRequestsDenyByDefault checks requests with job credentials that gofakes3 would serve
+// in some way but that are no object operation on the job's objects: all are refused.
+func TestJobRequestsDenyByDefault(t *testing.T) {
+	url, _, root := newJobServer(t)
+	form := "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nout\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nposted\r\n--b--\r\n"
+	for _, c := range []struct {
+		method, path, body string
+		header             http.Header
+		want               string // AccessDenied unless set
+	}{
+		{"POST", "/bkt", form, http.Header{"Content-Type": {"multipart/form-data; boundary=b"}}, ""}, // a browser upload
+		{"POST", "/bkt/out", "", nil, ""},
+		{"PUT", "/bkt/out?versionId=1", "x", nil, ""},
+		{"PUT", "/bkt/out?uploadId=1&partNumber=1", "", http.Header{"X-Amz-Copy-Source": {"bkt/secret"}}, ""}, // UploadPartCopy
+		{"GET", "/bkt/out", "", http.Header{"X-Amz-Copy-Source": {"bkt/in"}}, ""},
+		{"PUT", "/bkt/out", "", http.Header{"X-Amz-Copy-Source": {"bkt/in", "bkt/secret"}}, "InvalidArgument"},
+		{"GET", "/bkt/out?uploads", "", nil, ""},
+		{"GET", "/bkt/out?versions", "", nil, ""},
+		{"PUT", "/bkt/out?versioning", "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>", nil, ""},
+		{"GET", "/bkt/?location", "", nil, ""},
+		{"PATCH", "/bkt/out", "", nil, ""},
+		{"GET", "/", "", nil, ""},
+	} {
+		want := cmp.Or(c.want, "AccessDenied")
+		if status, code := send(t, jobRequest(t, c.method, url+c.path, c.body, c.header)); status < 400 || code != want {
+			t.Errorf("%s %s %v: %d %s, want %s", c.method, c.path, c.header, status, code, want)
+		}
+	}
+	if got, err := get(t, root, "bkt", "out", ""); err != nil || got != "out" {
+		t.Fatalf("the job's output after refused requests: %q %v", got, err)
+	}
+	v, err := root.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String("bkt")})
+	if err != nil || v.Status != "" {
+		t.Fatalf("versioning after a refused change: %+v %v", v, err)
+	}
+}
+
+// TestJobMultiObjectDelete checks deletes of many objects with job credentials: all writable, or
+// none deleted; the body bounded.
+func TestJobMultiObjectDelete(t *testing.T) {
+	url, _, root := newJobServer(t)
+	deleteBody := func(keys ...string) string {
+		b := "<Delete>"
+		for _, k := range keys {
+			b += "<Object><Key>" + k + "</Key></Object>"
+		}
+		return b + "</Delete>"
+	}
+	for body, want := range map[string]string{
+		deleteBody("out", "secret"):                    "AccessDenied",
+		deleteBody("out", "in"):                        "AccessDenied",
+		deleteBody("out", "out/../secret"):             "AccessDenied",
+		"<Delete><Object><Key>out</Key></Object>":      "MalformedXML",
+		deleteBody(strings.Repeat("o", maxDeleteBody)): "MaxMessageLengthExceeded",
+	} {
+		if _, code := send(t, jobRequest(t, "POST", url+"/bkt?delete", body, nil)); code != want {
+			t.Errorf("delete of %.60q: %s, want %s", body, code, want)
+		}
+	}
+	for _, key := range []string{"out", "secret", "in"} {
+		if _, err := get(t, root, "bkt", key, ""); err != nil {
+			t.Fatalf("bkt/%s after refused deletes: %v", key, err)
+		}
+	}
+	if status, code := send(t, jobRequest(t, "POST", url+"/bkt?delete", deleteBody("out"), nil)); status != http.StatusOK {
+		t.Fatalf("the job deleting its output: %d %s", status, code)
+	}
+	_, err := get(t, root, "bkt", "out", "")
+	wantCode(t, err, "NoSuchKey")
+}
+
+// TestJobPresignedURLParameters checks presigned URLs with job credentials whose query is not
+// what SigV4 presigning makes, and other ways of signing with job credentials.
+func TestJobPresignedURLParameters(t *testing.T) {
+	url, job, _ := newJobServer(t)
+	c := sluicecreds.NewIssuer([]byte("k")).ForJob(jobID)
+	creds := aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	presign := func(path, expires string, at time.Time) string {
+		r, _ := http.NewRequest("GET", url+path, nil)
+		q := r.URL.Query()
+		q.Set("X-Amz-Expires", expires)
+		r.URL.RawQuery = q.Encode()
+		signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+			PresignHTTP(ctx, creds, r, "UNSIGNED-PAYLOAD", "s3", "us-east-1", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	now := time.Now()
+	valid := presign("/bkt/in", "60", now)
+	for _, tc := range []struct {
+		url           string
+		status        int
+		code          string
+		authorization string
+	}{
+		{valid, http.StatusOK, "", ""},
+		{presign("/bkt/secret", "60", now), http.StatusForbidden, "AccessDenied", ""},
+		{presign("/bkt/in", "60", now.Add(-2*time.Minute)), http.StatusForbidden, "AccessDenied", ""},       // expired
+		{presign("/bkt/in", "60", now.Add(time.Hour)), http.StatusForbidden, "AccessDenied", ""},            // not valid yet
+		{presign("/bkt/in", "604801", now), http.StatusBadRequest, "AuthorizationQueryParametersError", ""}, // past a week
+		{presign("/bkt/in", "soon", now), http.StatusBadRequest, "AuthorizationQueryParametersError", ""},   // not a number
+		{strings.Replace(valid, "X-Amz-Date=", "X-Amz-Dat=", 1), http.StatusBadRequest, "AuthorizationQueryParametersError", ""},
+		{valid + "&X-Amz-Expires=604800", http.StatusBadRequest, "AuthorizationQueryParametersError", ""}, // twice
+		{valid + "&versionId=1", http.StatusForbidden, "SignatureDoesNotMatch", ""},                       // not signed
+		{strings.Replace(valid, "X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256", 1), http.StatusBadRequest, "InvalidRequest", ""},
+		{url + "/bkt/secret?AWSAccessKeyId=" + c.AccessKeyID + "&Signature=x&Expires=9999999999", http.StatusBadRequest, "InvalidRequest", ""}, // SigV2
+		{url + "/bkt/secret", http.StatusBadRequest, "InvalidRequest", "AWS " + c.AccessKeyID + ":x"},                                          // SigV2
+		{url + "/bkt/secret", http.StatusBadRequest, "InvalidRequest", "AWS4-ECDSA-P256-SHA256 Credential=" + c.AccessKeyID + "/20260101/s3/aws4_request, SignedHeaders=host, Signature=00"},
+		{valid, http.StatusBadRequest, "InvalidArgument", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"},
+		// Ordinary credentials are not checked, however they sign.
+		{url + "/bkt/secret?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20260101%2Fus-east-1%2Fs3%2Faws4_request", http.StatusOK, "",
+			"AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"},
+		{url + "/bkt/secret?AWSAccessKeyId=test&Signature=x&Expires=1", http.StatusOK, "", ""},
+	} {
+		r, _ := http.NewRequest("GET", tc.url, nil)
+		if tc.authorization != "" {
+			r.Header.Set("Authorization", tc.authorization)
+		}
+		if status, code := send(t, r); status != tc.status || code != tc.code {
+			t.Errorf("GET %s (%s): %d %s, want %d %s", tc.url, tc.authorization, status, code, tc.status, tc.code)
+		}
+	}
+	// The SDK's own presigner, with its x-id and its hoisted headers.
+	req, err := s3.NewPresignClient(job).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("in dir/a b"),
+		ResponseContentType: aws.String("text/plain"), ExpectedBucketOwner: aws.String("000000000000")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(req.Method, req.URL, nil)
+	if status, code := send(t, r); status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", req.URL, status, code)
+	}
 }
