@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 run() { echo "+ $*"; "$@"; }
 
+# bubblewrap, which builds run in (`sluice serve --build-isolation sandbox`, the default): install
+# it from Debian's packages when it is missing.
+if ! command -v bwrap >/dev/null; then
+  echo "+ installing bubblewrap from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+fi
+
 # PostgreSQL for the store tests: use $SLUICE_TEST_POSTGRES if set, else the local server on
 # 127.0.0.1:5432, starting it (or installing it from Debian's packages) when it is not running.
 if [[ -z ${SLUICE_TEST_POSTGRES:-} ]]; then

@@ -24,7 +24,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/protocol"
+	"github.com/sluicehq/sluice/internal/runners"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -94,6 +96,10 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&c.JobAckTimeout, "job-ack-timeout", time.Minute, "how long a polled job may go unacknowledged before it is handed out again")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", 5*time.Second, "how often timeouts are enforced")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", protocol.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "how long a request, body included, may take to arrive; git, S3 objects and followed logs may take longer while every 64 KiB of them arrives within it; 0 turns it off")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", time.Minute, "how long an answer may take, from the end of the request's headers; git, S3 objects and followed logs may take longer while every 64 KiB of them is taken within it; 0 turns it off")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long a kept-alive connection may wait for its next request; 0 turns it off")
+	fs.IntVar(&c.MaxConnections, "max-connections", 1024, "most connections served at once; more wait to be accepted; 0 turns the bound off")
 	fs.IntVar(&c.Limits.Pipelines, "max-pipelines", c.Limits.Pipelines, "quota: pipelines in the account")
 	fs.IntVar(&c.Limits.StagesPerPipeline, "max-stages", c.Limits.StagesPerPipeline, "quota: stages per pipeline")
 	fs.IntVar(&c.Limits.ActionsPerStage, "max-actions-per-stage", c.Limits.ActionsPerStage, "quota: actions per stage")
@@ -108,6 +114,10 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Var(f.gitRemotes, "git-remote", "NAME=URL: the repository NAME of Git source actions is the remote URL (a path, file:// or http(s)://user:token@host/…); repeat it, or separate with commas. Other names are repositories Sluice hosts at /v1/repos/NAME")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "how long a local CodeBuild or Commands run may take when its build project sets no timeoutInMinutes")
 	fs.StringVar(&c.BuildProjects, "build-projects", "", "directory of CodeBuild project definitions, PROJECT.json in the shape of CodeBuild's CreateProject input (buildspec, environment variables, timeout)")
+	fs.StringVar(&c.BuildIsolation, "build-isolation", runners.IsolationSandbox, "how CodeBuild and Commands builds run: 'sandbox' (bubblewrap: a build sees its work directory and the host's tools, read-only, and none of the server's files, processes or environment) or 'none' (as processes of the server's user)")
+	c.ArtifactLimits = archive.DefaultLimits
+	fs.Int64Var(&c.ArtifactLimits.Bytes, "max-artifact-bytes", c.ArtifactLimits.Bytes, "largest total uncompressed size of the files of an artifact that a run extracts or a build collects")
+	fs.IntVar(&c.ArtifactLimits.Files, "max-artifact-files", c.ArtifactLimits.Files, "most files (entries) in an artifact that a run extracts or a build collects")
 	fs.DurationVar(&c.SourcePollInterval, "source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "address to serve Go's profiler (/debug/pprof/) on, for performance work; keep it on loopback (default: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

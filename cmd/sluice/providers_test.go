@@ -305,7 +305,7 @@ func TestBuildFailures(t *testing.T) {
 	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0", "--build-timeout", "2s", "--build-projects", projects)
 	url := "http://" + srv.addr
 	repo := newGitRepo(t)
-	pidFile := filepath.Join(t.TempDir(), "build.pid")
+	slow := uniqueSleep(60)
 	repo.commit("failing build", map[string]string{
 		"buildspec.yml": `version: 0.2
 phases:
@@ -322,8 +322,7 @@ phases:
 phases:
   build:
     commands:
-      - echo $$ > ` + pidFile + `
-      - sleep 60
+      - ` + slow + `
 `,
 	})
 	repo.push(url+"/v1/repos/app", "main")
@@ -361,13 +360,9 @@ phases:
 		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "p", "EnvironmentVariables": `[{"name":"X","value":"a:b","type":"SECRETS_MANAGER"}]`}, []string{"Src"}, nil, ""))
 	fail("timeout", []string{"The build timed out: it did not finish within 2s"}, source("app", "main"), build("slow"))
 
-	raw, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err := syscall.Kill(pid, 0); err == nil {
-		t.Fatalf("the timed-out build's shell (pid %d) still runs", pid)
+	// Builds run in a sandbox, which they cannot write a pid file out of: find them by name.
+	if pids := processes(slow); len(pids) > 0 {
+		t.Fatalf("the timed-out build's processes %v still run", pids)
 	}
 }
 
@@ -453,16 +448,16 @@ func TestStopAndAbandonKillsTheBuild(t *testing.T) {
 	bin := buildBinary(t)
 	srv := newTestServer(t, bin, "--data", t.TempDir(), "--source-poll-interval", "0", "--job-ack-timeout", "2s")
 	url := "http://" + srv.addr
-	pidFile := filepath.Join(t.TempDir(), "build.pid")
 	repo := newGitRepo(t)
-	repo.commit("slow", map[string]string{"buildspec.yml": "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 120 & echo $! > " + pidFile + "; wait\n"})
+	slow := uniqueSleep(120)
+	repo.commit("slow", map[string]string{"buildspec.yml": "version: 0.2\nphases:\n  build:\n    commands:\n      - " + slow + " & wait\n"})
 	repo.push(url+"/v1/repos/slow", "main")
 	createPipelineJSON(t, url, pipelineJSON("stopper", "QUEUED",
 		action("Source", "Source", "AWS", "CodeCommit", map[string]string{"RepositoryName": "slow", "BranchName": "main"}, nil, []string{"Src"}, ""),
 		action("Build", "Build", "AWS", "CodeBuild", map[string]string{"ProjectName": "slow"}, []string{"Src"}, nil, "")))
-	waitFor(t, "the build to start", func() bool { _, err := os.Stat(pidFile); return err == nil }, func() string { return describeActions(t, srv.client, "stopper") })
-	raw, _ := os.ReadFile(pidFile)
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	// Builds run in a sandbox, which they cannot write a pid file out of: find them by name.
+	waitFor(t, "the build to start", func() bool { return len(processes(slow)) == 1 }, func() string { return describeActions(t, srv.client, "stopper") })
+	pid := processes(slow)[0]
 	id := aws.ToString(executions(t, srv.client, "stopper")[0].PipelineExecutionId)
 	if _, err := srv.client.StopPipelineExecution(context.Background(), &cp.StopPipelineExecutionInput{PipelineName: aws.String("stopper"),
 		PipelineExecutionId: aws.String(id), Abandon: true, Reason: aws.String("test")}); err != nil {

@@ -1,7 +1,8 @@
 // Package githost serves the repositories Sluice hosts over git's smart HTTP protocol, like a
 // local CodeCommit: clone and push at /v1/repos/<name>, a push to a new name creates the
-// repository, and every push reports the branches it moved. The protocol itself is git's own
-// `git http-backend`, run as a CGI program, so the server needs git on its PATH for hosting.
+// repository (nothing else does: a clone or fetch of a missing one is refused), and every push
+// reports the branches it moved. The protocol itself is git's own `git http-backend`, run as a
+// CGI program, so the server needs git on its PATH for hosting.
 package githost
 
 import (
@@ -37,13 +38,43 @@ type Server struct {
 	// onPush is told of every branch a push moved.
 	onPush func(ctx context.Context, p Push)
 	logger *slog.Logger
-	// pushes serialises pushes to one repository, so that each sees which branches it moved.
-	pushes sync.Map
+	// pushing serialises pushes to one repository, so that each sees which branches it moved:
+	// it holds a lock per repository that a push holds or waits for, and no more.
+	mu      sync.Mutex
+	pushing map[string]*repoLock
+}
+
+// repoLock is the lock of one repository's pushes, and how many hold it or wait for it.
+type repoLock struct {
+	sync.Mutex
+	users int
 }
 
 // New returns a server of the repositories remotes hosts.
 func New(remotes *gitrepo.Remotes, onPush func(context.Context, Push), logger *slog.Logger) *Server {
-	return &Server{remotes: remotes, onPush: onPush, logger: logger}
+	return &Server{remotes: remotes, onPush: onPush, logger: logger, pushing: map[string]*repoLock{}}
+}
+
+// lock waits until no other push into the repository at path runs, and returns the function
+// that lets the next one go.
+func (s *Server) lock(path string) (unlock func()) {
+	s.mu.Lock()
+	l := s.pushing[path]
+	if l == nil {
+		l = &repoLock{}
+		s.pushing[path] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.pushing, path)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // services are the smart HTTP endpoints under a repository's path.
@@ -76,20 +107,76 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := s.remotes.HostedPath(name)
-	pushing := endpoint == "/git-receive-pack" || (endpoint == "/info/refs" && r.URL.Query().Get("service") == "git-receive-pack")
+	if endpoint == "/git-receive-pack" && r.Method == http.MethodPost {
+		s.push(w, r, gitPath, name, path)
+		return
+	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if !pushing {
+		if endpoint != "/info/refs" || r.URL.Query().Get("service") != "git-receive-pack" {
 			http.Error(w, fmt.Sprintf("The repository %s does not exist: push to it to create it", name), http.StatusNotFound)
 			return
 		}
+		s.advertiseEmpty(w, r, gitPath)
+		return
+	}
+	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, endpoint))
+}
+
+// push runs a push into the repository at path, creating it first if it is new, and reports the
+// branches the push moved. Pushes to one repository run one at a time, so that each sees what
+// it moved. A new repository that the push left without refs (it failed, or sent nothing) is
+// removed again: only a push that stores something creates a repository.
+func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, path string) {
+	defer s.lock(path)()
+	created := false
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := create(path); err != nil {
 			s.logger.Error("create a hosted repository", "repository", name, "err", err)
 			http.Error(w, "Creating the repository failed", http.StatusInternalServerError)
 			return
 		}
+		created = true
+	}
+	before := branches(path)
+	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, "/git-receive-pack"))
+	if created {
+		if !hasRefs(path) {
+			if err := os.RemoveAll(path); err != nil {
+				s.logger.Error("remove a repository that a failed push created", "repository", name, "err", err)
+			}
+			return
+		}
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
-	backend := &cgi.Handler{
+	for branch, commit := range branches(path) {
+		if before[branch] != commit {
+			s.logger.Info("push", "repository", name, "branch", branch, "commit", commit)
+			s.onPush(context.WithoutCancel(r.Context()), Push{Repository: name, Branch: branch, Commit: commit})
+		}
+	}
+}
+
+// advertiseEmpty answers a push's first request, for the refs of a repository that does not
+// exist yet, with those of an empty repository: none. The empty repository is a temporary one,
+// so that git's own answer lists the capabilities of the git that receives the push.
+func (s *Server) advertiseEmpty(w http.ResponseWriter, r *http.Request, gitPath string) {
+	dir, err := os.MkdirTemp("", "sluice-git-")
+	if err == nil {
+		defer os.RemoveAll(dir)
+		err = create(filepath.Join(dir, "empty.git"))
+	}
+	if err != nil {
+		s.logger.Error("create an empty repository to advertise", "err", err)
+		http.Error(w, "Listing the refs of a new repository failed", http.StatusInternalServerError)
+		return
+	}
+	path := filepath.Join(dir, "empty.git")
+	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, "/info/refs"))
+}
+
+// backend is git's http-backend serving the repository at path.
+func backend(gitPath, path string, logger *slog.Logger) *cgi.Handler {
+	return &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
 		Root: strings.TrimSuffix(Prefix, "/"),
@@ -101,26 +188,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		},
 		// git's own messages go to the server's log as warnings.
-		Stderr: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn).Writer(),
+		Stderr: slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer(),
 	}
-	// http-backend finds the repository from PATH_INFO, relative to GIT_PROJECT_ROOT.
+}
+
+// pathInfo returns r addressed to endpoint of the repository at path: http-backend finds the
+// repository from PATH_INFO, relative to GIT_PROJECT_ROOT.
+func pathInfo(r *http.Request, path, endpoint string) *http.Request {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = Prefix + filepath.Base(path) + endpoint
-	if endpoint != "/git-receive-pack" || r.Method != http.MethodPost {
-		backend.ServeHTTP(w, r2)
-		return
-	}
-	mu, _ := s.pushes.LoadOrStore(path, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	before := branches(path)
-	backend.ServeHTTP(w, r2)
-	for branch, commit := range branches(path) {
-		if before[branch] != commit {
-			s.logger.Info("push", "repository", name, "branch", branch, "commit", commit)
-			s.onPush(context.WithoutCancel(r.Context()), Push{Repository: name, Branch: branch, Commit: commit})
-		}
-	}
+	// git sends a request larger than its http.postBuffer (1 MiB: any sizeable push) in chunks,
+	// whose length it does not know in advance. Go's CGI refuses those, but http-backend reads
+	// a body without CONTENT_LENGTH to its end, so the body goes as a stream of unknown length.
+	r2.TransferEncoding = nil
+	return r2
 }
 
 // create makes an empty bare repository whose default branch is main.
@@ -130,6 +211,24 @@ func create(path string) error {
 	}
 	_, err := git.PlainInitWithOptions(path, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
 	return err
+}
+
+// hasRefs reports whether the repository at path has a ref besides HEAD: a branch or a tag.
+func hasRefs(path string) bool {
+	repo, err := git.PlainOpen(path)
+	if err != nil {
+		return false
+	}
+	refs, err := repo.References()
+	if err != nil {
+		return false
+	}
+	found := false
+	_ = refs.ForEach(func(ref *plumbing.Reference) error {
+		found = found || ref.Name() != plumbing.HEAD
+		return nil
+	})
+	return found
 }
 
 // branches reads the commit each branch of a repository points at.

@@ -14,6 +14,11 @@ import (
 //	Value 'bad name!' at 'pipeline.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9.@\-_]+
 //
 // Paths name members as the wire does, lists by 1-based index ("stages.2.member.name").
+//
+// Whatever the input, a message stays short: it echoes at most maxShown characters of a value
+// (or of a map key in a path), saying how long the value is, and lists at most maxListed
+// failures, counting them all. AWS echoes values whole, as far as public sources show; Sluice
+// cuts them so that a request's answer, and the memory it takes, do not grow with its values.
 
 // stringRule holds the constraints of a string shape.
 type stringRule struct {
@@ -31,21 +36,52 @@ type intRule struct {
 	hasMin, hasMax bool
 }
 
-// checker collects validation failures.
+const (
+	// maxShown is how many characters of a value, or of a map key in a path, a message echoes.
+	maxShown = 256
+	// maxListed is how many failures a message lists.
+	maxListed = 100
+)
+
+// checker collects validation failures: the first maxListed, and how many there are.
 type checker struct {
 	failures []string
+	count    int
+}
+
+// add records a failure, formatting its sentence only if it is to be listed.
+func (c *checker) add(format string, args ...any) {
+	c.count++
+	if len(c.failures) < maxListed {
+		c.failures = append(c.failures, fmt.Sprintf(format, args...))
+	}
 }
 
 func (c *checker) missing(path string) {
-	c.failures = append(c.failures, fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", path))
+	c.add("Value null at '%s' failed to satisfy constraint: Member must not be null", path)
 }
 
 func (c *checker) fail(value *string, path, constraint string) {
 	if value == nil {
-		c.failures = append(c.failures, fmt.Sprintf("Value at '%s' failed to satisfy constraint: %s", path, constraint))
+		c.add("Value at '%s' failed to satisfy constraint: %s", path, constraint)
 		return
 	}
-	c.failures = append(c.failures, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: %s", *value, path, constraint))
+	if n := utf8.RuneCountInString(*value); n > maxShown {
+		c.add("Value '%s' (the first %d of %d characters) at '%s' failed to satisfy constraint: %s", prefix(*value, maxShown), maxShown, n, path, constraint)
+		return
+	}
+	c.add("Value '%s' at '%s' failed to satisfy constraint: %s", *value, path, constraint)
+}
+
+// prefix returns the first n characters of s.
+func prefix(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 func (c *checker) checkString(path, s string, r *stringRule) {
@@ -140,13 +176,17 @@ func checkStringMap[S ~string](c *checker, path string, m map[string]S, keyRule,
 }
 
 func (c *checker) err() error {
-	switch len(c.failures) {
+	switch c.count {
 	case 0:
 		return nil
 	case 1:
 		return newError("ValidationException", "1 validation error detected: %s", c.failures[0])
 	}
-	return newError("ValidationException", "%d validation errors detected: %s", len(c.failures), strings.Join(c.failures, "; "))
+	listed := strings.Join(c.failures, "; ")
+	if unlisted := c.count - len(c.failures); unlisted > 0 {
+		listed += fmt.Sprintf("; and %d more, not listed", unlisted)
+	}
+	return newError("ValidationException", "%d validation errors detected: %s", c.count, listed)
 }
 
 // ErrNull reports a member that the operation needs but the model leaves optional, in the words the
@@ -168,7 +208,11 @@ func elemPath(list string, i int) string {
 	return list + "." + strconv.Itoa(i+1) + ".member"
 }
 
+// entryPath names a map's entry by its key, whose first maxShown characters it shows.
 func entryPath(m, key string) string {
+	if shown := prefix(key, maxShown); len(shown) < len(key) {
+		key = shown + "..."
+	}
 	return m + "." + key + ".member"
 }
 

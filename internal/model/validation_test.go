@@ -105,6 +105,37 @@ func TestValidationMessages(t *testing.T) {
 	}
 }
 
+func TestLongValuesAreCut(t *testing.T) {
+	long := strings.Repeat("é", 300) // characters, not bytes, count
+	got := validate(t, new(GetPipelineInput), `{"name":"`+long+`"}`)
+	shown := `Value '` + strings.Repeat("é", 256) + `' (the first 256 of 300 characters) at 'name' failed to satisfy constraint: `
+	want := `2 validation errors detected: ` + shown + `Member must satisfy regular expression pattern: [A-Za-z0-9.@\-_]+; ` + shown + `Member must have length less than or equal to 100`
+	if got != want {
+		t.Errorf("message\n got: %s\nwant: %s", got, want)
+	}
+
+	key := strings.Repeat("k", 1000)
+	got = validate(t, new(CreatePipelineInput), `{"pipeline":{"name":"p","roleArn":"r","stages":[],"artifactStores":{"`+key+`":{"type":"S3","location":"!"}}}}`)
+	path := `'pipeline.artifactStores.` + strings.Repeat("k", 256) + `....member.location'`
+	if !strings.Contains(got, "Value '!' at "+path) || strings.Contains(got, strings.Repeat("k", 257)) {
+		t.Errorf("a long map key in a path: %s", got)
+	}
+}
+
+func TestManyFailuresAreCounted(t *testing.T) {
+	keys := strings.Repeat(`"",`, 149) + `""`
+	got := validate(t, new(UntagResourceInput), `{"resourceArn":"arn:aws:codepipeline:us-east-1:123456789012:p","tagKeys":[`+keys+`]}`)
+	if !strings.HasPrefix(got, "150 validation errors detected: ") || !strings.HasSuffix(got, "; and 50 more, not listed") {
+		t.Errorf("message: %.200s … %s", got, got[max(0, len(got)-100):])
+	}
+	if n := strings.Count(got, "failed to satisfy constraint"); n != maxListed {
+		t.Errorf("%d failures listed, want %d", n, maxListed)
+	}
+	if !strings.Contains(got, "at 'tagKeys.100.member'") || strings.Contains(got, "at 'tagKeys.101.member'") {
+		t.Errorf("the listed failures are not the first ones: %.300s", got)
+	}
+}
+
 func TestSensitiveRuleHidesValue(t *testing.T) {
 	var c checker
 	c.checkString("secret", "", &stringRule{min: 1, hasMin: true, sensitive: true})

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -27,6 +28,14 @@ import (
 // DefaultMaxBodyBytes caps a request body unless the Handler says otherwise. The largest legal
 // request, a pipeline declaration at AWS's quotas, is well under it.
 const DefaultMaxBodyBytes = 8 << 20
+
+// An answer stays small whatever the request: a message repeats at most maxEchoed bytes of any
+// one piece of the request (a member's path, a header), and no message is longer than
+// maxMessage bytes, whoever wrote it. The validators cut the values they echo themselves.
+const (
+	maxEchoed  = 256
+	maxMessage = 64 << 10
+)
 
 // Handler answers CodePipeline requests.
 type Handler struct {
@@ -62,13 +71,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(r *http.Request) (opName string, out any, err error) {
 	if r.Method != http.MethodPost {
 		return "", nil, &model.Error{Code: "MethodNotAllowedException", Status: http.StatusMethodNotAllowed,
-			Message: fmt.Sprintf("CodePipeline requests are POSTed, not sent with %s.", r.Method)}
+			Message: fmt.Sprintf("CodePipeline requests are POSTed, not sent with %s.", truncate(r.Method, maxEchoed))}
 	}
 	target := r.Header.Get("X-Amz-Target")
 	opName, ok := strings.CutPrefix(target, model.TargetPrefix+".")
 	op, known := model.LookupOperation(opName)
 	if !ok || !known {
-		return opName, nil, model.ErrUnknownOperation("The X-Amz-Target %q names no operation of %s.", target, model.TargetPrefix)
+		return opName, nil, model.ErrUnknownOperation("The X-Amz-Target %q names no operation of %s.", truncate(target, maxEchoed), model.TargetPrefix)
 	}
 	body, err := h.readBody(r)
 	if err != nil {
@@ -135,17 +144,31 @@ func decode(body []byte, in any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &syntaxErr):
-		return model.ErrSerialization("The request body is not valid JSON: %v.", syntaxErr.Err)
+		return model.ErrSerialization("The request body is not valid JSON: %s.", truncate(fmt.Sprint(syntaxErr.Err), maxEchoed))
 	case errors.As(err, &semanticErr):
-		path := strings.ReplaceAll(strings.TrimPrefix(string(semanticErr.JSONPointer), "/"), "/", ".")
+		// The path names map entries by their keys, which can be as long as the body.
+		path := truncate(strings.ReplaceAll(strings.TrimPrefix(string(semanticErr.JSONPointer), "/"), "/", "."), maxEchoed)
 		if semanticErr.Err != nil {
-			return model.ErrSerialization("Value at '%s' could not be read: %v.", path, semanticErr.Err)
+			return model.ErrSerialization("Value at '%s' could not be read: %s.", path, truncate(fmt.Sprint(semanticErr.Err), maxEchoed))
 		}
 		if semanticErr.GoType != nil {
 			return model.ErrSerialization("Value at '%s' must be %s, not a JSON %s.", path, wireKind(semanticErr.GoType), jsonKind(semanticErr.JSONKind))
 		}
 	}
-	return model.ErrSerialization("The request body could not be read: %v", err)
+	return model.ErrSerialization("The request body could not be read: %s", truncate(err.Error(), maxEchoed))
+}
+
+// truncate returns s if it has at most n bytes, else as many of its first characters as fit in
+// n bytes followed by "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // jsonKind names a kind of JSON value.
@@ -202,7 +225,7 @@ func (h *Handler) writeError(w http.ResponseWriter, err error, opName, requestID
 		status = http.StatusBadRequest
 	}
 	w.Header().Set("x-amzn-ErrorType", apiErr.Code)
-	writeJSON(w, status, errorBody{Type: apiErr.Code, Message: apiErr.Message})
+	writeJSON(w, status, errorBody{Type: apiErr.Code, Message: truncate(apiErr.Message, maxMessage)})
 	return status
 }
 

@@ -134,6 +134,42 @@ func TestErrorsOfTheProtocol(t *testing.T) {
 	}
 }
 
+// TestAnswersStaySmall sends requests whose errors would repeat long pieces of them: a map key
+// in a member's path, a header, a service's message that echoes its input. Each answer is cut.
+func TestAnswersStaySmall(t *testing.T) {
+	long := strings.Repeat("k", 100000)
+	rec := &recorder{answer: func(_ string, in any) (any, error) {
+		return nil, model.ErrPipelineNotFound("No pipeline named %s", *in.(*model.GetPipelineInput).Name)
+	}}
+	srv := newTestServer(t, rec, 1<<20)
+	tests := []struct {
+		name, target, body, errorType, messageHas string
+	}{
+		{"map key in a path", target("CreatePipeline"), `{"pipeline":{"artifactStores":{"` + long + `":5}}}`, "SerializationException", "Value at 'pipeline.artifactStores.kkkk"},
+		{"unknown target", target(long), `{}`, "UnknownOperationException", "The X-Amz-Target \"" + model.TargetPrefix + ".kkkk"},
+		{"a long value", target("GetPipeline"), `{"name":"` + long + `"}`, "ValidationException", "(the first 256 of 100000 characters)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := post(t, srv.URL, tt.target, jsonType, tt.body)
+			if r.errorType != tt.errorType || !strings.Contains(r.message, tt.messageHas) || len(r.message) > 2*maxEchoed+300 {
+				t.Errorf("got %s, %d bytes: %.400s", r.errorType, len(r.message), r.message)
+			}
+		})
+	}
+
+	h := &Handler{Service: rec.service()}
+	w := httptest.NewRecorder()
+	h.writeError(w, model.ErrPipelineNotFound("No pipeline named %s", strings.Repeat("é", maxMessage)), "GetPipeline", "id")
+	var e errorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Message) > maxMessage+len("...") || !strings.HasSuffix(e.Message, "é...") {
+		t.Errorf("a message of %d bytes ends %q", len(e.Message), e.Message[len(e.Message)-10:])
+	}
+}
+
 func TestGetIsNotAnOperation(t *testing.T) {
 	srv := newTestServer(t, &recorder{}, 0)
 	resp, err := http.Get(srv.URL)

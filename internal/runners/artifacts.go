@@ -2,6 +2,7 @@ package runners
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,8 +21,8 @@ func location(a model.Artifact) (bucket, key string, err error) {
 	return *a.Location.S3Location.BucketName, *a.Location.S3Location.ObjectKey, nil
 }
 
-// fetchInput downloads an input artifact and extracts it into dir.
-func fetchInput(ctx context.Context, arts artifacts.Store, j *job, a model.Artifact, dir string) error {
+// fetchInput downloads an input artifact and extracts it into dir, within limits.
+func fetchInput(ctx context.Context, arts artifacts.Store, limits archive.Limits, j *job, a model.Artifact, dir string) error {
 	bucket, key, err := location(a)
 	if err != nil {
 		return err
@@ -44,7 +45,15 @@ func fetchInput(ctx context.Context, arts artifacts.Store, j *job, a model.Artif
 		return fmt.Errorf("download the input artifact %s: %w", *a.Name, err)
 	}
 	defer os.Remove(zipPath)
-	if err := archive.Unzip(zipPath, dir); err != nil {
+	if err := archive.Unzip(ctx, zipPath, dir, limits); err != nil {
+		var tooBig *archive.LimitError
+		if errors.As(err, &tooBig) {
+			flag := "--max-artifact-bytes"
+			if tooBig.Files {
+				flag = "--max-artifact-files"
+			}
+			return fmt.Errorf("the input artifact %s was not extracted: %w (the server's %s)", *a.Name, err, flag)
+		}
 		return fmt.Errorf("extract the input artifact %s: %w", *a.Name, err)
 	}
 	j.logf("Downloaded the input artifact %s from s3://%s/%s", *a.Name, bucket, key)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -15,10 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/buildspec"
@@ -27,10 +23,15 @@ import (
 )
 
 // builder runs buildspecs, for the CodeBuild and Commands actions: each build in the run's fresh
-// directory, as its own process group, killed whole when it times out or its job ends.
+// directory, in a sandbox (or as its own process group), killed whole when it times out, its job
+// ends or the server dies.
 type builder struct {
-	cfg *Config
+	cfg     *Config
+	sandbox *sandbox
 }
+
+// sourcesDir is the directory of the work directory that holds the input artifacts.
+const sourcesDir = "src"
 
 // build is one buildspec to run.
 type build struct {
@@ -51,8 +52,8 @@ type build struct {
 func (b *builder) fetchSources(ctx context.Context, j *job) (map[string]string, error) {
 	dirs := map[string]string{}
 	for _, in := range j.data.InputArtifacts {
-		dir := filepath.Join(j.dir, "src", *in.Name)
-		if err := fetchInput(ctx, b.cfg.Artifacts, j, in, dir); err != nil {
+		dir := filepath.Join(j.work, sourcesDir, *in.Name)
+		if err := fetchInput(ctx, b.cfg.Artifacts, b.cfg.ArtifactLimits, j, in, dir); err != nil {
 			return nil, err
 		}
 		dirs[*in.Name] = dir
@@ -70,11 +71,18 @@ func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
 			return failed(fmt.Sprintf("The exported variable name %q is not a shell variable name", name))
 		}
 	}
+	for _, out := range j.data.OutputArtifacts {
+		if section := bd.artifacts[*out.Name]; section != nil {
+			if err := checkArtifactPaths(*out.Name, section); err != nil {
+				return failedErr(err)
+			}
+		}
+	}
 	shell, err := buildShell(bd.spec.Shell)
 	if err != nil {
 		return failed(err.Error())
 	}
-	state := filepath.Join(j.dir, ".sluice")
+	state := filepath.Join(j.work, stateDir)
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return failed(err.Error())
 	}
@@ -82,23 +90,33 @@ func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
 	if err := os.WriteFile(scriptPath, []byte(script(bd.spec, state)), 0o644); err != nil {
 		return failed(err.Error())
 	}
+	env, err := b.environment(j, bd)
+	if err != nil {
+		return failed(fmt.Sprintf("The build's environment could not be prepared: %v", err))
+	}
 	buildCtx, cancel := context.WithTimeout(ctx, bd.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(buildCtx, shell, scriptPath)
-	cmd.Dir = bd.sources[bd.primary]
-	cmd.Env = b.environment(j, bd)
+	cmd := b.sandbox.command(buildCtx, j.work, bd.sources[bd.primary], env, shell, scriptPath)
 	tail := &tailBuffer{max: 2048}
 	// One comparable writer for both streams, so that exec writes to it from one goroutine.
 	out := io.MultiWriter(j.log, tail)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	j.logf("Running the build %s with %s", bd.buildID, shell)
-	runErr := cmd.Run()
+	if b.sandbox.bwrap != "" {
+		j.logf("Running the build %s with %s, in a sandbox", bd.buildID, shell)
+	} else {
+		j.logf("Running the build %s with %s, not isolated (--build-isolation none)", bd.buildID, shell)
+	}
+	runErr := runLocked(cmd)
+	// What the build left is read through root: it may have put links to anything in the place
+	// of any file.
+	root, err := os.OpenRoot(j.work)
+	if err != nil {
+		return failed(fmt.Sprintf("The build's work directory could not be opened: %v", err))
+	}
+	defer root.Close()
 	if runErr != nil && cmd.ProcessState != nil && cmd.ProcessState.Exited() && !errors.Is(buildCtx.Err(), context.DeadlineExceeded) {
 		// The script exits 1 after recording the failing command.
-		if res, ok := commandFailure(state, tail.String()); ok {
+		if res, ok := commandFailure(root, tail.String()); ok {
 			return res
 		}
 	}
@@ -110,13 +128,13 @@ func (b *builder) run(ctx context.Context, j *job, bd build) executor.Result {
 	case runErr != nil:
 		return failed(fmt.Sprintf("The build could not run: %v\n\nLog tail:\n%s", runErr, tail.String()))
 	}
-	vars, err := readExported(filepath.Join(state, "exported"))
+	vars, err := readExported(root)
 	if err != nil {
 		return failed(fmt.Sprintf("Reading the exported variables failed: %v", err))
 	}
 	for _, out := range j.data.OutputArtifacts {
 		section := bd.artifacts[*out.Name]
-		if err := b.storeArtifact(ctx, j, bd, out, section); err != nil {
+		if err := b.storeArtifact(ctx, j, root, bd, out, section); err != nil {
 			return failedErr(err)
 		}
 	}
@@ -131,9 +149,30 @@ func timeoutText(ctx context.Context, timeout time.Duration) string {
 	return timeout.String()
 }
 
+// stateDir is the directory of the work directory that holds the build script and what it
+// records: the failing command (failed) and the exported variables (exported).
+const stateDir = ".sluice"
+
+// maxStateFile bounds what Sluice reads of the files the build script records.
+const maxStateFile = 1 << 20
+
+// readState reads a file the build script recorded, name in stateDir, through root.
+func readState(root *os.Root, name string) ([]byte, error) {
+	f, _, err := openRegular(root, path.Join(stateDir, name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err == nil && len(raw) > maxStateFile {
+		err = fmt.Errorf("%s takes more than %d bytes", name, maxStateFile)
+	}
+	return raw, err
+}
+
 // commandFailure reads which command failed, as the build script recorded it.
-func commandFailure(state, tail string) (executor.Result, bool) {
-	raw, err := os.ReadFile(filepath.Join(state, "failed"))
+func commandFailure(root *os.Root, tail string) (executor.Result, bool) {
+	raw, err := readState(root, "failed")
 	if err != nil {
 		return executor.Result{}, false
 	}
@@ -157,16 +196,10 @@ func buildShell(want string) (string, error) {
 	return "", fmt.Errorf("env/shell %s is not supported by Sluice's local builds: use bash or /bin/sh", want)
 }
 
-// inheritedEnv are the server's environment variables a build sees; credentials and the rest of
-// the server's environment stay out, as a CodeBuild container starts clean.
-var inheritedEnv = []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "SSL_CERT_FILE", "GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY"}
-
-func (b *builder) environment(j *job, bd build) []string {
-	env := map[string]string{}
-	for _, name := range inheritedEnv {
-		if v, ok := os.LookupEnv(name); ok {
-			env[name] = v
-		}
+func (b *builder) environment(j *job, bd build) ([]string, error) {
+	env, err := b.sandbox.environment(j.work)
+	if err != nil {
+		return nil, err
 	}
 	pc := j.data.PipelineContext
 	env["CODEBUILD_CI"] = "true"
@@ -197,7 +230,7 @@ func (b *builder) environment(j *job, bd build) []string {
 		out = append(out, k+"="+v)
 	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }
 
 // quote makes s one word for a POSIX shell.
@@ -269,9 +302,9 @@ func phaseSection(s *strings.Builder, name string, p *buildspec.Phase) {
 	s.WriteString("; fi\nfi\n")
 }
 
-// readExported reads NUL-separated name=value pairs.
-func readExported(path string) (map[string]string, error) {
-	raw, err := os.ReadFile(path)
+// readExported reads the exported variables, NUL-separated name=value pairs.
+func readExported(root *os.Root) (map[string]string, error) {
+	raw, err := readState(root, "exported")
 	if err != nil {
 		return nil, err
 	}
@@ -285,14 +318,14 @@ func readExported(path string) (map[string]string, error) {
 }
 
 // storeArtifact zips the files an artifact section names and stores them as out.
-func (b *builder) storeArtifact(ctx context.Context, j *job, bd build, out model.Artifact, section *buildspec.Artifacts) error {
+func (b *builder) storeArtifact(ctx context.Context, j *job, root *os.Root, bd build, out model.Artifact, section *buildspec.Artifacts) error {
 	if section == nil {
 		return fmt.Errorf("nothing says which files make the output artifact %s: add artifacts/files to the buildspec (or, with several output artifacts, a secondary-artifacts entry named %s)", *out.Name, *out.Name)
 	}
-	root := filepath.Join(bd.sources[bd.primary], filepath.FromSlash(section.BaseDirectory))
-	files, err := matchFiles(root, section)
+	base := path.Join(sourcesDir, bd.primary, section.BaseDirectory)
+	files, err := collect(ctx, root, base, section, b.cfg.ArtifactLimits, j.logf)
 	if err != nil {
-		return fmt.Errorf("collect the files of the output artifact %s: %w", *out.Name, err)
+		return fmt.Errorf("collecting the files of the output artifact %s: %w", *out.Name, err)
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("no files match the artifact paths %s of the output artifact %s under %s", strings.Join(section.Files, ", "), *out.Name, cmp.Or(section.BaseDirectory, "the source directory"))
@@ -302,64 +335,14 @@ func (b *builder) storeArtifact(ctx context.Context, j *job, bd build, out model
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, rel := range files {
-		name := rel
-		if section.DiscardPaths {
-			name = path.Base(rel)
-		}
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		if err := w.AddFile(name, filepath.Join(root, filepath.FromSlash(rel))); err != nil {
-			w.Abort()
-			return err
-		}
+	if err := writeCollected(ctx, w, root, base, files, section.DiscardPaths); err != nil {
+		w.Abort()
+		return fmt.Errorf("zipping the files of the output artifact %s: %w", *out.Name, err)
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
 	return storeOutput(ctx, b.cfg.Artifacts, j, out, zipPath)
-}
-
-// matchFiles lists the regular files under root that an artifact section's patterns name
-// (a directory stands for everything under it), minus its excluded paths, slash-separated.
-func matchFiles(root string, section *buildspec.Artifacts) ([]string, error) {
-	fsys := os.DirFS(root)
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		for _, ex := range section.ExcludePaths {
-			if ok, _ := doublestar.Match(ex, p); ok {
-				return
-			}
-		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	for _, pattern := range section.Files {
-		pattern = strings.TrimPrefix(pattern, "./")
-		matches, err := doublestar.Glob(fsys, pattern)
-		if err != nil {
-			return nil, fmt.Errorf("artifact path %q: %w", pattern, err)
-		}
-		for _, m := range matches {
-			err := fs.WalkDir(fsys, m, func(p string, d fs.DirEntry, err error) error {
-				if err == nil && d.Type().IsRegular() {
-					add(p)
-				}
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -129,6 +129,9 @@ func (c codeBuild) run(ctx context.Context, j *job) executor.Result {
 		}
 	}
 	if specText == "" {
+		if !isLocal(specName) {
+			return failed(fmt.Sprintf("The buildspec path %q of the project %s leads out of the primary source artifact: use a relative path that stays inside it", specName, name))
+		}
 		raw, err := readInside(sources[primary], specName)
 		if err != nil {
 			return failed(fmt.Sprintf("The primary source artifact %s has no %s: add one, or define the build project %s with its buildspec (see the README's build projects)", primary, specName, name))

@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/gitrepo"
@@ -33,8 +34,13 @@ type Config struct {
 	Logs      *logs.Store
 	// Git resolves the repositories of Git sources.
 	Git *gitrepo.Remotes
-	// WorkDir holds a fresh directory for each run.
+	// WorkDir holds a fresh directory for each run attempt.
 	WorkDir string
+	// Isolation is how builds run: IsolationSandbox (the default) or IsolationNone.
+	Isolation string
+	// ArtifactLimits bound the input artifacts runs extract and the output artifacts builds
+	// collect; zero means archive.DefaultLimits.
+	ArtifactLimits archive.Limits
 	// BuildTimeout bounds a CodeBuild or Commands run that its project does not bound.
 	BuildTimeout time.Duration
 	// BuildProjects is a directory of CodeBuild project definitions, <ProjectName>.json.
@@ -60,9 +66,10 @@ type provider interface {
 type job struct {
 	data *model.JobData
 	run  executor.LocalRun
-	// dir is a fresh directory for the run, removed afterwards.
-	dir string
-	log io.Writer
+	// dir is a fresh directory for the run attempt, removed afterwards. A build sees work, a
+	// directory in it, and nothing else of it.
+	dir, work string
+	log       io.Writer
 }
 
 // logf writes a line to the run's log, stamped as CodeBuild stamps its own.
@@ -97,13 +104,15 @@ type Runners struct {
 	exec      *executor.Executor
 	providers map[string]provider
 	logger    *slog.Logger
+	work      *workArea
 	// slots bounds how many jobs run at once.
 	slots chan struct{}
 	wg    sync.WaitGroup
 }
 
-// New returns runners configured by cfg.
-func New(cfg Config) *Runners {
+// New returns runners configured by cfg. It removes what runs of servers no longer running left
+// in the work directory, and checks that builds can be isolated as cfg asks.
+func New(ctx context.Context, cfg Config) (*Runners, error) {
 	if cfg.Slots <= 0 {
 		cfg.Slots = 8
 	}
@@ -113,8 +122,29 @@ func New(cfg Config) *Runners {
 	if cfg.BuildTimeout <= 0 {
 		cfg.BuildTimeout = time.Hour
 	}
-	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, slots: make(chan struct{}, cfg.Slots)}
-	build := &builder{cfg: &r.cfg}
+	if cfg.Isolation == "" {
+		cfg.Isolation = IsolationSandbox
+	}
+	if cfg.ArtifactLimits == (archive.Limits{}) {
+		cfg.ArtifactLimits = archive.DefaultLimits
+	}
+	if cfg.ArtifactLimits.Bytes <= 0 || cfg.ArtifactLimits.Files <= 0 {
+		return nil, fmt.Errorf("the artifact limits must be positive: --max-artifact-bytes %d, --max-artifact-files %d", cfg.ArtifactLimits.Bytes, cfg.ArtifactLimits.Files)
+	}
+	work, err := openWorkArea(cfg.WorkDir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := newSandbox(ctx, cfg.Isolation, work.dir)
+	if err != nil {
+		work.close()
+		return nil, err
+	}
+	if sb.bwrap == "" {
+		cfg.Logger.Warn("builds are not isolated (--build-isolation none): a build runs as the server's user, sees all it sees (its files, its processes and their environment), and its background processes may outlive the server")
+	}
+	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, work: work, slots: make(chan struct{}, cfg.Slots)}
+	build := &builder{cfg: &r.cfg, sandbox: sb}
 	git := gitSource{arts: cfg.Artifacts, remotes: cfg.Git, publicURL: cfg.PublicURL}
 	r.providers = map[string]provider{
 		s3SourceType:         s3Source{arts: cfg.Artifacts},
@@ -124,17 +154,23 @@ func New(cfg Config) *Runners {
 		codeBuildType:        codeBuild{build},
 		codeBuildTestType:    codeBuild{build},
 		commandsType:         commands{build},
-		s3DeployType:         s3Deploy{arts: cfg.Artifacts},
+		s3DeployType:         s3Deploy{arts: cfg.Artifacts, limits: cfg.ArtifactLimits},
 	}
-	return r
+	return r, nil
 }
 
 // pollInterval is how often runners look for jobs when no new job woke them.
 const pollInterval = time.Second
 
-// Run takes and runs jobs until ctx ends, then waits for those running.
+// Run takes and runs jobs until ctx ends, then waits for those running and removes the work
+// directory.
 func (r *Runners) Run(ctx context.Context) {
-	defer r.wg.Wait()
+	defer func() {
+		r.wg.Wait()
+		if err := r.work.close(); err != nil {
+			r.logger.Warn("remove the work directory", "err", err)
+		}
+	}()
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	for {
@@ -199,16 +235,16 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 		return
 	}
 	defer logw.Close()
-	dir := filepath.Join(r.cfg.WorkDir, sj.ID)
-	err = os.RemoveAll(dir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
-	}
+	dir, err := r.work.newRun(sj.ID)
 	if err != nil {
 		r.logger.Error("prepare the work directory of a built-in job", "job", sj.ID, "err", err)
 		return
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			r.logger.Warn("remove the work directory of a built-in job", "job", sj.ID, "err", err)
+		}
+	}()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -219,7 +255,7 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	}
 	go r.heartbeat(runCtx, sj.ID, cancel)
 
-	j := &job{data: data, run: run, dir: dir, log: logw}
+	j := &job{data: data, run: run, dir: dir, work: filepath.Join(dir, "build"), log: logw}
 	res := p.run(runCtx, j)
 	switch {
 	case ctx.Err() != nil:

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
 )
@@ -17,7 +18,8 @@ import (
 // s3Deploy is the S3 deploy action: it writes its input artifact to BucketName, extracted under
 // ObjectKey (Extract true) or as the one object ObjectKey.
 type s3Deploy struct {
-	arts artifacts.Store
+	arts   artifacts.Store
+	limits archive.Limits
 }
 
 func (d s3Deploy) run(ctx context.Context, j *job) executor.Result {
@@ -50,7 +52,7 @@ func (d s3Deploy) run(ctx context.Context, j *job) executor.Result {
 		return executor.Result{Succeeded: true, Summary: fmt.Sprintf("Deployed to s3://%s/%s", bucket, key)}
 	}
 	dir := filepath.Join(j.dir, "deploy")
-	if err := fetchInput(ctx, d.arts, j, in, dir); err != nil {
+	if err := fetchInput(ctx, d.arts, d.limits, j, in, dir); err != nil {
 		return failedErr(err)
 	}
 	prefix := strings.Trim(key, "/")

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/net/netutil"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/executor"
@@ -63,8 +66,21 @@ type Config struct {
 	BuildTimeout time.Duration
 	// BuildProjects is a directory of CodeBuild project definitions, <ProjectName>.json.
 	BuildProjects string
+	// BuildIsolation is how builds run: "sandbox" (bubblewrap; the default) or "none".
+	BuildIsolation string
+	// ArtifactLimits bound what an artifact may unpack to, and what a build may collect into
+	// one; zero means archive.DefaultLimits.
+	ArtifactLimits archive.Limits
 	// SourcePollInterval is how often polling source actions are checked; 0 turns polling off.
 	SourcePollInterval time.Duration
+	// ReadTimeout bounds how long a request, body included, may take to arrive; WriteTimeout how
+	// long its answer may take, from the end of the request's headers; IdleTimeout how long a
+	// connection may wait for its next request. Git, the S3 endpoint and followed logs extend
+	// the first two as long as their bodies keep moving (see streaming). Zero means no bound.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections bounds the connections served at once: past it, new ones wait to be
+	// accepted. Zero means no bound.
+	MaxConnections int
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -207,13 +223,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if objs != nil {
 		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, cfg.Logger)
 	}
-	git := githost.New(remotes, watcher.Pushed, cfg.Logger)
+	var git http.Handler = githost.New(remotes, watcher.Pushed, cfg.Logger)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("GET /_sluice/logs/{id}", logStore)
+	mux.Handle("GET /_sluice/ready", ready(st, cfg.Logger))
+	mux.Handle("GET /_sluice/logs/{id}", streaming(logStore, cfg.ReadTimeout, cfg.WriteTimeout))
+	git = streaming(git, cfg.ReadTimeout, cfg.WriteTimeout)
+	s3 = streaming(s3, cfg.ReadTimeout, cfg.WriteTimeout)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, githost.Prefix) && r.Header.Get("X-Amz-Target") == "":
@@ -225,12 +244,41 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}))
 	heartbeat := cfg.JobAckTimeout / 4
-	runner := runners.New(runners.Config{
+	runner, err := runners.New(ctx, runners.Config{
 		Executor: svc.Executor(), Artifacts: arts, Logs: logStore, Git: remotes,
 		WorkDir: filepath.Join(cfg.DataDir, "work"), BuildTimeout: cfg.BuildTimeout, BuildProjects: cfg.BuildProjects,
+		Isolation: cfg.BuildIsolation, ArtifactLimits: cfg.ArtifactLimits,
 		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
 	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner, sources: watcher}, nil
+}
+
+// readyTimeout bounds how long /_sluice/ready waits for the store's write.
+const readyTimeout = 5 * time.Second
+
+// ready answers GET /_sluice/ready: 200 when the store can write, else 503 saying why. Unlike
+// /_sluice/health, which answers as long as the process serves, it is for load balancers and
+// orchestrators to send traffic only where it can be stored.
+func ready(st store.Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := st.Ready(ctx); err != nil {
+			logger.Warn("not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(struct {
+				Status string `json:"status"`
+				Reason string `json:"reason"`
+			}{"unavailable", "The store cannot take writes: " + err.Error()})
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
 }
 
 // absolutePaths makes the configured directories absolute, so that whatever the server hands to a
@@ -293,12 +341,30 @@ func (s *Server) Close() error {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// maxHeaderWait bounds how long a request's headers may take to arrive.
+const maxHeaderWait = 10 * time.Second
+
 // Serve answers requests on ln until ctx is done, then stops accepting new ones and waits, up to
 // the shutdown timeout, for those in flight.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	}
+	headerWait := maxHeaderWait
+	if s.cfg.ReadTimeout > 0 {
+		headerWait = min(headerWait, s.cfg.ReadTimeout)
+	}
+	idle := s.cfg.IdleTimeout
+	if idle == 0 {
+		// No bound: http.Server would take the read timeout instead.
+		idle = -1
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerWait,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       idle,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	done := make(chan error, 1)

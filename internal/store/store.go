@@ -127,5 +127,9 @@ type Store interface {
 	// that every replica sharing the store signs and checks tokens alike.
 	Secret(ctx context.Context, name string) ([]byte, error)
 
+	// Ready reports whether the store can take writes: it commits a write that leaves nothing
+	// behind, and fails if that write fails or has not committed when ctx is done.
+	Ready(ctx context.Context) error
+
 	Close() error
 }

@@ -20,7 +20,8 @@ func s3Location(a types.Artifact) (bucket, key string, err error) {
 	return aws.ToString(a.Location.S3Location.BucketName), aws.ToString(a.Location.S3Location.ObjectKey), nil
 }
 
-// download fetches an artifact to the file zipPath and unzips it into dir.
+// download fetches an artifact to the file zipPath and unzips it into dir, within the default
+// limits on what an artifact may unpack to.
 func download(ctx context.Context, client *s3.Client, a types.Artifact, dir, zipPath string) error {
 	bucket, key, err := s3Location(a)
 	if err != nil {
@@ -39,7 +40,7 @@ func download(ctx context.Context, client *s3.Client, a types.Artifact, dir, zip
 	if _, err := io.Copy(f, out.Body); err != nil {
 		return err
 	}
-	return archive.Unzip(zipPath, dir)
+	return archive.Unzip(ctx, zipPath, dir, archive.DefaultLimits)
 }
 
 // upload zips dir into the file zipPath and stores it as the artifact.

@@ -572,6 +572,39 @@ func (s *DB) UntagResource(ctx context.Context, resourceARN string, keys []strin
 	})
 }
 
+// Readiness.
+
+func (s *DB) Ready(ctx context.Context) error {
+	probe := make([]byte, 8)
+	if _, err := rand.Read(probe); err != nil {
+		return err
+	}
+	// A row added and removed in one transaction: the commit writes and syncs pages as any other
+	// does, and leaves the table as it was.
+	name := "readiness-probe-" + hex.EncodeToString(probe)
+	done := make(chan error, 1)
+	// A write queued for a single writer runs to its end even if ctx ends first (see committer):
+	// Ready does not wait for it then.
+	go func() {
+		done <- s.tx(ctx, func(tx txn) error {
+			if _, err := tx.exec(`INSERT INTO secrets (name, value) VALUES (?, '')`, name); err != nil {
+				return err
+			}
+			_, err := tx.exec(`DELETE FROM secrets WHERE name = ?`, name)
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("write to the %s store: %w", s.dialect.Name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("a write to the %s store did not commit in time: %w", s.dialect.Name, context.Cause(ctx))
+	}
+}
+
 // Secrets.
 
 func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {

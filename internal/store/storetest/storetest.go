@@ -33,6 +33,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"Tags":                       testTags,
 		"Secret":                     testSecret,
 		"SurvivesReopen":             testSurvivesReopen,
+		"Ready":                      testReady,
 	}
 	for name, test := range runtimeTests() {
 		tests[name] = test
@@ -537,5 +538,26 @@ func testSurvivesReopen(t *testing.T, open func() store.Store) {
 	}
 	if again, _ := s.Secret(ctx, "tokens"); string(again) != string(secret) {
 		t.Fatal("the secret changed across a reopen")
+	}
+}
+
+func testReady(t *testing.T, open func() store.Store) {
+	s := open()
+	secret, err := s.Secret(ctx, "tokens")
+	must(t, err)
+	for range 3 {
+		must(t, s.Ready(ctx))
+	}
+	if again, _ := s.Secret(ctx, "tokens"); string(again) != string(secret) {
+		t.Fatal("Ready changed a secret")
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Ready(done); err == nil {
+		t.Error("Ready succeeded with its context done")
+	}
+	must(t, s.Close())
+	if err := s.Ready(ctx); err == nil {
+		t.Error("a closed store is ready")
 	}
 }

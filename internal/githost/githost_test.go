@@ -1,0 +1,165 @@
+package githost_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/githost"
+	"github.com/sluicehq/sluice/internal/gitrepo"
+)
+
+// host serves hosted repositories under a temporary directory on a loopback port, and records
+// the pushes it reports.
+type host struct {
+	url, dir string
+	mu       sync.Mutex
+	pushes   []githost.Push
+}
+
+func newHost(t *testing.T) *host {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not on the PATH")
+	}
+	h := &host{dir: filepath.Join(t.TempDir(), "git")}
+	remotes := gitrepo.NewRemotes(h.dir, filepath.Join(t.TempDir(), "mirrors"), nil)
+	srv := httptest.NewServer(githost.New(remotes, func(_ context.Context, p githost.Push) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.pushes = append(h.pushes, p)
+	}, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL + githost.Prefix
+	return h
+}
+
+// onDisk lists what the host keeps on disk: the directories and files under its root, down to
+// the repositories.
+func (h *host) onDisk(t *testing.T) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(h.dir, func(path string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return filepath.SkipAll
+		}
+		if err != nil || path == h.dir {
+			return err
+		}
+		found = append(found, path)
+		if d.IsDir() && strings.HasSuffix(path, ".git") {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// git runs git in dir with a configuration of its own and returns its combined output.
+func git(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := git(t, dir, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// workTree makes a repository with one commit on main and returns its directory and the commit.
+// The commit holds 2 MiB that do not compress, more than git's http.postBuffer, so that a push of
+// it goes in chunks.
+func workTree(t *testing.T) (dir, commit string) {
+	t.Helper()
+	dir = t.TempDir()
+	mustGit(t, dir, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustGit(t, dir, "add", "README", "data")
+	mustGit(t, dir, "commit", "-q", "-m", "first")
+	return dir, strings.TrimSpace(mustGit(t, dir, "rev-parse", "HEAD"))
+}
+
+func TestReadingAMissingRepositoryCreatesNothing(t *testing.T) {
+	h := newHost(t)
+	work, _ := workTree(t)
+
+	for _, args := range [][]string{
+		{"clone", h.url + "missing", filepath.Join(t.TempDir(), "clone")},
+		{"ls-remote", h.url + "missing"},
+		{"fetch", h.url + "owner/missing", "main"},
+	} {
+		out, err := git(t, work, args...)
+		if err == nil || !strings.Contains(out, "remote: The repository ") || !strings.Contains(out, "does not exist: push to it to create it") {
+			t.Errorf("git %s: %v, want it to fail with the server's message:\n%s", args[0], err, out)
+		}
+	}
+	// A push starts by asking for the refs, as a dry run does and then stops.
+	if out, err := git(t, work, "push", "--dry-run", h.url+"dry", "main"); err != nil || !strings.Contains(out, "[new branch]") {
+		t.Errorf("git push --dry-run: %v\n%s", err, out)
+	}
+	// A POST that is no push.
+	resp, err := http.Post(h.url+"junk/git-receive-pack", "application/x-git-receive-pack-request", strings.NewReader("0000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	if found := h.onDisk(t); len(found) > 0 {
+		t.Errorf("reads of missing repositories left %q on disk", found)
+	}
+	if len(h.pushes) > 0 {
+		t.Errorf("pushes reported: %+v", h.pushes)
+	}
+}
+
+func TestPushCreatesTheRepository(t *testing.T) {
+	h := newHost(t)
+	work, commit := workTree(t)
+
+	mustGit(t, work, "push", "-q", h.url+"owner/new", "main")
+	if _, err := os.Stat(filepath.Join(h.dir, "owner", "new.git")); err != nil {
+		t.Fatalf("the push created no repository: %v", err)
+	}
+	if want := (githost.Push{Repository: "owner/new", Branch: "main", Commit: commit}); len(h.pushes) != 1 || h.pushes[0] != want {
+		t.Fatalf("pushes reported: %+v, want %+v", h.pushes, want)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	mustGit(t, t.TempDir(), "clone", "-q", h.url+"owner/new", clone)
+	if got, err := os.ReadFile(filepath.Join(clone, "README")); err != nil || string(got) != "hello\n" {
+		t.Fatalf("the clone has README %q, %v", got, err)
+	}
+	if out := mustGit(t, t.TempDir(), "ls-remote", h.url+"owner/new"); !strings.Contains(out, commit+"\trefs/heads/main") {
+		t.Errorf("ls-remote:\n%s", out)
+	}
+}
