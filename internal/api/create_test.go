@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
@@ -91,5 +92,37 @@ func TestCreatePipelineFaultStoresNothing(t *testing.T) {
 			}
 		}
 		fault(t, e)
+	})
+}
+
+// TestFirstExecutionKeepsSecrets: the answer to CreatePipeline masks secret configuration, and
+// the execution it starts still hands the real values to its jobs, in every stage.
+func TestFirstExecutionKeepsSecrets(t *testing.T) {
+	eachStoreWith(t, startOnCreate, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		createMake(e, t, "1")
+		p := minimal("secret-run")
+		p.Stages[0].Actions[0] = types.ActionDeclaration{Name: aws.String("src"), ActionTypeId: typeID(types.ActionCategorySource, types.ActionOwnerCustom, "Fetch"),
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String("code")}}}
+		p.Stages[1].Actions = []types.ActionDeclaration{{
+			Name: aws.String("make"), ActionTypeId: typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make"),
+			Configuration: map[string]string{"Target": "all", "Token": "s3cr3t"}, InputArtifacts: []types.InputArtifact{{Name: aws.String("code")}},
+		}}
+		out := must[*cp.CreatePipelineOutput](t)(e.client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: p}))
+		if got := out.Pipeline.Stages[1].Actions[0].Configuration["Token"]; got != "****" {
+			t.Fatalf("CreatePipeline answered the secret as %q", got)
+		}
+		work(t, e, types.ActionCategorySource, "Fetch", true, nil)
+		id := typeID(types.ActionCategoryBuild, types.ActionOwnerCustom, "Make")
+		var jobs []types.Job
+		for deadline := time.Now().Add(5 * time.Second); len(jobs) == 0 && time.Now().Before(deadline); {
+			jobs = must[*cp.PollForJobsOutput](t)(e.client.PollForJobs(ctx, &cp.PollForJobsInput{ActionTypeId: id, QueryParam: map[string]string{"Target": "all"}})).Jobs
+		}
+		if len(jobs) != 1 {
+			t.Fatal("no Make job")
+		}
+		if got := jobs[0].Data.ActionConfiguration.Configuration["Token"]; got != "s3cr3t" {
+			t.Fatalf("the job got the secret as %q", got)
+		}
 	})
 }

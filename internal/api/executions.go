@@ -208,7 +208,11 @@ func (s *Service) RetryStageExecution(ctx context.Context, in *model.RetryStageE
 	if err != nil {
 		return nil, err
 	}
-	if err := s.stageExists(ctx, *in.PipelineName, *in.StageName); err != nil {
+	version := 0
+	if doc.Execution.PipelineVersion != nil {
+		version = *doc.Execution.PipelineVersion
+	}
+	if err := s.stageExists(ctx, *in.PipelineName, version, *in.StageName); err != nil {
 		return nil, err
 	}
 	failedOnly := *in.RetryMode == model.StageRetryModeFailedActions
@@ -235,9 +239,10 @@ func errBusy(pipeline string) error {
 	return model.ErrConflict("Pipeline '%s' is busy with other changes to its executions; try again", pipeline)
 }
 
-// stageExists answers StageNotFoundException unless the pipeline's latest version has the stage.
-func (s *Service) stageExists(ctx context.Context, pipeline, stage string) error {
-	rec, err := s.store.GetPipeline(ctx, pipeline, 0)
+// stageExists answers StageNotFoundException unless the version of the pipeline (0: the latest)
+// has the stage.
+func (s *Service) stageExists(ctx context.Context, pipeline string, version int, stage string) error {
+	rec, err := s.store.GetPipeline(ctx, pipeline, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.errPipelineNotFound(pipeline)
 	}
@@ -301,11 +306,12 @@ func (s *Service) linkActions(ctx context.Context, decl *model.PipelineDeclarati
 				region = *a.Region
 			}
 			state := &stages[i].ActionStates[j]
-			if u := catalog.ExpandURL(t.EntityURL, region, a.Configuration, ""); u != "" {
+			config := t.Mask(a.Configuration) // a link must not carry a secret
+			if u := catalog.ExpandURL(t.EntityURL, region, config, ""); u != "" {
 				state.EntityUrl = new(u)
 			}
 			if rev := state.CurrentRevision; rev != nil && rev.RevisionId != nil {
-				if u := catalog.ExpandURL(t.RevisionURL, region, a.Configuration, *rev.RevisionId); u != "" {
+				if u := catalog.ExpandURL(t.RevisionURL, region, config, *rev.RevisionId); u != "" {
 					state.RevisionUrl = new(u)
 				}
 			}
@@ -355,8 +361,8 @@ func (s *Service) EnableStageTransition(ctx context.Context, in *model.EnableSta
 }
 
 func (s *Service) PutApprovalResult(ctx context.Context, in *model.PutApprovalResultInput) (*model.PutApprovalResultOutput, error) {
-	if err := s.stageExists(ctx, *in.PipelineName, *in.StageName); err != nil {
-		return nil, err
+	if _, err := s.store.GetPipeline(ctx, *in.PipelineName, 0); errors.Is(err, store.ErrNotFound) {
+		return nil, s.errPipelineNotFound(*in.PipelineName)
 	}
 	summary := ""
 	if in.Result.Summary != nil {
@@ -364,6 +370,8 @@ func (s *Service) PutApprovalResult(ctx context.Context, in *model.PutApprovalRe
 	}
 	at, err := s.exec.Approve(ctx, *in.PipelineName, *in.StageName, *in.ActionName, *in.Token, *in.Result.Status == model.ApprovalStatusApproved, summary)
 	switch {
+	case errors.Is(err, executor.ErrStageNotFound):
+		return nil, errStageNotFound(*in.PipelineName, *in.StageName)
 	case errors.Is(err, executor.ErrActionNotFound):
 		return nil, model.ErrActionNotFound("Stage '%s' of pipeline '%s' has no running action named '%s'", *in.StageName, *in.PipelineName, *in.ActionName)
 	case errors.Is(err, executor.ErrInvalidApprovalToken):

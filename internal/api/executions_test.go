@@ -691,3 +691,27 @@ func TestAnswersOfRetriesApprovalsAndJobs(t *testing.T) {
 		wantError(t, err, "ValidationException", "1 validation error detected: Value null at 'webhookName' failed to satisfy constraint: Member must not be null")
 	})
 }
+
+// TestApprovalAfterAnUpdateRenamesItsStage: an execution answers its approval in the stage it
+// runs, whatever the pipeline's latest version calls its stages.
+func TestApprovalAfterAnUpdateRenamesItsStage(t *testing.T) {
+	eachStore(t, api.Limits{}, func(t *testing.T, e *env) {
+		customType(t, e, types.ActionCategorySource, "Fetch", 0, 1)
+		customType(t, e, types.ActionCategoryBuild, "Make", 1, 1)
+		jobPipeline(e, t, "renamed", types.ExecutionModeSuperseded)
+		id := *must[*cp.StartPipelineExecutionOutput](t)(e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: aws.String("renamed")})).PipelineExecutionId
+		work(t, e, types.ActionCategorySource, "Fetch", true, map[string]string{"Commit": "c1"})
+		work(t, e, types.ActionCategoryBuild, "Make", true, nil)
+		token := approvalToken(t, e, "renamed")
+
+		got := must[*cp.GetPipelineOutput](t)(e.client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("renamed")})).Pipeline
+		got.Stages[2].Name = aws.String("Sign-off")
+		must[*cp.UpdatePipelineOutput](t)(e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: got}))
+
+		must[*cp.PutApprovalResultOutput](t)(e.client.PutApprovalResult(ctx, &cp.PutApprovalResultInput{PipelineName: aws.String("renamed"), StageName: aws.String("Approve"), ActionName: aws.String("ok"),
+			Token: token, Result: &types.ApprovalResult{Status: types.ApprovalStatusApproved, Summary: aws.String("lgtm")}}))
+		if status := executionStatus(t, e, "renamed", id); status != types.PipelineExecutionStatusSucceeded {
+			t.Fatalf("execution %s, want Succeeded", status)
+		}
+	})
+}

@@ -76,8 +76,11 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	case err != nil:
 		return nil, internal("create pipeline", conflict(err, "The pipeline"))
 	}
-	pipeline.MaskSecrets(decl, s.actionTypes(ctx))
-	return &model.CreatePipelineOutput{Pipeline: decl, Tags: in.Tags}, nil
+	// The answer is masked in a copy: the executor keeps decl, secrets and all, to run.
+	answer := *decl
+	answer.Stages = cloneStages(decl.Stages)
+	pipeline.MaskSecrets(&answer, s.actionTypes(ctx))
+	return &model.CreatePipelineOutput{Pipeline: &answer, Tags: in.Tags}, nil
 }
 
 // record turns a checked declaration into the store's form.

@@ -369,7 +369,8 @@ func Custom(at model.ActionType) ActionType {
 var urlPlaceholder = regexp.MustCompile(`\{(Config:[A-Za-z0-9_-]+|Region|RevisionId)\}`)
 
 // ExpandURL fills a URL template in with an action's configuration, its region and its revision.
-// A template whose placeholders cannot all be filled gives "", not a link to the wrong place.
+// A template whose placeholders cannot all be filled, or that names a masked secret, gives "",
+// not a link to the wrong place; pass the configuration masked (ActionType.Mask).
 func ExpandURL(template, region string, config map[string]string, revision string) string {
 	if template == "" {
 		return ""
@@ -386,7 +387,7 @@ func ExpandURL(template, region string, config map[string]string, revision strin
 		default:
 			v = config[strings.TrimPrefix(name, "Config:")]
 		}
-		if v == "" {
+		if v == "" || v == SecretMask {
 			complete = false
 		}
 		return v

@@ -350,6 +350,9 @@ func TestExpandURL(t *testing.T) {
 	if got := ExpandURL(commit.RevisionURL, "eu-west-1", config, ""); got != "" {
 		t.Errorf("revision URL without a revision: %q", got)
 	}
+	if got := ExpandURL("https://ci.example/{Config:Token}", "us-east-1", map[string]string{"Token": SecretMask}, ""); got != "" {
+		t.Errorf("template naming a masked secret: %q", got)
+	}
 	if got := ExpandURL("https://ci.example/{Config:Missing}", "us-east-1", config, ""); got != "" {
 		t.Errorf("template with a missing property: %q", got)
 	}

@@ -14,14 +14,20 @@ var (
 	ErrInvalidApprovalToken = errors.New("invalid approval token")
 	ErrApprovalCompleted    = errors.New("approval already completed")
 	ErrActionNotFound       = errors.New("action not found")
+	ErrStageNotFound        = errors.New("stage not found")
 )
 
 // Approve answers a Manual approval and returns when the answer was recorded.
 func (x *Executor) Approve(ctx context.Context, pipeline, stage, action, token string, approved bool, summary string) (time.Time, error) {
 	var at time.Time
 	err := x.apply(ctx, pipeline, func(s *step) error {
+		// The stages executions have run, whatever version they ran: a stage an update renamed
+		// still has the approvals its executions wait on.
 		l := s.st.Latest[stage]
-		if l == nil || l.Actions[action] == nil {
+		if l == nil {
+			return ErrStageNotFound
+		}
+		if l.Actions[action] == nil {
 			return ErrActionNotFound
 		}
 		// The token names the approval: the stage's latest run or, under PARALLEL, an older

@@ -140,7 +140,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 	before := branches(path)
 	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, "/git-receive-pack"))
 	if created {
-		if !hasRefs(path) {
+		refs, err := hasRefs(path)
+		if err != nil {
+			// Keep what may be a good push; an empty repository is only clutter.
+			s.logger.Warn("read the refs of a repository a push created", "repository", name, "err", err)
+		}
+		if err == nil && !refs {
 			if err := os.RemoveAll(path); err != nil {
 				s.logger.Error("remove a repository that a failed push created", "repository", name, "err", err)
 			}
@@ -214,21 +219,21 @@ func create(path string) error {
 }
 
 // hasRefs reports whether the repository at path has a ref besides HEAD: a branch or a tag.
-func hasRefs(path string) bool {
+func hasRefs(path string) (bool, error) {
 	repo, err := git.PlainOpen(path)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("open %s: %w", path, err)
 	}
 	refs, err := repo.References()
 	if err != nil {
-		return false
+		return false, fmt.Errorf("list the refs of %s: %w", path, err)
 	}
 	found := false
-	_ = refs.ForEach(func(ref *plumbing.Reference) error {
+	err = refs.ForEach(func(ref *plumbing.Reference) error {
 		found = found || ref.Name() != plumbing.HEAD
 		return nil
 	})
-	return found
+	return found, err
 }
 
 // branches reads the commit each branch of a repository points at.

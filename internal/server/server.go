@@ -196,14 +196,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	// fail closes what New opened so far.
+	fail := func(err error) (*Server, error) {
+		if objs != nil {
+			objs.Close()
+		}
+		st.Close()
+		return nil, err
+	}
 	workerProviders := map[string]bool{}
 	for _, p := range cfg.WorkerProviders {
 		workerProviders[p] = true
 	}
 	logStore, err := logs.Open(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
@@ -211,8 +218,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID,
 		LogURL: func(id string) string { return publicURL + "/_sluice/logs/" + id }}, st)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	remotes := gitrepo.NewRemotes(filepath.Join(cfg.DataDir, "git"), filepath.Join(cfg.DataDir, "git-mirrors"), cfg.GitRemotes)
 	watcher := sources.New(svc.Executor(), arts, remotes, cfg.AccountID, cfg.Region, cfg.Logger)
@@ -251,8 +257,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
 	})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner, sources: watcher}, nil
 }
