@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/smithy-go"
@@ -21,21 +26,83 @@ import (
 // worker per action type, while the server is killed with SIGKILL and restarted again and again.
 // Every execution must end Succeeded with each action run exactly once, and no job may be
 // reported done twice.
+//
+// SLUICE_FAULT_ROUNDS=N (default 1) multiplies the executions and the kill points; from 2 on, a
+// third run terminates the server's PostgreSQL connections instead of killing the server, on a
+// database of its own (scripts/faults.sh runs this long form).
 func TestRunsSurviveSIGKILL(t *testing.T) {
 	bin := buildBinary(t)
-	t.Run("sqlite", func(t *testing.T) { testCrashes(t, bin, "--data", t.TempDir()) })
+	rounds := faultRounds(t)
+	kill := func(srv *testServer) func() {
+		return func() {
+			srv.stop(syscall.SIGKILL)
+			srv.start()
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) { testCrashes(t, bin, rounds, kill, "--data", t.TempDir()) })
 	t.Run("postgres", func(t *testing.T) {
-		testCrashes(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+		testCrashes(t, bin, rounds, kill, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+	})
+	if rounds < 2 {
+		return
+	}
+	t.Run("postgres-backends-terminated", func(t *testing.T) {
+		url, terminate := ownDatabase(t)
+		testCrashes(t, bin, rounds, func(*testServer) func() { return terminate }, "--data", t.TempDir(), "--database", url)
 	})
 }
 
-func testCrashes(t *testing.T, bin string, storeArgs ...string) {
+// faultRounds is SLUICE_FAULT_ROUNDS: how many times over the fault tests run their faults.
+func faultRounds(t *testing.T) int {
+	v := os.Getenv("SLUICE_FAULT_ROUNDS")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("SLUICE_FAULT_ROUNDS=%q is not a whole number from 1", v)
+	}
+	return n
+}
+
+// ownDatabase makes a PostgreSQL database for one test and returns its URL and a function that
+// terminates every connection to it but its own.
+func ownDatabase(t *testing.T) (string, func()) {
+	base := os.Getenv("SLUICE_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("SLUICE_TEST_POSTGRES is not set")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("sluice_faults_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	u, err := neturl.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	terminate := func() {
+		var n int
+		if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name).Scan(&n); err != nil {
+			t.Errorf("terminate the server's connections: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return u.String(), terminate
+}
+
+func testCrashes(t *testing.T, bin string, rounds int, fault func(*testServer) func(), storeArgs ...string) {
 	srv := newTestServer(t, bin, append([]string{"--start-on-create=false", "--job-ack-timeout", "1s", "--sweep-interval", "200ms"}, storeArgs...)...)
 	client := srv.client
-	restart := func() {
-		srv.stop(syscall.SIGKILL)
-		srv.start()
-	}
+	restart := fault(srv)
 	ctx := context.Background()
 	providers := []struct {
 		category types.ActionCategory
@@ -100,7 +167,7 @@ func testCrashes(t *testing.T, bin string, storeArgs ...string) {
 		})
 	}
 
-	const executions = 16
+	executions := 16 * rounds
 	var ids []string
 	for i := range executions {
 		token := fmt.Sprintf("start-%d", i)
@@ -116,12 +183,12 @@ func testCrashes(t *testing.T, bin string, storeArgs ...string) {
 			restart()
 		}
 	}
-	for range 4 {
+	for range 4 * rounds {
 		time.Sleep(150 * time.Millisecond)
 		restart()
 	}
 
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Duration(rounds) * 60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		done := 0
 		for _, id := range ids {
 			if out, err := client.GetPipelineExecution(ctx, &cp.GetPipelineExecutionInput{PipelineName: aws.String("crashy"), PipelineExecutionId: aws.String(id)}); err == nil {
@@ -163,11 +230,12 @@ func testCrashes(t *testing.T, bin string, storeArgs ...string) {
 			t.Fatalf("job %s was reported done %d times", job, n)
 		}
 	}
-	t.Logf("%d executions, 8 SIGKILLs: all succeeded, every action ran once, no job reported done twice", executions)
+	t.Logf("%d executions, %d faults: all succeeded, every action ran once, no job reported done twice", executions, 8*rounds)
 }
 
-// definitely retries call while its outcome is unknown (the server is down or died mid-call),
-// and reports whether it finally succeeded; an AWS error is a definite "no".
+// definitely retries call while its outcome is unknown (the server is down, died mid-call, or
+// failed with a fault of its own, as a lost database connection makes it), and reports whether
+// it finally succeeded; an error of the caller's (an AWS 4xx) is a definite "no".
 func definitely(ctx context.Context, call func() error) bool {
 	for ctx.Err() == nil {
 		err := call()
@@ -175,7 +243,8 @@ func definitely(ctx context.Context, call func() error) bool {
 			return true
 		}
 		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) {
+		var httpErr *awshttp.ResponseError
+		if errors.As(err, &apiErr) && !(errors.As(err, &httpErr) && httpErr.HTTPStatusCode() >= 500) {
 			return false
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -32,13 +32,17 @@ func testDurability(t *testing.T, bin string, storeArgs ...string) {
 	acked := &acknowledged{versions: map[string]int32{}}
 
 	srv := newTestServer(t, bin, storeArgs...)
-	load(t, srv.client, acked, "calm", 200*time.Millisecond)
+	stopLoad := load(t, srv.client, acked, "calm")
+	acked.await(t, 5)
+	stopLoad()
 	srv.stop(syscall.SIGTERM)
 	srv.start()
 	acked.check(t, srv.client)
 
-	stopLoad := load(t, srv.client, acked, "crash", 0)
-	time.Sleep(400 * time.Millisecond)
+	// The kill comes while writes are in flight, once some have been acknowledged: a measure of
+	// progress, not of time, so that a busy machine does not make the test vacuous.
+	stopLoad = load(t, srv.client, acked, "crash")
+	acked.await(t, 10)
 	srv.stop(syscall.SIGKILL)
 	stopLoad()
 	srv.start()
@@ -64,6 +68,22 @@ func (a *acknowledged) record(name string, version int32) {
 	}
 }
 
+// await waits until n pipelines have been acknowledged in all.
+func (a *acknowledged) await(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a.mu.Lock()
+		got := len(a.versions)
+		a.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d pipelines were acknowledged in 30s; the load did not run", got)
+		}
+	}
+}
+
 func (a *acknowledged) check(t *testing.T, client *cp.Client) {
 	t.Helper()
 	a.mu.Lock()
@@ -79,13 +99,9 @@ func (a *acknowledged) check(t *testing.T, client *cp.Client) {
 	}
 }
 
-// load creates and updates pipelines from four clients until duration passes or, with duration 0,
-// until the returned function is called.
-func load(t *testing.T, client *cp.Client, acked *acknowledged, prefix string, duration time.Duration) (stop func()) {
+// load creates and updates pipelines from four clients until the returned function is called.
+func load(t *testing.T, client *cp.Client, acked *acknowledged, prefix string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	if duration > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), duration)
-	}
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -102,11 +118,6 @@ func load(t *testing.T, client *cp.Client, acked *acknowledged, prefix string, d
 				}
 			}
 		})
-	}
-	if duration > 0 {
-		wg.Wait()
-		cancel()
-		return func() {}
 	}
 	return func() { cancel(); wg.Wait() }
 }
