@@ -291,10 +291,9 @@ func (s *Service) GetPipelineState(ctx context.Context, in *model.GetPipelineSta
 // linkActions gives each action state the links its type shows: the entity the action works on
 // and, once it has one, its current revision.
 func (s *Service) linkActions(ctx context.Context, decl *model.PipelineDeclaration, stages []model.StageState) error {
-	types := s.actionTypes(ctx)
 	for i, stage := range decl.Stages {
 		for j, a := range stage.Actions {
-			t, ok, err := types(*a.ActionTypeId)
+			t, ok, err := s.exec.ActionType(ctx, a.ActionTypeId)
 			if err != nil {
 				return err
 			}
@@ -404,8 +403,6 @@ func (s *Service) ListActionExecutions(ctx context.Context, in *model.ListAction
 		return nil, err
 	}
 	out := &model.ListActionExecutionsOutput{ActionExecutionDetails: make([]model.ActionExecutionDetail, len(recs)), NextToken: next}
-	lookup := s.actionTypes(ctx)
-	types := map[string]catalog.ActionType{}
 	for i, rec := range recs {
 		d := &out.ActionExecutionDetails[i]
 		if err := json.Unmarshal(rec.Doc, d); err != nil {
@@ -413,15 +410,9 @@ func (s *Service) ListActionExecutions(ctx context.Context, in *model.ListAction
 		}
 		// Records are written masked; those written before that are masked here.
 		if in := d.Input; in != nil && in.ActionTypeId != nil {
-			id := *in.ActionTypeId
-			key := executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
-			t, ok := types[key]
-			if !ok {
-				var err error
-				if t, _, err = lookup(id); err != nil {
-					return nil, err
-				}
-				types[key] = t
+			t, _, err := s.exec.ActionType(ctx, in.ActionTypeId)
+			if err != nil {
+				return nil, err
 			}
 			in.Configuration, in.ResolvedConfiguration = t.Mask(in.Configuration), t.Mask(in.ResolvedConfiguration)
 		}

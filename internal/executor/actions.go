@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -379,26 +380,40 @@ func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (str
 	return "", nil
 }
 
-// actionType describes the type of an action: the catalog's, or a custom type from the store,
-// which keeps its definition for life and so is cached.
+// actionType describes the type of an action run; its type must exist.
 func (s *step) actionType(id *model.ActionTypeId) (catalog.ActionType, error) {
+	t, ok, err := s.x.ActionType(s.ctx, id)
+	if err == nil && !ok {
+		err = fmt.Errorf("action type %s: %w", TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version), store.ErrNotFound)
+	}
+	return t, err
+}
+
+// ActionType describes an action type as its runs and their records need it: the catalog's, or
+// a custom type's from the store, cached, since a custom type keeps its definition for life (a
+// deleted one is restored only by the same definition). ok is false for a type that does not
+// exist. Validating a declaration must not use it: a cached type may have been deleted since.
+func (x *Executor) ActionType(ctx context.Context, id *model.ActionTypeId) (t catalog.ActionType, ok bool, err error) {
 	if *id.Owner != model.ActionOwnerCustom {
-		t, _ := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
-		return t, nil
+		t, ok = catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
+		return t, ok, nil
 	}
 	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
-	if t, ok := s.x.customTypes.Load(key); ok {
-		return t.(catalog.ActionType), nil
+	if t, ok := x.customTypes.Load(key); ok {
+		return t.(catalog.ActionType), true, nil
 	}
-	rec, err := s.x.store.GetActionType(s.ctx, key)
+	rec, err := x.store.GetActionType(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return catalog.ActionType{}, false, nil
+	}
 	if err != nil {
-		return catalog.ActionType{}, fmt.Errorf("look up action type %s: %w", key, err)
+		return catalog.ActionType{}, false, fmt.Errorf("look up action type %s: %w", key, err)
 	}
 	var at model.ActionType
 	if err := json.Unmarshal(rec.Declaration, &at); err != nil {
-		return catalog.ActionType{}, fmt.Errorf("decode action type %s: %w", rec.ID, err)
+		return catalog.ActionType{}, false, fmt.Errorf("decode action type %s: %w", rec.ID, err)
 	}
-	t := catalog.Custom(at)
-	s.x.customTypes.Store(key, t)
-	return t, nil
+	t = catalog.Custom(at)
+	x.customTypes.Store(key, t)
+	return t, true, nil
 }
