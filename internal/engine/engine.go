@@ -1,14 +1,23 @@
 // Package engine is the execution state machine of a pipeline: given the state of a pipeline's
-// executions and an event (an execution starts, an action finishes, a stop, a retry, a transition
-// disabled or enabled), it computes the new state and the effects to carry out (start an action,
-// abandon one). It does no I/O and reads no clock or random source of its own, so the same state
-// and event always give the same result: the caller persists the new state and the effects in one
-// transaction, then carries the effects out, and a crash at any point replays to the same place.
+// executions and what happened (an execution starts, an action or a rule finishes, a stop, a
+// retry, a rollback, a condition overridden, a transition disabled or enabled), it computes the
+// new state and reports, as typed events, everything that followed: executions, stages, actions
+// and rules that started or finished, retries and rollbacks asked for. It does no I/O and reads no
+// clock or random source of its own, so the same state and input always give the same result: the
+// caller persists the new state with the events in one transaction, then carries out those that
+// ask for work (start an action or a rule, abandon one, start a rollback), and a crash at any
+// point replays to the same place.
 //
 // The rules are CodePipeline's: stages run in order; inside a stage, actions run in groups of
 // ascending runOrder, a group's actions together; a failed action lets its group finish, starts no
 // later group and fails the stage and the execution. Executions enter a stage according to the
 // pipeline's execution mode (SUPERSEDED, QUEUED, PARALLEL) and the stage's inbound transition.
+//
+// A stage run goes through phases: its entry condition's rules, its actions, then its success or
+// failure condition's rules. A condition is met when all its rules succeed. An unmet entry
+// condition fails the stage or skips it; an unmet success condition fails the stage or fails it
+// and asks for a rollback; a failed stage's onFailure result (retry once, roll back, skip, fail)
+// engages unless its condition's rules say it should not.
 package engine
 
 import (
@@ -26,7 +35,7 @@ const (
 	Parallel   Mode = "PARALLEL"
 )
 
-// Status is the status of an execution, a stage run or an action run, with AWS's names.
+// Status is the status of an execution, a stage run, an action run or a rule run, with AWS's names.
 type Status string
 
 const (
@@ -38,17 +47,79 @@ const (
 	// StatusSuperseded: a newer execution overtook this one while it waited.
 	StatusSuperseded Status = "Superseded"
 	Abandoned        Status = "Abandoned"
+	// Skipped: a stage an execution passed by (an entry condition or a failure said so).
+	Skipped Status = "Skipped"
+	// Overridden: a condition let through by OverrideStageCondition.
+	Overridden Status = "Overridden"
 )
 
 // Done reports whether s is final.
 func (s Status) Done() bool {
-	return s == Stopped || s == Succeeded || s == Failed || s == StatusSuperseded || s == Abandoned
+	return s == Stopped || s == Succeeded || s == Failed || s == StatusSuperseded || s == Abandoned || s == Skipped || s == Overridden
 }
 
-// StagePlan is a stage as an execution runs it: its actions, grouped by runOrder.
+// Kind is the kind of a stage condition, with AWS's names.
+type Kind string
+
+const (
+	BeforeEntry Kind = "BEFORE_ENTRY"
+	OnSuccess   Kind = "ON_SUCCESS"
+	OnFailure   Kind = "ON_FAILURE"
+)
+
+// Result is what engages when a condition says so.
+type Result string
+
+const (
+	ResultFail     Result = "FAIL"
+	ResultSkip     Result = "SKIP"
+	ResultRetry    Result = "RETRY"
+	ResultRollback Result = "ROLLBACK"
+)
+
+// RetryTrigger says who retried a stage.
+type RetryTrigger string
+
+const (
+	AutomatedRetry RetryTrigger = "AutomatedStageRetry"
+	ManualRetry    RetryTrigger = "ManualStageRetry"
+)
+
+// MaxAutoRetries is how often a failed stage is retried automatically: once, as in AWS.
+const MaxAutoRetries = 1
+
+// Condition is a stage condition as an execution runs it: the rules that must all succeed for it
+// to be met, and the result that engages (unmet for entry and success conditions, met for a
+// failure condition's).
+type Condition struct {
+	Result Result   `json:"result"`
+	Rules  []string `json:"rules,omitempty"`
+	// RetryFailedOnly, for a RETRY result: retry the failed actions only, not the whole stage.
+	RetryFailedOnly bool `json:"retryFailedOnly,omitempty"`
+}
+
+// StagePlan is a stage as an execution runs it: its actions, grouped by runOrder, and its
+// conditions.
 type StagePlan struct {
-	Name   string
-	Groups [][]string
+	Name        string     `json:"Name"`
+	Groups      [][]string `json:"Groups"`
+	BeforeEntry *Condition `json:"beforeEntry,omitempty"`
+	OnSuccess   *Condition `json:"onSuccess,omitempty"`
+	// OnFailure engages its result when the stage fails: at once without rules, else when its
+	// rules all succeed.
+	OnFailure *Condition `json:"onFailure,omitempty"`
+}
+
+func (s StagePlan) condition(k Kind) *Condition {
+	switch k {
+	case BeforeEntry:
+		return s.BeforeEntry
+	case OnSuccess:
+		return s.OnSuccess
+	case OnFailure:
+		return s.OnFailure
+	}
+	return nil
 }
 
 // Action is one run of an action.
@@ -58,6 +129,22 @@ type Action struct {
 	Name    string
 	Attempt int
 	Status  Status
+}
+
+// Rule is one run of a rule of a stage condition.
+type Rule struct {
+	ID     string `json:"id"`
+	Stage  int    `json:"stage"`
+	Kind   Kind   `json:"kind"`
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+}
+
+// Retries counts a stage's retries in one execution.
+type Retries struct {
+	Auto   int          `json:"auto,omitempty"`
+	Manual int          `json:"manual,omitempty"`
+	Latest RetryTrigger `json:"latest,omitempty"`
 }
 
 // Execution is one run of a pipeline.
@@ -70,13 +157,24 @@ type Execution struct {
 	Stage int
 	// Waiting: at the entrance of Stage, not yet admitted.
 	Waiting bool
+	// Phase is what the execution does inside Stage: "" while its actions run, else the kind of
+	// the condition whose rules it evaluates.
+	Phase Kind `json:",omitempty"`
 	// Group is the index of the running runOrder group of Stage.
 	Group int
 	// StageStatus is the status of each stage this execution reached, by index.
 	StageStatus []Status
 	// Actions are the latest runs of the stage's actions, by action name, per stage.
 	Actions []map[string]*Action
+	// Rules are the latest runs of the stage's condition rules, by ruleKey, per stage.
+	Rules []map[string]*Rule `json:",omitempty"`
+	// Retries count each stage's retries.
+	Retries []Retries `json:",omitempty"`
+	// Rollback marks a rollback execution: it runs one stage, without its conditions, and ends.
+	Rollback bool `json:",omitempty"`
 }
+
+func ruleKey(k Kind, name string) string { return string(k) + "/" + name }
 
 // Pipeline is the execution state of one pipeline.
 type Pipeline struct {
@@ -88,40 +186,41 @@ type Pipeline struct {
 	// Forgotten collects the executions that finished and left the state during the calls since
 	// the caller last cleared it, so that their final state can be recorded.
 	Forgotten []*Execution `json:"-"`
+	// events collects what happened during the current call.
+	events []Event
 }
 
-// Effect is something the caller must carry out after persisting the new state.
-type Effect interface{ effect() }
-
-// StartAction asks for an action run to start.
-type StartAction struct {
-	Execution string
-	Action    Action
-}
-
-// AbandonAction asks for an in-flight action run to be abandoned (its job cancelled, its process
-// killed); no result of it counts any more.
-type AbandonAction struct {
-	Execution string
-	Action    Action
-}
-
-func (StartAction) effect()   {}
-func (AbandonAction) effect() {}
-
-// IDs hands out action execution ids; the caller supplies them so that the engine stays pure.
+// IDs hands out run ids; the caller supplies them so that the engine stays pure.
 type IDs func() string
 
-// Start adds an execution of plan and returns the effects of letting it in.
-func (p *Pipeline) Start(id string, plan []StagePlan, ids IDs) []Effect {
+// Start adds an execution of plan and returns what followed.
+func (p *Pipeline) Start(id string, plan []StagePlan, ids IDs) []Event {
+	e := p.add(id, plan, 0, false)
+	p.emit(ExecutionStarted{Execution: id})
+	p.arrive(e)
+	p.advance(ids)
+	return p.flush()
+}
+
+// StartRollback adds a rollback execution that runs the stage of plan at index stage again and
+// ends with it, and returns what followed.
+func (p *Pipeline) StartRollback(id string, plan []StagePlan, stage int, ids IDs) []Event {
+	e := p.add(id, plan, stage, true)
+	p.emit(ExecutionStarted{Execution: id, Rollback: true})
+	p.arrive(e)
+	p.advance(ids)
+	return p.flush()
+}
+
+func (p *Pipeline) add(id string, plan []StagePlan, stage int, rollback bool) *Execution {
 	p.NextSeq++
 	e := &Execution{
-		ID: id, Seq: p.NextSeq, Status: InProgress, Plan: plan, Waiting: true,
+		ID: id, Seq: p.NextSeq, Status: InProgress, Plan: plan, Stage: stage, Waiting: true, Rollback: rollback,
 		StageStatus: make([]Status, len(plan)), Actions: make([]map[string]*Action, len(plan)),
+		Rules: make([]map[string]*Rule, len(plan)), Retries: make([]Retries, len(plan)),
 	}
 	p.Executions = append(p.Executions, e)
-	p.arrive(e)
-	return p.advance(ids)
+	return e
 }
 
 // Find returns the execution with the given id.
@@ -136,7 +235,7 @@ func (p *Pipeline) Find(id string) *Execution {
 
 // ActionFinished records the result of an action run and returns what follows from it. A result
 // for a run that is no longer the current one (abandoned, retried since) changes nothing.
-func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, ids IDs) ([]Effect, error) {
+func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, ids IDs) ([]Event, error) {
 	e := p.Find(executionID)
 	if e == nil {
 		return nil, fmt.Errorf("execution %s is not active", executionID)
@@ -149,13 +248,35 @@ func (p *Pipeline) ActionFinished(executionID, actionID string, ok bool, ids IDs
 	if ok {
 		a.Status = Succeeded
 	}
-	return p.advance(ids), nil
+	p.emit(ActionFinished{Execution: e.ID, Action: *a})
+	p.advance(ids)
+	return p.flush(), nil
 }
 
-// Stop stops an execution: with abandon, its in-flight actions are abandoned and it stops at
-// once; without, it is Stopping until they finish. It returns ErrNotStoppable or ErrDuplicateStop
-// when AWS would refuse.
-func (p *Pipeline) Stop(executionID string, abandon bool, ids IDs) ([]Effect, error) {
+// RuleFinished records the result of a rule run and returns what follows from it; like
+// ActionFinished, a result for a run that is no longer current changes nothing.
+func (p *Pipeline) RuleFinished(executionID, ruleID string, ok bool, ids IDs) ([]Event, error) {
+	e := p.Find(executionID)
+	if e == nil {
+		return nil, fmt.Errorf("execution %s is not active", executionID)
+	}
+	r := e.rule(ruleID)
+	if r == nil || r.Status != InProgress {
+		return nil, nil
+	}
+	r.Status = Failed
+	if ok {
+		r.Status = Succeeded
+	}
+	p.emit(RuleFinished{Execution: e.ID, Rule: *r})
+	p.advance(ids)
+	return p.flush(), nil
+}
+
+// Stop stops an execution: with abandon, its in-flight actions and rules are abandoned and it
+// stops at once; without, it is Stopping until they finish. It returns ErrNotStoppable or
+// ErrDuplicateStop when AWS would refuse.
+func (p *Pipeline) Stop(executionID string, abandon bool, ids IDs) ([]Event, error) {
 	e := p.Find(executionID)
 	if e == nil || e.Status.Done() {
 		return nil, ErrNotStoppable
@@ -163,23 +284,24 @@ func (p *Pipeline) Stop(executionID string, abandon bool, ids IDs) ([]Effect, er
 	if e.Status == Stopping && !abandon {
 		return nil, ErrDuplicateStop
 	}
-	var effects []Effect
 	if e.Waiting {
-		e.Status = Stopped
-		return append(effects, p.advance(ids)...), nil
+		p.finish(e, Stopped)
+		p.advance(ids)
+		return p.flush(), nil
 	}
-	e.Status = Stopping
+	if e.Status != Stopping {
+		e.Status = Stopping
+		p.emit(ExecutionStopping{Execution: e.ID})
+	}
 	if abandon {
-		for _, a := range e.running() {
-			a.Status = Abandoned
-			effects = append(effects, AbandonAction{Execution: e.ID, Action: *a})
-		}
+		p.abandonRunning(e)
 	}
-	return append(effects, p.advance(ids)...), nil
+	p.advance(ids)
+	return p.flush(), nil
 }
 
 // SetTransition enables or disables the inbound transition of a stage.
-func (p *Pipeline) SetTransition(stage string, enabled bool, ids IDs) []Effect {
+func (p *Pipeline) SetTransition(stage string, enabled bool, ids IDs) []Event {
 	if p.Disabled == nil {
 		p.Disabled = map[string]bool{}
 	}
@@ -188,48 +310,57 @@ func (p *Pipeline) SetTransition(stage string, enabled bool, ids IDs) []Effect {
 	} else {
 		p.Disabled[stage] = true
 	}
-	return p.advance(ids)
+	p.advance(ids)
+	return p.flush()
 }
 
 // Retry runs a failed or stopped stage of an execution again: every action, or only those that
 // did not succeed. Only an execution still in the state can be retried: once a newer execution
 // has entered the stage, the older one is forgotten (ErrNotLatest), and its history tells the
-// caller why. A stage other than the one it failed or stopped in is ErrNotRetryable.
-func (p *Pipeline) Retry(executionID, stage string, failedOnly bool, ids IDs) ([]Effect, error) {
+// caller why. A stage other than the one it failed or stopped in, or one whose actions never
+// ran, is ErrNotRetryable.
+func (p *Pipeline) Retry(executionID, stage string, failedOnly bool, ids IDs) ([]Event, error) {
 	e := p.Find(executionID)
 	if e == nil {
 		return nil, ErrNotLatest
 	}
 	idx := slices.IndexFunc(e.Plan, func(s StagePlan) bool { return s.Name == stage })
-	if idx < 0 || idx != e.Stage || e.Waiting || (e.StageStatus[idx] != Failed && e.StageStatus[idx] != Stopped) || !e.Status.Done() {
+	if idx < 0 || idx != e.Stage || e.Waiting || (e.StageStatus[idx] != Failed && e.StageStatus[idx] != Stopped) || !e.Status.Done() || len(e.Actions[idx]) == 0 {
 		return nil, ErrNotRetryable
 	}
 	e.Status = InProgress
-	e.StageStatus[idx] = InProgress
-	e.Group = 0
-	var effects []Effect
-	for g, group := range e.Plan[idx].Groups {
-		rerun := false
-		for _, name := range group {
-			if a := e.Actions[idx][name]; a == nil || !failedOnly || a.Status != Succeeded {
-				rerun = true
-			}
-		}
-		if rerun {
-			e.Group = g
-			effects = append(effects, p.startGroup(e, ids, failedOnly)...)
-			break
-		}
+	p.retry(e, ManualRetry, failedOnly, ids)
+	p.advance(ids)
+	return p.flush(), nil
+}
+
+// Override lets an execution past the condition of the given kind that it evaluates in a stage:
+// its rules still running are abandoned and the condition counts as met. ErrNotLatest if the
+// execution is not in the stage, ErrNotOverridable if the condition is not being evaluated.
+func (p *Pipeline) Override(executionID, stage string, kind Kind, ids IDs) ([]Event, error) {
+	e := p.Find(executionID)
+	if e == nil || e.Status.Done() || e.Stage >= len(e.Plan) || e.Plan[e.Stage].Name != stage || e.Waiting {
+		return nil, ErrNotLatest
 	}
-	return append(effects, p.advance(ids)...), nil
+	if e.Phase != kind || kind == OnFailure || e.Status != InProgress {
+		return nil, ErrNotOverridable
+	}
+	for _, r := range e.runningRules() {
+		r.Status = Abandoned
+		p.emit(RuleAbandoned{Execution: e.ID, Rule: *r})
+	}
+	p.conditionDone(e, true, Overridden, ids)
+	p.advance(ids)
+	return p.flush(), nil
 }
 
 // Errors of the operations above, which the API turns into AWS's exceptions.
 var (
-	ErrNotStoppable  = fmt.Errorf("the execution is not running")
-	ErrDuplicateStop = fmt.Errorf("the execution is already stopping")
-	ErrNotRetryable  = fmt.Errorf("the stage cannot be retried")
-	ErrNotLatest     = fmt.Errorf("the execution is no longer the latest in its stage")
+	ErrNotStoppable   = fmt.Errorf("the execution is not running")
+	ErrDuplicateStop  = fmt.Errorf("the execution is already stopping")
+	ErrNotRetryable   = fmt.Errorf("the stage cannot be retried")
+	ErrNotLatest      = fmt.Errorf("the execution is no longer the latest in its stage")
+	ErrNotOverridable = fmt.Errorf("the condition is not being evaluated")
 )
 
 func (e *Execution) action(id string) *Action {
@@ -237,6 +368,17 @@ func (e *Execution) action(id string) *Action {
 		for _, a := range acts {
 			if a.ID == id {
 				return a
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Execution) rule(id string) *Rule {
+	for _, rules := range e.Rules {
+		for _, r := range rules {
+			if r.ID == id {
+				return r
 			}
 		}
 	}
@@ -257,6 +399,20 @@ func (e *Execution) running() []*Action {
 	return out
 }
 
+// runningRules returns the in-flight rule runs of the current stage, by key.
+func (e *Execution) runningRules() []*Rule {
+	if e.Stage >= len(e.Plan) || len(e.Rules) <= e.Stage || e.Rules[e.Stage] == nil {
+		return nil
+	}
+	var out []*Rule
+	for _, key := range slices.Sorted(maps.Keys(e.Rules[e.Stage])) {
+		if r := e.Rules[e.Stage][key]; r.Status == InProgress {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // in reports whether the execution occupies the named stage (inside it, not waiting).
 func (e *Execution) in(stage string) bool {
 	return !e.Waiting && e.Stage < len(e.Plan) && e.Plan[e.Stage].Name == stage
@@ -272,30 +428,49 @@ func (e *Execution) reached(stage string) bool {
 	return false
 }
 
+// upgrade gives an execution stored before conditions existed its per-stage rule runs and retries.
+func (e *Execution) upgrade() {
+	if len(e.Rules) < len(e.Plan) {
+		e.Rules = append(e.Rules, make([]map[string]*Rule, len(e.Plan)-len(e.Rules))...)
+	}
+	if len(e.Retries) < len(e.Plan) {
+		e.Retries = append(e.Retries, make([]Retries, len(e.Plan)-len(e.Retries))...)
+	}
+}
+
+func (p *Pipeline) emit(ev Event) { p.events = append(p.events, ev) }
+
+// flush returns the events of the current call and forgets them.
+func (p *Pipeline) flush() []Event {
+	out := p.events
+	p.events = nil
+	return out
+}
+
 // arrive puts e at the entrance of its stage; in SUPERSEDED mode it overtakes older executions
-// waiting at the same entrance.
+// waiting at the same entrance (a rollback is never overtaken: it repairs what failed).
 func (p *Pipeline) arrive(e *Execution) {
 	e.Waiting = true
 	if p.Mode != Superseded && p.Mode != "" {
 		return
 	}
 	for _, other := range p.Executions {
-		if other != e && other.Waiting && !other.Status.Done() && other.Seq < e.Seq && other.Stage < len(other.Plan) &&
+		if other != e && other.Waiting && !other.Status.Done() && !other.Rollback && other.Seq < e.Seq && other.Stage < len(other.Plan) &&
 			other.Plan[other.Stage].Name == e.Plan[e.Stage].Name {
-			other.Status = StatusSuperseded
+			p.finish(other, StatusSuperseded)
 		}
 	}
 }
 
-// advance moves every execution as far as the rules allow and returns the actions to start.
-func (p *Pipeline) advance(ids IDs) []Effect {
-	var effects []Effect
+// advance moves every execution as far as the rules allow.
+func (p *Pipeline) advance(ids IDs) {
+	for _, e := range p.Executions {
+		e.upgrade()
+	}
 	for progress := true; progress; {
 		progress = false
 		for _, e := range p.byAge() {
-			more, moved := p.step(e, ids)
-			effects = append(effects, more...)
-			progress = progress || moved
+			progress = p.step(e, ids) || progress
 		}
 	}
 	var keep []*Execution
@@ -307,7 +482,6 @@ func (p *Pipeline) advance(ids IDs) []Effect {
 		}
 	}
 	p.Executions = keep
-	return effects
 }
 
 // forgettable reports whether a finished execution can leave the state: it can unless it failed
@@ -334,22 +508,39 @@ func (p *Pipeline) byAge() []*Execution {
 	return out
 }
 
-// step moves one execution one step, if it can.
-func (p *Pipeline) step(e *Execution, ids IDs) ([]Effect, bool) {
+// step moves one execution one step, if it can, and reports whether it did.
+func (p *Pipeline) step(e *Execution, ids IDs) bool {
 	if e.Status.Done() {
-		return nil, false
+		return false
 	}
 	if e.Waiting {
 		if !p.admits(e) {
-			return nil, false
+			return false
 		}
-		e.Waiting, e.Group = false, 0
-		e.StageStatus[e.Stage] = InProgress
-		e.Actions[e.Stage] = map[string]*Action{}
-		return p.startGroup(e, ids, false), true
+		p.enter(e, ids)
+		return true
 	}
-	if len(e.running()) > 0 {
-		return nil, false
+	if len(e.running()) > 0 || len(e.runningRules()) > 0 {
+		return false
+	}
+	if e.Status == Stopping {
+		p.endStage(e, Stopped)
+		return true
+	}
+	if e.Phase != "" {
+		kind := e.Phase
+		met := true
+		for _, name := range e.Plan[e.Stage].condition(kind).Rules {
+			if r := e.Rules[e.Stage][ruleKey(kind, name)]; r == nil || r.Status != Succeeded {
+				met = false
+			}
+		}
+		status := Failed
+		if met {
+			status = Succeeded
+		}
+		p.conditionDone(e, met, status, ids)
+		return true
 	}
 	// The group is over: every action of it has a final status.
 	failed := false
@@ -359,22 +550,165 @@ func (p *Pipeline) step(e *Execution, ids IDs) ([]Effect, bool) {
 		}
 	}
 	switch {
-	case e.Status == Stopping:
-		e.StageStatus[e.Stage], e.Status = Stopped, Stopped
 	case failed:
-		e.StageStatus[e.Stage], e.Status = Failed, Failed
+		p.stageFailed(e, ids)
 	case e.Group+1 < len(e.Plan[e.Stage].Groups):
 		e.Group++
-		return p.startGroup(e, ids, false), true
-	case e.Stage+1 < len(e.Plan):
-		e.StageStatus[e.Stage] = Succeeded
+		p.startGroup(e, ids, false)
+	case e.Plan[e.Stage].OnSuccess != nil && !e.Rollback:
+		p.startRules(e, OnSuccess, ids)
+	default:
+		p.stageSucceeded(e)
+	}
+	return true
+}
+
+// enter admits e into the stage it waits at: its entry condition's rules start, or its first
+// group of actions.
+func (p *Pipeline) enter(e *Execution, ids IDs) {
+	e.Waiting, e.Group, e.Phase = false, 0, ""
+	e.StageStatus[e.Stage] = InProgress
+	e.Actions[e.Stage] = map[string]*Action{}
+	e.Rules[e.Stage] = map[string]*Rule{}
+	p.emit(StageEntered{Execution: e.ID, Stage: e.Stage})
+	if e.Plan[e.Stage].BeforeEntry != nil && !e.Rollback {
+		p.startRules(e, BeforeEntry, ids)
+		return
+	}
+	p.startGroup(e, ids, false)
+}
+
+// conditionDone moves e on once the condition it evaluates is decided: met (or overridden), or not.
+func (p *Pipeline) conditionDone(e *Execution, met bool, status Status, ids IDs) {
+	kind := e.Phase
+	cond := e.Plan[e.Stage].condition(kind)
+	e.Phase = ""
+	p.emit(ConditionFinished{Execution: e.ID, Stage: e.Stage, Kind: kind, Status: status})
+	switch kind {
+	case BeforeEntry:
+		switch {
+		case met:
+			p.startGroup(e, ids, false)
+		case cond.Result == ResultSkip:
+			p.endStage(e, Skipped)
+		default:
+			p.endStage(e, Failed)
+		}
+	case OnSuccess:
+		switch {
+		case met:
+			p.stageSucceeded(e)
+		case cond.Result == ResultRollback:
+			p.endStage(e, Failed)
+			p.emit(RollbackRequested{Execution: e.ID, Stage: e.Stage})
+		default:
+			p.endStage(e, Failed)
+		}
+	case OnFailure:
+		if met {
+			p.engage(e, cond, ids)
+		} else {
+			p.endStage(e, Failed)
+		}
+	}
+}
+
+// stageFailed handles a stage whose actions failed: its onFailure condition decides.
+func (p *Pipeline) stageFailed(e *Execution, ids IDs) {
+	cond := e.Plan[e.Stage].OnFailure
+	switch {
+	case cond == nil || e.Rollback:
+		p.endStage(e, Failed)
+	case len(cond.Rules) > 0:
+		p.startRules(e, OnFailure, ids)
+	default:
+		p.engage(e, cond, ids)
+	}
+}
+
+// engage carries out a failed stage's onFailure result.
+func (p *Pipeline) engage(e *Execution, cond *Condition, ids IDs) {
+	switch cond.Result {
+	case ResultRetry:
+		if e.Retries[e.Stage].Auto < MaxAutoRetries {
+			p.retry(e, AutomatedRetry, cond.RetryFailedOnly, ids)
+			return
+		}
+		p.endStage(e, Failed)
+	case ResultRollback:
+		p.endStage(e, Failed)
+		p.emit(RollbackRequested{Execution: e.ID, Stage: e.Stage, Automated: true})
+	case ResultSkip:
+		p.endStage(e, Skipped)
+	default:
+		p.endStage(e, Failed)
+	}
+}
+
+// retry runs e's current stage again, all its actions or those that did not succeed.
+func (p *Pipeline) retry(e *Execution, trigger RetryTrigger, failedOnly bool, ids IDs) {
+	idx := e.Stage
+	r := &e.Retries[idx]
+	if trigger == AutomatedRetry {
+		r.Auto++
+	} else {
+		r.Manual++
+	}
+	r.Latest = trigger
+	e.StageStatus[idx] = InProgress
+	e.Group, e.Phase = 0, ""
+	p.emit(StageRetried{Execution: e.ID, Stage: idx, Trigger: trigger, FailedOnly: failedOnly})
+	for g, group := range e.Plan[idx].Groups {
+		for _, name := range group {
+			if a := e.Actions[idx][name]; a == nil || !failedOnly || a.Status != Succeeded {
+				e.Group = g
+				p.startGroup(e, ids, failedOnly)
+				return
+			}
+		}
+	}
+}
+
+// stageSucceeded ends e's current stage as succeeded and moves it to the next stage, or ends it.
+func (p *Pipeline) stageSucceeded(e *Execution) {
+	p.endStage(e, Succeeded)
+}
+
+// endStage gives e's current stage its final status and moves e on: to the next stage after a
+// success or a skip (a rollback ends after its one stage), else to the end with that status.
+func (p *Pipeline) endStage(e *Execution, status Status) {
+	e.StageStatus[e.Stage] = status
+	e.Phase = ""
+	p.emit(StageFinished{Execution: e.ID, Stage: e.Stage, Status: status})
+	if status != Succeeded && status != Skipped {
+		p.finish(e, status)
+		return
+	}
+	if e.Stage+1 < len(e.Plan) && !e.Rollback {
 		e.Stage++
 		p.arrive(e)
-	default:
-		e.StageStatus[e.Stage], e.Status = Succeeded, Succeeded
-		e.Stage = len(e.Plan)
+		return
 	}
-	return nil, true
+	e.Stage = len(e.Plan)
+	p.finish(e, Succeeded)
+}
+
+// finish gives e its final status.
+func (p *Pipeline) finish(e *Execution, status Status) {
+	e.Status = status
+	p.emit(ExecutionFinished{Execution: e.ID, Status: status})
+}
+
+// abandonRunning abandons e's in-flight actions and rules.
+func (p *Pipeline) abandonRunning(e *Execution) {
+	for _, a := range e.running() {
+		a.Status = Abandoned
+		p.emit(ActionAbandoned{Execution: e.ID, Action: *a})
+	}
+	for _, r := range e.runningRules() {
+		r.Status = Abandoned
+		p.emit(RuleAbandoned{Execution: e.ID, Rule: *r})
+	}
 }
 
 // admits reports whether e may enter the stage it waits at.
@@ -403,8 +737,7 @@ func (p *Pipeline) admits(e *Execution) bool {
 
 // startGroup starts the actions of e's current group; with keepSucceeded, actions that already
 // succeeded in this stage are not run again.
-func (p *Pipeline) startGroup(e *Execution, ids IDs, keepSucceeded bool) []Effect {
-	var effects []Effect
+func (p *Pipeline) startGroup(e *Execution, ids IDs, keepSucceeded bool) {
 	for _, name := range e.Plan[e.Stage].Groups[e.Group] {
 		prev := e.Actions[e.Stage][name]
 		if keepSucceeded && prev != nil && prev.Status == Succeeded {
@@ -416,7 +749,16 @@ func (p *Pipeline) startGroup(e *Execution, ids IDs, keepSucceeded bool) []Effec
 		}
 		a := &Action{ID: ids(), Stage: e.Stage, Name: name, Attempt: attempt, Status: InProgress}
 		e.Actions[e.Stage][name] = a
-		effects = append(effects, StartAction{Execution: e.ID, Action: *a})
+		p.emit(ActionStarted{Execution: e.ID, Action: *a})
 	}
-	return effects
+}
+
+// startRules starts the rules of the condition of the given kind of e's current stage.
+func (p *Pipeline) startRules(e *Execution, kind Kind, ids IDs) {
+	e.Phase = kind
+	for _, name := range e.Plan[e.Stage].condition(kind).Rules {
+		r := &Rule{ID: ids(), Stage: e.Stage, Kind: kind, Name: name, Status: InProgress}
+		e.Rules[e.Stage][ruleKey(kind, name)] = r
+		p.emit(RuleStarted{Execution: e.ID, Rule: *r})
+	}
 }

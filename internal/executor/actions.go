@@ -73,7 +73,7 @@ func (s *step) resolve(execID string, r *run, config map[string]string) (map[str
 
 // startAction records the start of an action run and what it waits for: a job, an approval, or
 // nothing, when it fails at once.
-func (s *step) startAction(execID string, a engine.Action) ([]engine.Effect, error) {
+func (s *step) startAction(execID string, a engine.Action) ([]engine.Event, error) {
 	r := s.st.Runs[execID]
 	decl, ad, err := s.actionDeclaration(r, a)
 	if err != nil {
@@ -178,12 +178,12 @@ func (x *Executor) runsAsJob(id *model.ActionTypeId) bool {
 	return x.cfg.LocalProviders[key] || x.cfg.WorkerProviders[*id.Provider] || x.cfg.WorkerProviders["*"]
 }
 
-func (s *step) fail(execID string, a engine.Action, message string) ([]engine.Effect, error) {
+func (s *step) fail(execID string, a engine.Action, message string) ([]engine.Event, error) {
 	return s.settle(execID, a.ID, engine.Failed, message, nil)
 }
 
 // settle records an action run's end and returns what the engine makes of it.
-func (s *step) settle(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) ([]engine.Effect, error) {
+func (s *step) settle(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) ([]engine.Event, error) {
 	s.finishAction(execID, actionID, status, summary, output)
 	s.touched[execID] = true
 	return s.st.Engine.ActionFinished(execID, actionID, status == engine.Succeeded, newID)
@@ -191,11 +191,11 @@ func (s *step) settle(execID, actionID string, status engine.Status, summary str
 
 // conclude settles an action run and carries out what follows.
 func (s *step) conclude(execID, actionID string, status engine.Status, summary string, output *model.ActionExecutionOutput) error {
-	effects, err := s.settle(execID, actionID, status, summary, output)
+	events, err := s.settle(execID, actionID, status, summary, output)
 	if err != nil {
 		return err
 	}
-	return s.handle(effects)
+	return s.handle(events)
 }
 
 // latest returns the stage's latest-run record, starting a new one when another execution enters.
@@ -203,6 +203,9 @@ func (s *step) latest(stage, execID string) *stageRun {
 	l := s.st.Latest[stage]
 	if l == nil || l.Execution != execID {
 		l = &stageRun{Execution: execID, Actions: map[string]*actionRun{}}
+		if r := s.st.Runs[execID]; r != nil && r.RollbackOf != "" {
+			l.Rollback = true
+		}
 		if old := s.st.Latest[stage]; old != nil {
 			maps.Copy(l.Actions, old.Actions)
 		}
@@ -291,7 +294,7 @@ func (s *step) putActionDoc(execID, stage, name string, ar *actionRun, detail *m
 	doc, _ := json.Marshal(detail)
 	s.change.Actions = append(s.change.Actions, store.ActionExecution{
 		ID: ar.ID, ExecutionID: execID, Pipeline: s.pipeline, Stage: stage, Action: name,
-		Status: string(ar.Status), Doc: doc, Started: ar.Started, Updated: s.now,
+		Status: string(ar.Status), Doc: doc, Targets: s.targets[ar.ID], Started: ar.Started, Updated: s.now,
 	})
 }
 

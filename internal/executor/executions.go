@@ -31,6 +31,8 @@ var (
 	ErrDuplicate    = engine.ErrDuplicateStop
 	ErrNotRetryable = engine.ErrNotRetryable
 	ErrNotLatest    = engine.ErrNotLatest
+	// ErrNotOverridable: the condition is not being evaluated, so there is nothing to override.
+	ErrNotOverridable = engine.ErrNotOverridable
 )
 
 // VariableError explains what is wrong with the variables an execution was started with.
@@ -100,12 +102,12 @@ func (s *step) start(id string, req Start, decl *model.PipelineDeclaration, vars
 	}
 	s.st.Runs[id] = r
 	s.touched[id] = true
-	effects := s.st.Engine.Start(id, plan(decl), newID)
+	events := s.st.Engine.Start(id, plan(decl), newID)
 	r.Seq = s.st.Engine.NextSeq
-	return s.handle(effects)
+	return s.handle(events)
 }
 
-// plan turns a declaration into the engine's view: stages of runOrder groups.
+// plan turns a declaration into the engine's view: stages of runOrder groups, and their conditions.
 func plan(decl *model.PipelineDeclaration) []engine.StagePlan {
 	out := make([]engine.StagePlan, len(decl.Stages))
 	for i, st := range decl.Stages {
@@ -113,17 +115,43 @@ func plan(decl *model.PipelineDeclaration) []engine.StagePlan {
 		for _, a := range st.Actions {
 			orders[*a.RunOrder] = append(orders[*a.RunOrder], *a.Name)
 		}
-		keys := make([]int, 0, len(orders))
-		for k := range orders {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
 		out[i].Name = *st.Name
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(orders)) {
 			out[i].Groups = append(out[i].Groups, orders[k])
+		}
+		if st.BeforeEntry != nil {
+			out[i].BeforeEntry = condition(st.BeforeEntry.Conditions, nil)
+		}
+		if st.OnSuccess != nil {
+			out[i].OnSuccess = condition(st.OnSuccess.Conditions, nil)
+		}
+		if f := st.OnFailure; f != nil {
+			c := condition(f.Conditions, f.Result)
+			// Without a retry mode, a retry reruns the failed actions only.
+			c.RetryFailedOnly = f.RetryConfiguration == nil || f.RetryConfiguration.RetryMode == nil ||
+				*f.RetryConfiguration.RetryMode == model.StageRetryModeFailedActions
+			out[i].OnFailure = c
 		}
 	}
 	return out
+}
+
+// condition is the engine's view of a declared condition (a stage declares at most one of each
+// kind): its rules and its result, the declaration's own (an onFailure's) over the condition's.
+func condition(conds []model.Condition, result *model.Result) *engine.Condition {
+	c := &engine.Condition{}
+	if result != nil {
+		c.Result = engine.Result(*result)
+	}
+	for _, cond := range conds {
+		if c.Result == "" && cond.Result != nil {
+			c.Result = engine.Result(*cond.Result)
+		}
+		for _, r := range cond.Rules {
+			c.Rules = append(c.Rules, *r.Name)
+		}
+	}
+	return c
 }
 
 // pipelineVariables resolves a V2 pipeline's variables: the values given at start over the
@@ -158,7 +186,7 @@ func (x *Executor) Stop(ctx context.Context, pipeline, id string, abandon bool, 
 		if r == nil {
 			return ErrNotStoppable
 		}
-		effects, err := s.st.Engine.Stop(id, abandon, newID)
+		events, err := s.st.Engine.Stop(id, abandon, newID)
 		if err != nil {
 			return err
 		}
@@ -167,7 +195,7 @@ func (x *Executor) Stop(ctx context.Context, pipeline, id string, abandon bool, 
 			r.StopTrigger.Reason = new(reason)
 		}
 		s.touched[id] = true
-		return s.handle(effects)
+		return s.handle(events)
 	})
 }
 
@@ -177,12 +205,26 @@ func (x *Executor) Retry(ctx context.Context, pipeline, id, stage string, failed
 		if s.st.Runs[id] == nil {
 			return ErrNotLatest
 		}
-		effects, err := s.st.Engine.Retry(id, stage, failedOnly, newID)
+		events, err := s.st.Engine.Retry(id, stage, failedOnly, newID)
 		if err != nil {
 			return err
 		}
 		s.touched[id] = true
-		return s.handle(effects)
+		return s.handle(events)
+	})
+}
+
+// Override lets an execution past a stage condition it evaluates (OverrideStageCondition).
+func (x *Executor) Override(ctx context.Context, pipeline, id, stage string, kind engine.Kind) error {
+	return x.apply(ctx, pipeline, func(s *step) error {
+		if s.st.Runs[id] == nil {
+			return ErrNotLatest
+		}
+		events, err := s.st.Engine.Override(id, stage, kind, newID)
+		if err != nil {
+			return err
+		}
+		return s.handle(events)
 	})
 }
 
@@ -201,32 +243,11 @@ func (x *Executor) SetTransition(ctx context.Context, pipeline, stage string, en
 	})
 }
 
-// position is where an execution stands, to tell which executions a step moved.
-type position struct {
-	status       engine.Status
-	stage, group int
-	waiting      bool
-	stages       []engine.Status
-}
-
-func positionOf(e *engine.Execution) position {
-	return position{status: e.Status, stage: e.Stage, group: e.Group, waiting: e.Waiting, stages: slices.Clone(e.StageStatus)}
-}
-
-func (p position) equal(q position) bool {
-	return p.status == q.status && p.stage == q.stage && p.group == q.group && p.waiting == q.waiting && slices.Equal(p.stages, q.stages)
-}
-
 // recordExecutions writes the records of the executions this step changed, and lets go of those
 // the engine forgot.
 func (s *step) recordExecutions() error {
 	for _, e := range s.st.Engine.Forgotten {
 		s.touched[e.ID] = true
-	}
-	for _, e := range s.st.Engine.Executions {
-		if before, ok := s.before[e.ID]; !ok || !before.equal(positionOf(e)) {
-			s.touched[e.ID] = true
-		}
 	}
 	forgotten := s.st.Engine.Forgotten
 	s.st.Engine.Forgotten = nil
@@ -281,6 +302,9 @@ type ExecutionDoc struct {
 	Execution model.PipelineExecution        `json:"execution"`
 	Summary   model.PipelineExecutionSummary `json:"summary"`
 	Succeeded []string                       `json:"succeededStages,omitempty"`
+	// Source is what a rollback to this execution takes from it, kept once it succeeded in a
+	// stage (standard executions only).
+	Source *rollbackSource `json:"source,omitempty"`
 }
 
 // DecodeExecution reads an execution's record.
@@ -294,6 +318,12 @@ func DecodeExecution(rec store.Execution) (*ExecutionDoc, error) {
 
 func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, error) {
 	status := model.PipelineExecutionStatus(e.Status)
+	execType := model.ExecutionTypeStandard
+	var rollback *model.PipelineRollbackMetadata
+	if r.RollbackOf != "" {
+		execType = model.ExecutionTypeRollback
+		rollback = &model.PipelineRollbackMetadata{RollbackTargetPipelineExecutionId: new(r.RollbackOf)}
+	}
 	exec := model.PipelineExecution{
 		PipelineName:        new(r.Pipeline),
 		PipelineVersion:     new(r.Version),
@@ -302,7 +332,11 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		ArtifactRevisions:   []model.ArtifactRevision{},
 		Trigger:             &r.Trigger,
 		ExecutionMode:       new(r.Mode),
-		ExecutionType:       new(model.ExecutionTypeStandard),
+		ExecutionType:       new(execType),
+		RollbackMetadata:    rollback,
+	}
+	if r.Summary != "" {
+		exec.StatusSummary = new(r.Summary)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Variables)) {
 		exec.Variables = append(exec.Variables, model.ResolvedPipelineVariable{Name: new(name), ResolvedValue: new(r.Variables[name])})
@@ -316,7 +350,8 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 		Trigger:             &r.Trigger,
 		StopTrigger:         r.StopTrigger,
 		ExecutionMode:       new(r.Mode),
-		ExecutionType:       new(model.ExecutionTypeStandard),
+		ExecutionType:       new(execType),
+		RollbackMetadata:    rollback,
 	}
 	exec.ArtifactRevisions = append(exec.ArtifactRevisions, r.Revisions...)
 	for _, o := range r.SourceRevisions {
@@ -327,7 +362,11 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 			summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: new(a.Name), RevisionId: a.Revision.RevisionId})
 		}
 	}
-	doc, err := json.Marshal(ExecutionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded})
+	var source *rollbackSource
+	if r.RollbackOf == "" && len(r.Succeeded) > 0 {
+		source = r.source(e.ID, e.Plan[0].Name)
+	}
+	doc, err := json.Marshal(ExecutionDoc{Execution: exec, Summary: summary, Succeeded: r.Succeeded, Source: source})
 	if err != nil {
 		return store.Execution{}, err
 	}

@@ -90,6 +90,9 @@ type state struct {
 	// Revisions are, per source action ("stage/action"), the revisions PutActionRevision
 	// recorded, newest last, with the executions they started.
 	Revisions map[string][]putRevision `json:"revisions,omitempty"`
+	// Good is, per stage, the latest standard execution that succeeded in it: where an automatic
+	// rollback of the stage goes back to.
+	Good map[string]*rollbackSource `json:"good,omitempty"`
 }
 
 type putRevision struct {
@@ -117,6 +120,10 @@ type run struct {
 	SourceRevisions []model.SourceRevisionOverride `json:"sourceRevisions,omitempty"`
 	// Actions are this execution's action runs, by action execution id.
 	Actions map[string]*actionRun `json:"actions,omitempty"`
+	// Rules are this execution's rule runs, by rule execution id.
+	Rules map[string]*ruleRun `json:"rules,omitempty"`
+	// RollbackOf is, for a rollback execution, the execution it rolls back to.
+	RollbackOf string `json:"rollbackOf,omitempty"`
 	// Artifacts are where the artifacts its actions produced are, by name.
 	Artifacts map[string]artifactRef `json:"artifacts,omitempty"`
 }
@@ -132,6 +139,20 @@ type stageRun struct {
 	Execution string                `json:"execution"`
 	Status    engine.Status         `json:"status"`
 	Actions   map[string]*actionRun `json:"actions"`
+	// Rollback marks the run of a rollback execution.
+	Rollback bool `json:"rollback,omitempty"`
+	// Conditions are the latest evaluations of the stage's conditions, by kind.
+	Conditions map[engine.Kind]*conditionRun `json:"conditions,omitempty"`
+	// Retries counts the retries of the stage in its latest execution.
+	Retries *engine.Retries `json:"retries,omitempty"`
+}
+
+// conditionRun is an evaluation of a stage condition: its status and its rules' latest runs.
+type conditionRun struct {
+	Status  engine.Status       `json:"status"`
+	Summary string              `json:"summary,omitempty"`
+	Changed time.Time           `json:"changed"`
+	Rules   map[string]*ruleRun `json:"rules"`
 }
 
 type actionRun struct {
@@ -177,11 +198,12 @@ type step struct {
 	st     *state
 	now    time.Time
 	change store.Change
-	// touched marks the executions the step changed, whose state documents and records are
-	// rewritten; before holds where each execution stood when the step began, so that those the
-	// step moved are rewritten too.
+	// touched marks the executions the step changed (those its events name), whose state
+	// documents and records are rewritten.
 	touched map[string]bool
-	before  map[string]position
+	// targets are the deploy targets actions reported in this step, by action execution id, for
+	// their records.
+	targets map[string][]byte
 }
 
 // Apply runs fn as one step of pipeline's executions.
@@ -205,10 +227,6 @@ func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *ste
 			return store.Change{}, err
 		}
 		s.st = st
-		s.before = make(map[string]position, len(s.st.Engine.Executions))
-		for _, e := range s.st.Engine.Executions {
-			s.before[e.ID] = positionOf(e)
-		}
 		if err := fn(s); err != nil {
 			return store.Change{}, err
 		}
@@ -330,38 +348,54 @@ func (x *Executor) pipelineARN(name string) string {
 
 func newID() string { return uuid.NewString() }
 
-// handle carries out the engine's effects, and those that follow from actions that finish at
-// once (a provider without a runner, a variable that does not resolve).
-func (s *step) handle(effects []engine.Effect) error {
-	for len(effects) > 0 {
-		effect := effects[0]
-		effects = effects[1:]
-		switch e := effect.(type) {
-		case engine.StartAction:
-			more, err := s.startAction(e.Execution, e.Action)
-			if err != nil {
-				return err
-			}
-			effects = append(effects, more...)
-		case engine.AbandonAction:
+// handle records the engine's events and carries out those that ask for work, with the work that
+// follows from runs that finish at once (a provider without a runner, a variable that does not
+// resolve) or from a rollback's start.
+func (s *step) handle(events []engine.Event) error {
+	for len(events) > 0 {
+		ev := events[0]
+		events = events[1:]
+		s.touched[ev.ExecutionID()] = true
+		if err := s.record(ev); err != nil {
+			return err
+		}
+		var more []engine.Event
+		var err error
+		switch e := ev.(type) {
+		case engine.ActionStarted:
+			more, err = s.startAction(e.Execution, e.Action)
+		case engine.ActionAbandoned:
 			if _, ar := s.findAction(e.Action.ID); ar != nil && ar.JobID != "" {
-				if err := s.endJob(ar.JobID, jobAbandoned); err != nil {
-					return err
-				}
+				err = s.endJob(ar.JobID, jobAbandoned)
 			}
 			s.finishAction(e.Execution, e.Action.ID, engine.Abandoned, "The action was abandoned when its execution stopped", nil)
+		case engine.RuleStarted:
+			more, err = s.startRule(e.Execution, e.Rule)
+		case engine.RuleAbandoned:
+			err = s.abandonRule(e.Execution, e.Rule)
+		case engine.ConditionFinished:
+			s.conditionFinished(e)
+		case engine.StageRetried:
+			s.stageRetried(e)
+		case engine.StageFinished:
+			s.stageFinished(e)
+		case engine.RollbackRequested:
+			more, err = s.rollbackRequested(e)
 		}
-		s.touched[executionOf(effect)] = true
+		if err != nil {
+			return err
+		}
+		events = append(events, more...)
 	}
 	return nil
 }
 
-func executionOf(e engine.Effect) string {
-	switch e := e.(type) {
-	case engine.StartAction:
-		return e.Execution
-	case engine.AbandonAction:
-		return e.Execution
+// record adds an event to the step's change, for the pipeline's history of events.
+func (s *step) record(ev engine.Event) error {
+	doc, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", ev.Name(), err)
 	}
-	return ""
+	s.change.Events = append(s.change.Events, store.Event{Pipeline: s.pipeline, ExecutionID: ev.ExecutionID(), Kind: ev.Name(), Doc: doc, At: s.now})
+	return nil
 }

@@ -73,6 +73,8 @@ type Result struct {
 	OutputVariables   map[string]string
 	Revision          *model.CurrentRevision
 	FailureType       string
+	// Targets are the deploy targets a deploy action reports (ListDeployActionExecutionTargets).
+	Targets []model.DeployActionExecutionTarget
 }
 
 // Finish records a job's result: the action it ran succeeds or fails, or, with a continuation
@@ -91,6 +93,9 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 		}
 		if cur.Status != jobInProgress && cur.Status != jobDispatched {
 			return ErrInvalidJobState
+		}
+		if _, rr := s.findRuleRun(cur.ActionExecutionID); rr != nil {
+			return s.finishRuleJob(cur, rr, res)
 		}
 		_, ar := s.findAction(cur.ActionExecutionID)
 		if ar == nil || ar.Status != engine.InProgress || s.st.Runs[cur.ExecutionID] == nil {
@@ -153,11 +158,41 @@ func (x *Executor) Finish(ctx context.Context, jobID string, res Result) error {
 				return err
 			}
 		}
+		if len(res.Targets) > 0 {
+			raw, err := json.Marshal(res.Targets)
+			if err != nil {
+				return err
+			}
+			s.targets = map[string][]byte{cur.ActionExecutionID: raw}
+		}
 		if res.Succeeded && len(res.OutputVariables) > 0 {
 			s.recordOutputs(cur.ExecutionID, cur.ActionExecutionID, res.OutputVariables)
 		}
 		return s.conclude(cur.ExecutionID, cur.ActionExecutionID, status, res.Summary, out)
 	})
+}
+
+// finishRuleJob records the result of a rule's job: the rule succeeds or fails.
+func (s *step) finishRuleJob(j store.Job, rr *ruleRun, res Result) error {
+	if rr.Status != engine.InProgress || s.st.Runs[j.ExecutionID] == nil {
+		return ErrInvalidJobState
+	}
+	j.Status, j.Updated = jobFailed, s.now
+	status := engine.Failed
+	if res.Succeeded {
+		j.Status, status = jobSucceeded, engine.Succeeded
+	}
+	s.change.Jobs = append(s.change.Jobs, j)
+	rr.ExternalID = res.ExternalID
+	result := &model.RuleExecutionResult{}
+	if res.ExternalID != "" {
+		result.ExternalExecutionId = new(res.ExternalID)
+	}
+	events, err := s.settleRule(j.ExecutionID, rr.ID, status, res.Summary, result)
+	if err != nil {
+		return err
+	}
+	return s.handle(events)
 }
 
 // recordOutputs makes an action's output variables available under its namespace.

@@ -11,8 +11,11 @@ import (
 // LocalRun is what a built-in runner needs to know of a job beyond its job data.
 type LocalRun struct {
 	// Action is the action's declaration, for what job data does not carry (commands, output
-	// variables, the files of output artifacts).
+	// variables, the files of output artifacts); nil for a rule's run.
 	Action *model.ActionDeclaration
+	// Rule is the rule's declaration when the job is the run of a stage condition's rule (its
+	// type key has category "Rule"); nil for an action's run.
+	Rule *model.RuleDeclaration
 	// Pin is the revision the execution pins a source action to: from the sourceRevisions it
 	// was started with, or the revision that started it (PutActionRevision, a push, a poll).
 	Pin *model.SourceRevisionOverride
@@ -29,7 +32,13 @@ func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) 
 		return LocalRun{}, err
 	}
 	r := st.Runs[j.ExecutionID]
-	if r == nil || r.Actions[j.ActionExecutionID] == nil {
+	if r == nil {
+		return LocalRun{}, ErrJobNotFound
+	}
+	if rr := r.Rules[j.ActionExecutionID]; rr != nil {
+		return x.localRule(ctx, r, rr)
+	}
+	if r.Actions[j.ActionExecutionID] == nil {
 		return LocalRun{}, ErrJobNotFound
 	}
 	ar := r.Actions[j.ActionExecutionID]
@@ -63,4 +72,20 @@ func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) 
 // job still runs: false once it was stopped, abandoned, timed out or deleted.
 func (x *Executor) Heartbeat(ctx context.Context, jobID string) (bool, error) {
 	return x.store.TouchJob(ctx, jobID, x.cfg.Now())
+}
+
+// localRule is what a built-in runner needs to know of a rule's job.
+func (x *Executor) localRule(ctx context.Context, r *run, rr *ruleRun) (LocalRun, error) {
+	decl, err := x.declaration(ctx, r.Pipeline, r.Version, r.Generation)
+	if err != nil {
+		return LocalRun{}, err
+	}
+	for i := range decl.Stages {
+		if *decl.Stages[i].Name == rr.Stage {
+			if rd := findRule(&decl.Stages[i], rr.Kind, rr.Name); rd != nil {
+				return LocalRun{Rule: rd, Deadline: rr.Deadline, Variables: r.Variables}, nil
+			}
+		}
+	}
+	return LocalRun{}, ErrJobNotFound
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -120,8 +121,23 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 		}
 		latest := st.Latest[name]
 		if latest != nil {
-			// AWS names the type of a stage's run only for a rollback.
 			ss.LatestExecution = &model.StageExecution{PipelineExecutionId: new(latest.Execution), Status: new(stageStatus(latest.Status))}
+			// AWS names the type of a stage's run only for a rollback.
+			if latest.Rollback {
+				ss.LatestExecution.Type = new(model.ExecutionTypeRollback)
+			}
+			ss.BeforeEntryConditionState = conditionState(latest.Conditions[engine.BeforeEntry], stage.BeforeEntry != nil)
+			ss.OnSuccessConditionState = conditionState(latest.Conditions[engine.OnSuccess], stage.OnSuccess != nil)
+			ss.OnFailureConditionState = conditionState(latest.Conditions[engine.OnFailure], stage.OnFailure != nil && len(stage.OnFailure.Conditions) > 0)
+			if r := latest.Retries; r != nil {
+				ss.RetryStageMetadata = &model.RetryStageMetadata{LatestRetryTrigger: new(model.RetryTrigger(r.Latest))}
+				if r.Auto > 0 {
+					ss.RetryStageMetadata.AutoStageRetryAttempt = new(r.Auto)
+				}
+				if r.Manual > 0 {
+					ss.RetryStageMetadata.ManualStageRetryAttempt = new(r.Manual)
+				}
+			}
 		}
 		for _, a := range stage.Actions {
 			as := model.ActionState{ActionName: a.Name}
@@ -163,4 +179,52 @@ func stageStatus(s engine.Status) model.StageExecutionStatus {
 		return model.StageExecutionStatusCancelled
 	}
 	return model.StageExecutionStatus(s)
+}
+
+// conditionState describes the latest evaluation of a stage condition as GetPipelineState does,
+// if the stage declares the condition and the condition was evaluated.
+func conditionState(c *conditionRun, declared bool) *model.StageConditionState {
+	if c == nil || !declared {
+		return nil
+	}
+	cs := model.ConditionState{
+		LatestExecution: &model.ConditionExecution{Status: new(conditionStatus(c.Status)), LastStatusChange: model.NewTimestamp(c.Changed)},
+		RuleStates:      []model.RuleState{},
+	}
+	if c.Summary != "" {
+		cs.LatestExecution.Summary = new(c.Summary)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+		rr := c.Rules[name]
+		re := &model.RuleExecution{
+			RuleExecutionId:  new(rr.ID),
+			Status:           new(model.RuleExecutionStatus(rr.Status)),
+			LastStatusChange: model.NewTimestamp(rr.Changed),
+		}
+		if rr.Summary != "" {
+			re.Summary = new(rr.Summary)
+		}
+		if rr.ExternalID != "" {
+			re.ExternalExecutionId = new(rr.ExternalID)
+		}
+		if rr.ExternalURL != "" {
+			re.ExternalExecutionUrl = new(rr.ExternalURL)
+		}
+		if rr.Status == engine.Failed {
+			re.ErrorDetails = &model.ErrorDetails{Code: new("RuleFailed"), Message: new(rr.Summary)}
+		}
+		cs.RuleStates = append(cs.RuleStates, model.RuleState{RuleName: new(name), LatestExecution: re})
+	}
+	return &model.StageConditionState{
+		LatestExecution: &model.StageConditionsExecution{Status: new(conditionStatus(c.Status)), Summary: cs.LatestExecution.Summary},
+		ConditionStates: []model.ConditionState{cs},
+	}
+}
+
+// conditionStatus is a condition's status as AWS names it.
+func conditionStatus(s engine.Status) model.ConditionExecutionStatus {
+	if s == engine.Overridden {
+		return model.ConditionExecutionStatusOverridden
+	}
+	return model.ConditionExecutionStatus(s)
 }

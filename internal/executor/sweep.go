@@ -60,6 +60,11 @@ func (x *Executor) hasExpired(ctx context.Context, pipeline string, now time.Tim
 				return true, nil
 			}
 		}
+		for _, rr := range r.Rules {
+			if rr.Status == engine.InProgress && !rr.Deadline.IsZero() && now.After(rr.Deadline) {
+				return true, nil
+			}
+		}
 	}
 	return false, nil
 }
@@ -84,6 +89,24 @@ func (s *step) expire() error {
 				return err
 			}
 		}
+		for _, rr := range r.Rules {
+			if rr.Status != engine.InProgress || rr.Deadline.IsZero() || !s.now.After(rr.Deadline) {
+				continue
+			}
+			if rr.JobID != "" {
+				if err := s.endJob(rr.JobID, jobFailed); err != nil {
+					return err
+				}
+			}
+			message := fmt.Sprintf("The rule timed out: it did not finish within %s", rr.Deadline.Sub(rr.Started).Round(time.Second))
+			events, err := s.settleRule(execID, rr.ID, engine.Failed, message, nil)
+			if err != nil {
+				return err
+			}
+			if err := s.handle(events); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -93,6 +116,16 @@ func (s *step) abandonUnacknowledged(jobID, message string) error {
 	j, err := s.cur.Job(jobID)
 	if err != nil || j.Status != jobDispatched {
 		return err
+	}
+	if execID, rr := s.findRuleRun(j.ActionExecutionID); rr != nil && rr.Status == engine.InProgress {
+		if err := s.endJob(jobID, jobFailed); err != nil {
+			return err
+		}
+		events, err := s.settleRule(execID, rr.ID, engine.Failed, message, nil)
+		if err != nil {
+			return err
+		}
+		return s.handle(events)
 	}
 	execID, ar := s.findAction(j.ActionExecutionID)
 	if ar == nil || ar.Status != engine.InProgress {

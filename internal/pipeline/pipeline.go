@@ -180,7 +180,7 @@ func (v *validator) stage(index int, stage *model.StageDeclaration, namespaces, 
 	if err := v.blockers(stage); err != nil {
 		return err
 	}
-	if err := v.conditions(stage); err != nil {
+	if err := v.conditions(index, stage); err != nil {
 		return err
 	}
 
@@ -319,35 +319,119 @@ func (v *validator) blockers(stage *model.StageDeclaration) error {
 	return nil
 }
 
-func (v *validator) conditions(stage *model.StageDeclaration) error {
-	var groups [][]model.Condition
+// conditionKind is a kind of stage condition as the declaration names it, with the results it allows.
+type conditionKind struct {
+	name    string
+	results []model.Result
+}
+
+var (
+	beforeEntryKind = conditionKind{"beforeEntry", []model.Result{model.ResultFail, model.ResultSkip}}
+	onSuccessKind   = conditionKind{"onSuccess", []model.Result{model.ResultRollback, model.ResultFail}}
+	onFailureKind   = conditionKind{"onFailure", []model.Result{model.ResultRollback, model.ResultFail, model.ResultRetry, model.ResultSkip}}
+)
+
+func (v *validator) conditions(index int, stage *model.StageDeclaration) error {
+	name := str(stage.Name)
+	type declared struct {
+		kind   conditionKind
+		result *model.Result
+		conds  []model.Condition
+	}
+	var all []declared
 	if stage.BeforeEntry != nil {
-		groups = append(groups, stage.BeforeEntry.Conditions)
+		all = append(all, declared{beforeEntryKind, nil, stage.BeforeEntry.Conditions})
 	}
 	if stage.OnSuccess != nil {
-		groups = append(groups, stage.OnSuccess.Conditions)
+		all = append(all, declared{onSuccessKind, nil, stage.OnSuccess.Conditions})
 	}
-	if stage.OnFailure != nil {
-		groups = append(groups, stage.OnFailure.Conditions)
+	if f := stage.OnFailure; f != nil {
+		all = append(all, declared{onFailureKind, f.Result, f.Conditions})
+		if f.RetryConfiguration != nil && (f.Result == nil || *f.Result != model.ResultRetry) {
+			return model.ErrInvalidStageDeclaration("Stage '%s' declares a retryConfiguration in onFailure, which needs the result RETRY", name)
+		}
 	}
-	if len(groups) > 0 && !v.v2() {
-		return model.ErrInvalidStageDeclaration("Stage '%s' declares conditions, which are only available for pipelines of type V2", str(stage.Name))
+	if len(all) > 0 && !v.v2() {
+		return model.ErrInvalidStageDeclaration("Stage '%s' declares conditions, which are only available for pipelines of type V2", name)
 	}
-	for _, conds := range groups {
-		for _, c := range conds {
-			for _, r := range c.Rules {
-				id := r.RuleTypeId
-				rt, ok := catalog.LookupRuleType(str(id.Provider), str(id.Version))
-				if !ok || (id.Owner != nil && *id.Owner != model.RuleOwnerAws) {
-					return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' uses rule type (Category: 'Rule', Provider: '%s', Version: '%s'), which does not exist", str(r.Name), str(stage.Name), str(id.Provider), str(id.Version))
-				}
-				for _, prop := range rt.Properties {
-					if prop.Required && r.Configuration[prop.Name] == "" {
-						return model.ErrInvalidStageDeclaration("Rule configuration for rule '%s' is missing required configuration '%s'", str(r.Name), prop.Name)
-					}
+	if len(all) > 0 && index == 0 {
+		return model.ErrInvalidStageDeclaration("Stage '%s' is the pipeline's source stage, which cannot declare conditions", name)
+	}
+	ruleNames := map[string]bool{}
+	for _, d := range all {
+		result := d.result
+		for _, c := range d.conds {
+			if result == nil {
+				result = c.Result
+			} else if c.Result != nil && *c.Result != *result {
+				return model.ErrInvalidStageDeclaration("The %s condition of stage '%s' declares the result %s, but its onFailure result is %s", d.kind.name, name, *c.Result, *result)
+			}
+		}
+		if result == nil {
+			return model.ErrInvalidStageDeclaration("The %s conditions of stage '%s' declare no result; the result must be one of %s", d.kind.name, name, joinResults(d.kind.results))
+		}
+		if !slices.Contains(d.kind.results, *result) {
+			return model.ErrInvalidStageDeclaration("The result %s is not valid for %s in stage '%s'; it must be one of %s", *result, d.kind.name, name, joinResults(d.kind.results))
+		}
+		if *result == model.ResultRollback && *v.p.ExecutionMode == model.ExecutionModeParallel {
+			return model.ErrInvalidStageDeclaration("Stage '%s' declares the result ROLLBACK, which is not available for pipelines in PARALLEL execution mode", name)
+		}
+		if d.kind.name != onFailureKind.name && len(d.conds) == 0 {
+			return model.ErrInvalidStageDeclaration("The %s of stage '%s' declares no condition", d.kind.name, name)
+		}
+		for _, c := range d.conds {
+			for i := range c.Rules {
+				if err := v.rule(name, d.kind, &c.Rules[i], ruleNames); err != nil {
+					return err
 				}
 			}
 		}
+	}
+	return nil
+}
+
+func joinResults(results []model.Result) string {
+	out := make([]string, len(results))
+	for i, r := range results {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
+}
+
+// rule checks a rule declaration against its rule type.
+func (v *validator) rule(stage string, kind conditionKind, r *model.RuleDeclaration, names map[string]bool) error {
+	id := r.RuleTypeId
+	name := str(r.Name)
+	key := kind.name + "\x00" + name
+	if names[key] {
+		return model.ErrInvalidStageDeclaration("Rule name '%s' is used more than once in the %s condition of stage '%s'", name, kind.name, stage)
+	}
+	names[key] = true
+	rt, ok := catalog.LookupRuleType(str(id.Provider), str(id.Version))
+	if !ok || (id.Owner != nil && *id.Owner != model.RuleOwnerAws) {
+		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' uses rule type (Category: 'Rule', Provider: '%s', Version: '%s'), which does not exist", name, stage, str(id.Provider), str(id.Version))
+	}
+	known := map[string]bool{}
+	for _, prop := range rt.Properties {
+		known[prop.Name] = true
+		if prop.Required && r.Configuration[prop.Name] == "" {
+			return model.ErrInvalidStageDeclaration("Rule configuration for rule '%s' is missing required configuration '%s'", name, prop.Name)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Configuration)) {
+		if !known[k] {
+			return model.ErrInvalidStageDeclaration("Rule configuration for rule '%s' contains unknown configuration '%s'", name, k)
+		}
+	}
+	if n := len(r.InputArtifacts); n < rt.MinInputs || n > rt.MaxInputs {
+		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' declares %d input artifacts; rules of provider %s take between %d and %d", name, stage, n, str(id.Provider), rt.MinInputs, rt.MaxInputs)
+	}
+	commands := str(id.Provider) == "Commands"
+	switch {
+	case commands && len(r.Commands) == 0:
+		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' is a Commands rule and must declare the commands it runs", name, stage)
+	case !commands && len(r.Commands) > 0:
+		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' declares commands, which only Commands rules can", name, stage)
 	}
 	return nil
 }

@@ -31,9 +31,41 @@ type ActionExecution struct {
 	Action      string
 	Status      string
 	// Doc is the JSON of the run's model.ActionExecutionDetail.
+	Doc []byte
+	// Targets is the JSON of the []model.DeployActionExecutionTarget a deploy action reported,
+	// nil for an action that reported none.
+	Targets []byte
+	Started time.Time
+	Updated time.Time
+}
+
+// RuleExecution is the record of one run of a rule of a stage condition.
+type RuleExecution struct {
+	ID          string
+	ExecutionID string
+	Pipeline    string
+	Stage       string
+	Rule        string
+	Status      string
+	// Doc is the JSON of the run's model.RuleExecutionDetail.
 	Doc     []byte
 	Started time.Time
 	Updated time.Time
+}
+
+// Event is something that happened to a pipeline's executions, as the engine reported it: an
+// execution, stage, action or rule started or finished, a retry, a rollback. A step stores its
+// events with the state they led to; the store numbers them in the order they were stored.
+type Event struct {
+	// ID orders a pipeline's events; the store assigns it.
+	ID          int64
+	Pipeline    string
+	ExecutionID string
+	// Kind names the event (engine's event type, e.g. "StageEntered").
+	Kind string
+	// Doc is the event's JSON.
+	Doc []byte
+	At  time.Time
 }
 
 // Job is work for a job worker: a run of an action of an owner Custom (or routed) action type.
@@ -77,6 +109,8 @@ type Current struct {
 	// transaction.
 	Job             func(id string) (Job, error)
 	ActionExecution func(id string) (ActionExecution, error)
+	// RuleExecution reads as GetRuleExecution does, inside the step's transaction.
+	RuleExecution func(id string) (RuleExecution, error)
 }
 
 // Change is what one step of a pipeline's executions writes, all in one transaction: the
@@ -93,7 +127,11 @@ type Change struct {
 	Active     bool
 	Executions []Execution
 	Actions    []ActionExecution
-	Jobs       []Job
+	// Rules are rule runs' records, written (inserted or replaced by ID) like Actions.
+	Rules []RuleExecution
+	Jobs  []Job
+	// Events are appended to the pipeline's events, in order.
+	Events []Event
 }
 
 // StepFunc computes a step's change of a pipeline's execution state from the current one.
@@ -117,6 +155,13 @@ type Runtime interface {
 	// after the run whose ActionKey is page.After ("" for the first page).
 	ListActionExecutions(ctx context.Context, pipeline, executionID string, page Page) ([]ActionExecution, error)
 	GetActionExecution(ctx context.Context, id string) (ActionExecution, error)
+	// ListRuleExecutions returns rule runs newest first (by RuleKey), optionally of one
+	// execution, after the run whose RuleKey is page.After ("" for the first page).
+	ListRuleExecutions(ctx context.Context, pipeline, executionID string, page Page) ([]RuleExecution, error)
+	GetRuleExecution(ctx context.Context, id string) (RuleExecution, error)
+	// ListEvents returns a pipeline's events in the order they were stored, those with an ID
+	// above after, up to limit.
+	ListEvents(ctx context.Context, pipeline string, after int64, limit int) ([]Event, error)
 
 	// DispatchJobs hands out up to max Queued jobs of a type (and query value, if not empty),
 	// oldest first, marking them Dispatched with a fresh nonce from nonce().
@@ -138,4 +183,9 @@ type Runtime interface {
 // ActionKey is the paging key of an action run: ListActionExecutions orders by it, newest first.
 func ActionKey(a ActionExecution) string {
 	return fmt.Sprintf("%015d/%s", a.Started.UnixMilli(), a.ID)
+}
+
+// RuleKey is the paging key of a rule run: ListRuleExecutions orders by it, newest first.
+func RuleKey(r RuleExecution) string {
+	return fmt.Sprintf("%015d/%s", r.Started.UnixMilli(), r.ID)
 }

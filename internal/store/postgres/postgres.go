@@ -25,6 +25,15 @@ const advisoryLockKey = 0x51_17_1c_e0
 
 // Open connects to the database at url (postgres://…) and migrates its schema.
 func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, url, sub)
+}
+
+// open connects to the database at url and migrates its schema with the migrations in schema.
+func open(ctx context.Context, url string, schema fs.FS) (*sqlstore.DB, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -34,10 +43,6 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
 	}
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:                 "postgres",
@@ -49,7 +54,7 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 		SerializeCreates:         fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", advisoryLockKey),
 		IsUniqueViolation:        isUniqueViolation,
 		IsContention:             isContention,
-		Migrations:               sub,
+		Migrations:               schema,
 	})
 	if err != nil {
 		db.Close()

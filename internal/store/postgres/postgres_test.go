@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -15,6 +16,49 @@ func TestStore(t *testing.T) {
 		dsn := storetest.PostgresURL(t)
 		return func() store.Store {
 			s, err := Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}
+
+func TestUpgrade(t *testing.T) {
+	storetest.RunUpgrade(t, func(t *testing.T, version int, statements []string) func() store.Store {
+		ctx := context.Background()
+		dsn := storetest.PostgresURL(t)
+		sub, err := fs.Sub(migrations, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema, err := storetest.MigrationsUpTo(sub, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := open(ctx, dsn, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var applied int
+		if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&applied); err != nil || applied != version {
+			t.Fatalf("schema version %d, %v; want %d", applied, err, version)
+		}
+		for _, stmt := range statements {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		return func() store.Store {
+			s, err := Open(ctx, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}

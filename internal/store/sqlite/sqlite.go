@@ -31,6 +31,15 @@ const connections = 16
 
 // Open opens (creating if need be) the store in the file at path.
 func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, path, sub)
+}
+
+// open opens the store in the file at path, migrating its schema with the migrations in schema.
+func open(ctx context.Context, path string, schema fs.FS) (*sqlstore.DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -51,16 +60,12 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// file anew and prepares its statements again; one of them is the writer's.
 	db.SetMaxOpenConns(connections)
 	db.SetMaxIdleConns(connections)
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
 	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
 		IsContention:      isBusy,
 		SingleWriter:      true,
-		Migrations:        sub,
+		Migrations:        schema,
 	})
 	if err != nil {
 		db.Close()

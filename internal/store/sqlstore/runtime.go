@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
@@ -29,6 +30,7 @@ func (s *DB) step(tx txn, pipeline string, fn store.StepFunc) error {
 		Load:            func() (store.State, error) { return scanState(tx.query(stateQuery, pipeline, pipeline)) },
 		Job:             func(id string) (store.Job, error) { return getJob(tx.queryRow, id) },
 		ActionExecution: func(id string) (store.ActionExecution, error) { return getActionExecution(tx.queryRow, id) },
+		RuleExecution:   func(id string) (store.RuleExecution, error) { return getRuleExecution(tx.queryRow, id) },
 	})
 	if err != nil {
 		return err
@@ -57,11 +59,30 @@ func (s *DB) step(tx txn, pipeline string, fn store.StepFunc) error {
 		}
 	}
 	for _, a := range change.Actions {
-		if _, err := tx.exec(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, started_ms, updated_ms)
+		if _, err := tx.exec(`INSERT INTO action_executions (id, execution_id, pipeline, stage, action, status, sort_key, doc, targets, started_ms, updated_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, targets = excluded.targets, updated_ms = excluded.updated_ms`,
+			a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), a.Targets, ms(a.Started), ms(a.Updated)); err != nil {
+			return fmt.Errorf("write action execution %s: %w", a.ID, err)
+		}
+	}
+	for _, r := range change.Rules {
+		if _, err := tx.exec(`INSERT INTO rule_executions (id, execution_id, pipeline, stage, rule, status, sort_key, doc, started_ms, updated_ms)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc, updated_ms = excluded.updated_ms`,
-			a.ID, a.ExecutionID, a.Pipeline, a.Stage, a.Action, a.Status, store.ActionKey(a), string(a.Doc), ms(a.Started), ms(a.Updated)); err != nil {
-			return err
+			r.ID, r.ExecutionID, r.Pipeline, r.Stage, r.Rule, r.Status, store.RuleKey(r), string(r.Doc), ms(r.Started), ms(r.Updated)); err != nil {
+			return fmt.Errorf("write rule execution %s: %w", r.ID, err)
+		}
+	}
+	// Events go in the order given while the step holds the pipeline's lock, so that the ids the
+	// database assigns follow the order they are committed in, for readers paging with ListEvents.
+	for i, e := range change.Events {
+		if e.Pipeline != "" && e.Pipeline != pipeline {
+			return fmt.Errorf("event %d (%s) is of pipeline %q, not of the step's %q", i, e.Kind, e.Pipeline, pipeline)
+		}
+		if _, err := tx.exec(`INSERT INTO events (pipeline, execution_id, kind, doc, at_ms) VALUES (?, ?, ?, ?, ?)`,
+			pipeline, e.ExecutionID, e.Kind, string(e.Doc), ms(e.At)); err != nil {
+			return fmt.Errorf("append event %d (%s): %w", i, e.Kind, err)
 		}
 	}
 	for _, j := range change.Jobs {
@@ -156,13 +177,13 @@ func (s *DB) ListExecutions(ctx context.Context, pipeline string, before int64, 
 	return scanAll(scanExecution)(s.query(ctx, `SELECT `+executionColumns+` FROM executions WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, pipeline, before, limit))
 }
 
-const actionColumns = `id, execution_id, pipeline, stage, action, status, doc, started_ms, updated_ms`
+const actionColumns = `id, execution_id, pipeline, stage, action, status, doc, targets, started_ms, updated_ms`
 
 func scanAction(row scanner) (store.ActionExecution, error) {
 	var a store.ActionExecution
 	var doc string
 	var started, updated int64
-	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Pipeline, &a.Stage, &a.Action, &a.Status, &doc, &started, &updated); err != nil {
+	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Pipeline, &a.Stage, &a.Action, &a.Status, &doc, &a.Targets, &started, &updated); err != nil {
 		return a, err
 	}
 	a.Doc, a.Started, a.Updated = []byte(doc), fromMS(started), fromMS(updated)
@@ -200,6 +221,79 @@ func getActionExecution(read rowReader, id string) (store.ActionExecution, error
 		return a, store.ErrNotFound
 	}
 	return a, err
+}
+
+const ruleColumns = `id, execution_id, pipeline, stage, rule, status, doc, started_ms, updated_ms`
+
+func scanRule(row scanner) (store.RuleExecution, error) {
+	var r store.RuleExecution
+	var doc string
+	var started, updated int64
+	if err := row.Scan(&r.ID, &r.ExecutionID, &r.Pipeline, &r.Stage, &r.Rule, &r.Status, &doc, &started, &updated); err != nil {
+		return r, err
+	}
+	r.Doc, r.Started, r.Updated = []byte(doc), fromMS(started), fromMS(updated)
+	return r, nil
+}
+
+func (s *DB) ListRuleExecutions(ctx context.Context, pipeline, executionID string, page store.Page) ([]store.RuleExecution, error) {
+	before := page.After
+	if before == "" {
+		before = "~"
+	}
+	query := `SELECT ` + ruleColumns + ` FROM rule_executions WHERE pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
+	args := []any{pipeline, before, limit(page)}
+	if executionID != "" {
+		query = `SELECT ` + ruleColumns + ` FROM rule_executions WHERE execution_id = ? AND pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
+		args = append([]any{executionID}, args...)
+	}
+	rules, err := scanAll(scanRule)(s.query(ctx, query, args...))
+	if err != nil {
+		return nil, fmt.Errorf("list rule executions of %s: %w", pipeline, err)
+	}
+	return rules, nil
+}
+
+func (s *DB) GetRuleExecution(ctx context.Context, id string) (store.RuleExecution, error) {
+	return getRuleExecution(s.reader(ctx), id)
+}
+
+func getRuleExecution(read rowReader, id string) (store.RuleExecution, error) {
+	r, err := scanRule(read(`SELECT `+ruleColumns+` FROM rule_executions WHERE id = ?`, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return r, store.ErrNotFound
+	case err != nil:
+		return r, fmt.Errorf("read rule execution %s: %w", id, err)
+	}
+	return r, nil
+}
+
+const eventColumns = `id, pipeline, execution_id, kind, doc, at_ms`
+
+func scanEvent(row scanner) (store.Event, error) {
+	var e store.Event
+	var doc string
+	var at int64
+	if err := row.Scan(&e.ID, &e.Pipeline, &e.ExecutionID, &e.Kind, &doc, &at); err != nil {
+		return e, err
+	}
+	e.Doc, e.At = []byte(doc), fromMS(at)
+	return e, nil
+}
+
+func (s *DB) ListEvents(ctx context.Context, pipeline string, after int64, limit int) ([]store.Event, error) {
+	query := `SELECT ` + eventColumns + ` FROM events WHERE pipeline = ? AND id > ? ORDER BY id`
+	args := []any{pipeline, after}
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	events, err := scanAll(scanEvent)(s.query(ctx, query, args...))
+	if err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", pipeline, err)
+	}
+	return events, nil
 }
 
 const jobColumns = `id, action_execution_id, execution_id, pipeline, type_key, query_value, status, nonce, dispatches, data, created_ms, updated_ms`

@@ -338,7 +338,8 @@ func (s *DB) DeletePipeline(ctx context.Context, name, resourceARN string) error
 			`DELETE FROM pipelines WHERE name = ?`, `DELETE FROM pipeline_versions WHERE name = ?`,
 			`DELETE FROM pipeline_runtime WHERE name = ?`, `DELETE FROM execution_states WHERE pipeline = ?`,
 			`DELETE FROM executions WHERE pipeline = ?`,
-			`DELETE FROM action_executions WHERE pipeline = ?`, `DELETE FROM jobs WHERE pipeline = ?`,
+			`DELETE FROM action_executions WHERE pipeline = ?`, `DELETE FROM rule_executions WHERE pipeline = ?`,
+			`DELETE FROM jobs WHERE pipeline = ?`, `DELETE FROM events WHERE pipeline = ?`,
 		} {
 			if _, err := tx.exec(stmt, name); err != nil {
 				return err

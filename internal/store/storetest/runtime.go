@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,10 @@ func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 		"StepReadsInItsTransaction":     testStepReadsInItsTransaction,
 		"ExecutionHistory":              testExecutionHistory,
 		"ActionExecutionHistory":        testActionExecutionHistory,
+		"ActionExecutionTargets":        testActionExecutionTargets,
+		"RuleExecutionHistory":          testRuleExecutionHistory,
+		"EventsAreAppendedInOrder":      testEventsAreAppendedInOrder,
+		"DeletePipelineRemovesRuntime":  testDeletePipelineRemovesRuntime,
 		"JobsAreDispatchedOnce":         testJobsAreDispatchedOnce,
 		"JobStatusIsCompareAndSwap":     testJobStatusCompareAndSwap,
 		"TouchJobKeepsItFromTheSweeper": testTouchJobKeepsItFromTheSweeper,
@@ -159,8 +164,10 @@ func testStepReadsInItsTransaction(t *testing.T, open func() store.Store) {
 	s := openStore(t, open)
 	at := time.UnixMilli(1700000000000).UTC()
 	action := store.ActionExecution{ID: "a-j", ExecutionID: "e", Pipeline: "p", Stage: "S", Action: "A", Status: "InProgress", Doc: []byte(`{"n":1}`), Started: at, Updated: at}
+	r := rule("p", "r", "e", 0)
+	r.Doc = []byte(`{"n":2}`)
 	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
-		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}, Actions: []store.ActionExecution{action}}, nil
+		return store.Change{State: []byte(`{}`), Jobs: []store.Job{job("j", "T", "", 0)}, Actions: []store.ActionExecution{action}, Rules: []store.RuleExecution{r}}, nil
 	}))
 	must(t, s.Step(ctx, "p", func(cur store.Current) (store.Change, error) {
 		j, err := cur.Job("j")
@@ -175,6 +182,19 @@ func testStepReadsInItsTransaction(t *testing.T, open func() store.Store) {
 		wantErr(t, err, store.ErrNotFound)
 		_, err = cur.ActionExecution("missing")
 		wantErr(t, err, store.ErrNotFound)
+		if got, err := cur.RuleExecution("r"); err != nil || !reflect.DeepEqual(got, r) {
+			t.Errorf("RuleExecution in a step = %+v, %v; want %+v", got, err, r)
+		}
+		_, err = cur.RuleExecution("missing")
+		wantErr(t, err, store.ErrNotFound)
+		r.Status, r.Doc = "Succeeded", []byte(`{"n":3}`)
+		return store.Change{State: []byte(`{}`), Rules: []store.RuleExecution{r}}, nil
+	}))
+	// The next step reads the rule as the last one rewrote it.
+	must(t, s.Step(ctx, "p", func(cur store.Current) (store.Change, error) {
+		if got, err := cur.RuleExecution("r"); err != nil || !reflect.DeepEqual(got, r) {
+			t.Errorf("RuleExecution in the step after its rewrite = %+v, %v; want %+v", got, err, r)
+		}
 		return store.Change{State: []byte(`{}`)}, nil
 	}))
 }
@@ -251,6 +271,247 @@ func testActionExecutionHistory(t *testing.T, open func() store.Store) {
 	must(t, err)
 	if len(one) != 3 || one[0].ID != "a5" {
 		t.Fatalf("execution e1's actions %+v", one)
+	}
+}
+
+func testActionExecutionTargets(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	at := time.UnixMilli(1700000000000).UTC()
+	plain := store.ActionExecution{ID: "a-plain", ExecutionID: "e", Pipeline: "p", Stage: "S", Action: "Build", Status: "InProgress", Doc: []byte(`{}`), Started: at, Updated: at}
+	deploy := store.ActionExecution{ID: "a-deploy", ExecutionID: "e", Pipeline: "p", Stage: "S", Action: "Deploy", Status: "InProgress", Doc: []byte(`{}`),
+		Targets: []byte(`[{"targetId":"i-1","status":"InProgress"}]`), Started: at.Add(time.Second), Updated: at.Add(time.Second)}
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Actions: []store.ActionExecution{plain, deploy}}, nil
+	}))
+	for _, want := range []store.ActionExecution{plain, deploy} {
+		if got, err := s.GetActionExecution(ctx, want.ID); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("GetActionExecution(%s) = %+v, %v; want %+v", want.ID, got, err, want)
+		}
+	}
+
+	// A rewrite replaces the targets; one without targets keeps none.
+	deploy.Status, deploy.Targets = "Succeeded", []byte(`[{"targetId":"i-1","status":"Succeeded"},{"targetId":"i-2","status":"Succeeded"}]`)
+	plain.Status = "Succeeded"
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Actions: []store.ActionExecution{plain, deploy}}, nil
+	}))
+	must(t, s.Step(ctx, "p", func(cur store.Current) (store.Change, error) {
+		if got, err := cur.ActionExecution("a-deploy"); err != nil || string(got.Targets) != string(deploy.Targets) {
+			t.Errorf("ActionExecution in a step = %+v, %v; want targets %s", got, err, deploy.Targets)
+		}
+		return store.Change{State: []byte(`{}`)}, nil
+	}))
+	listed, err := s.ListActionExecutions(ctx, "p", "", store.Page{})
+	must(t, err)
+	if want := []store.ActionExecution{deploy, plain}; !reflect.DeepEqual(listed, want) {
+		t.Fatalf("listed %+v, want %+v", listed, want)
+	}
+}
+
+func rule(pipeline, id, executionID string, started int64) store.RuleExecution {
+	at := time.UnixMilli(1700000000000 + started).UTC()
+	return store.RuleExecution{ID: id, ExecutionID: executionID, Pipeline: pipeline, Stage: "S", Rule: "R", Status: "InProgress",
+		Doc: fmt.Appendf(nil, `{"rule":%q}`, id), Started: at, Updated: at}
+}
+
+func ruleIDs(rules []store.RuleExecution) string {
+	var ids []string
+	for _, r := range rules {
+		ids = append(ids, r.ID)
+	}
+	return fmt.Sprint(ids)
+}
+
+func testRuleExecutionHistory(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	var rules []store.RuleExecution
+	for i := range 6 {
+		rules = append(rules, rule("p", fmt.Sprintf("r%d", i), fmt.Sprintf("e%d", i%2), int64(i)*10))
+	}
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Rules: rules}, nil
+	}))
+	// Another pipeline's rule run, of an execution id p has too and newer than all of p's: never
+	// listed with them.
+	must(t, s.Step(ctx, "q", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Rules: []store.RuleExecution{rule("q", "q0", "e1", 100)}}, nil
+	}))
+	if got, err := s.GetRuleExecution(ctx, "r3"); err != nil || !reflect.DeepEqual(got, rules[3]) {
+		t.Fatalf("GetRuleExecution(r3) = %+v, %v; want %+v", got, err, rules[3])
+	}
+	_, err := s.GetRuleExecution(ctx, "missing")
+	wantErr(t, err, store.ErrNotFound)
+
+	// A rewrite replaces the run's record under its ID.
+	rules[0].Status, rules[0].Doc, rules[0].Updated = "Succeeded", []byte(`{"done":true}`), rules[0].Updated.Add(time.Minute)
+	must(t, s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Rules: rules[:1]}, nil
+	}))
+	if got, err := s.GetRuleExecution(ctx, "r0"); err != nil || !reflect.DeepEqual(got, rules[0]) {
+		t.Fatalf("GetRuleExecution(r0) after its rewrite = %+v, %v; want %+v", got, err, rules[0])
+	}
+
+	first, err := s.ListRuleExecutions(ctx, "p", "", store.Page{Limit: 4})
+	must(t, err)
+	if ids := ruleIDs(first); ids != "[r5 r4 r3 r2]" {
+		t.Fatalf("first page %s, want the newest four", ids)
+	}
+	second, err := s.ListRuleExecutions(ctx, "p", "", store.Page{After: store.RuleKey(first[3]), Limit: 4})
+	must(t, err)
+	if want := []store.RuleExecution{rules[1], rules[0]}; !reflect.DeepEqual(second, want) {
+		t.Fatalf("second page %+v, want %+v", second, want)
+	}
+	if rest, err := s.ListRuleExecutions(ctx, "p", "", store.Page{After: store.RuleKey(second[1]), Limit: 4}); err != nil || len(rest) != 0 {
+		t.Fatalf("after the last page: %+v, %v", rest, err)
+	}
+
+	one, err := s.ListRuleExecutions(ctx, "p", "e1", store.Page{Limit: 2})
+	must(t, err)
+	if ids := ruleIDs(one); ids != "[r5 r3]" {
+		t.Fatalf("execution e1's first page %s", ids)
+	}
+	one, err = s.ListRuleExecutions(ctx, "p", "e1", store.Page{After: store.RuleKey(one[1]), Limit: 2})
+	must(t, err)
+	if ids := ruleIDs(one); ids != "[r1]" {
+		t.Fatalf("execution e1's second page %s", ids)
+	}
+	if other, err := s.ListRuleExecutions(ctx, "q", "", store.Page{}); err != nil || ruleIDs(other) != "[q0]" {
+		t.Fatalf("pipeline q's rules %+v, %v", other, err)
+	}
+}
+
+func event(pipeline, kind string, at int64) store.Event {
+	return store.Event{Pipeline: pipeline, ExecutionID: "e", Kind: kind, Doc: fmt.Appendf(nil, `{"type":%q}`, kind),
+		At: time.UnixMilli(1700000000000 + at).UTC()}
+}
+
+// appendEvents stores events in a step of pipeline.
+func appendEvents(t *testing.T, s store.Store, pipeline string, events ...store.Event) {
+	t.Helper()
+	must(t, s.Step(ctx, pipeline, func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Events: events}, nil
+	}))
+}
+
+func testEventsAreAppendedInOrder(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	written := []store.Event{
+		event("p", "PipelineExecutionStarted", 0), event("p", "StageEntered", 1),
+		// An event that names no pipeline is the step's.
+		event("", "ActionExecutionStarted", 2),
+		event("p", "ActionExecutionSucceeded", 4), event("p", "StageSucceeded", 5),
+	}
+	appendEvents(t, s, "p", written[:3]...)
+	appendEvents(t, s, "q", event("q", "PipelineExecutionStarted", 3))
+	appendEvents(t, s, "p", written[3:]...)
+
+	all, err := s.ListEvents(ctx, "p", 0, 0)
+	must(t, err)
+	if len(all) != len(written) {
+		t.Fatalf("listed %d events, want %d: %+v", len(all), len(written), all)
+	}
+	for i, e := range all {
+		want := written[i]
+		want.ID, want.Pipeline = e.ID, "p"
+		if !reflect.DeepEqual(e, want) {
+			t.Errorf("event %d = %+v, want %+v", i, e, want)
+		}
+		if i > 0 && e.ID <= all[i-1].ID {
+			t.Errorf("event %d has id %d, after %d", i, e.ID, all[i-1].ID)
+		}
+	}
+	if other, err := s.ListEvents(ctx, "q", 0, 0); err != nil || len(other) != 1 || other[0].Pipeline != "q" || other[0].ID <= all[2].ID || other[0].ID >= all[3].ID {
+		t.Fatalf("pipeline q's events %+v, %v; p's %+v", other, err, all)
+	}
+
+	for _, page := range []struct {
+		after int64
+		limit int
+		want  []store.Event
+	}{
+		{0, 2, all[:2]}, {all[1].ID, 2, all[2:4]}, {all[3].ID, 2, all[4:]}, {all[4].ID, 2, nil},
+		{all[0].ID, 0, all[1:]}, {all[0].ID, -1, all[1:]},
+	} {
+		got, err := s.ListEvents(ctx, "p", page.after, page.limit)
+		must(t, err)
+		if !reflect.DeepEqual(got, page.want) {
+			t.Fatalf("ListEvents(after %d, limit %d) = %+v, want %+v", page.after, page.limit, got, page.want)
+		}
+	}
+
+	// A step that fails stores neither its rules nor its events.
+	boom := errors.New("boom")
+	err = s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Rules: []store.RuleExecution{rule("p", "r-failed", "e", 6)}, Events: []store.Event{event("p", "Lost", 6)}}, boom
+	})
+	wantErr(t, err, boom)
+	// Nor does one with an event of another pipeline, which would be numbered outside its lock.
+	if err := s.Step(ctx, "p", func(store.Current) (store.Change, error) {
+		return store.Change{State: []byte(`{}`), Rules: []store.RuleExecution{rule("p", "r-misfiled", "e", 7)},
+			Events: []store.Event{event("p", "Kept", 7), event("q", "Misfiled", 7)}}, nil
+	}); err == nil {
+		t.Fatal("a step stored an event of another pipeline")
+	}
+	for _, id := range []string{"r-failed", "r-misfiled"} {
+		_, err := s.GetRuleExecution(ctx, id)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	if got, err := s.ListEvents(ctx, "p", all[4].ID, 0); err != nil || len(got) != 0 {
+		t.Fatalf("events after failed steps: %+v, %v", got, err)
+	}
+	if got, err := s.ListEvents(ctx, "q", 0, 0); err != nil || len(got) != 1 {
+		t.Fatalf("pipeline q's events after a step misfiled one: %+v, %v", got, err)
+	}
+
+	appendEvents(t, s, "p", event("p", "StageExited", 8))
+	if got, err := s.ListEvents(ctx, "p", all[4].ID, 0); err != nil || len(got) != 1 || got[0].Kind != "StageExited" {
+		t.Fatalf("events after the failed steps and another: %+v, %v", got, err)
+	}
+}
+
+func testDeletePipelineRemovesRuntime(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	at := time.UnixMilli(1700000000000).UTC()
+	// p goes last, so that its events have the highest ids when it is deleted.
+	for _, name := range []string{"q", "p"} {
+		must(t, s.Step(ctx, name, func(store.Current) (store.Change, error) {
+			return store.Change{
+				State:   []byte(`{}`),
+				Actions: []store.ActionExecution{{ID: name + "-a", ExecutionID: name + "-e", Pipeline: name, Stage: "S", Action: "A", Status: "InProgress", Doc: []byte(`{}`), Started: at, Updated: at}},
+				Rules:   []store.RuleExecution{rule(name, name+"-r", name+"-e", 0)},
+				Events:  []store.Event{event(name, "PipelineExecutionStarted", 0), event(name, "StageEntered", 1)},
+			}, nil
+		}))
+	}
+	before, err := s.ListEvents(ctx, "p", 0, 0)
+	must(t, err)
+	if len(before) != 2 {
+		t.Fatalf("p's events before delete: %+v", before)
+	}
+	must(t, s.DeletePipeline(ctx, "p", arn("p")))
+
+	_, err = s.GetActionExecution(ctx, "p-a")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetRuleExecution(ctx, "p-r")
+	wantErr(t, err, store.ErrNotFound)
+	if rules, err := s.ListRuleExecutions(ctx, "p", "", store.Page{}); err != nil || len(rules) != 0 {
+		t.Fatalf("rules of a deleted pipeline: %+v, %v", rules, err)
+	}
+	if events, err := s.ListEvents(ctx, "p", 0, 0); err != nil || len(events) != 0 {
+		t.Fatalf("events of a deleted pipeline: %+v, %v", events, err)
+	}
+	if _, err := s.GetRuleExecution(ctx, "q-r"); err != nil {
+		t.Fatalf("another pipeline's rule after delete: %v", err)
+	}
+	if events, err := s.ListEvents(ctx, "q", 0, 0); err != nil || len(events) != 2 {
+		t.Fatalf("another pipeline's events after delete: %+v, %v", events, err)
+	}
+
+	// A pipeline made again under the name numbers its events after the deleted ones': a reader
+	// that paged through those misses none of the new.
+	appendEvents(t, s, "p", event("p", "PipelineExecutionStarted", 2))
+	if events, err := s.ListEvents(ctx, "p", before[1].ID, 0); err != nil || len(events) != 1 {
+		t.Fatalf("events of the pipeline made again, after the deleted ones': %+v, %v", events, err)
 	}
 }
 
