@@ -25,7 +25,7 @@ var reference = regexp.MustCompile(`#\{([A-Za-z0-9@\-_]+)\.([A-Za-z0-9@\-_.]+)\}
 
 // actionDeclaration finds the declaration of an action run.
 func (s *step) actionDeclaration(r *run, a engine.Action) (*model.PipelineDeclaration, *model.ActionDeclaration, error) {
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
+	decl, err := s.declarationOf(r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -329,11 +329,8 @@ func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, st
 	}
 	if len(ad.OutputArtifacts) > 0 {
 		bucket, encryption := artifactStore(decl, ad, s.x.cfg.Region)
-		if err := s.x.cfg.Artifacts.EnsureBucket(s.ctx, bucket); err != nil {
-			if errors.Is(err, artifacts.ErrNoSuchBucket) {
-				return job, fmt.Sprintf("The artifact store bucket %s does not exist in %s: create it, or point the pipeline's artifactStore at a bucket that exists", bucket, s.x.cfg.Artifacts.Endpoint()), nil
-			}
-			return job, "", fmt.Errorf("ready the artifact bucket %s: %w", bucket, err)
+		if failure, err := s.bucket(bucket); err != nil || failure != "" {
+			return job, failure, err
 		}
 		data.EncryptionKey = encryption
 		for _, out := range ad.OutputArtifacts {
@@ -381,15 +378,6 @@ func (s *step) queryValue(id *model.ActionTypeId, config map[string]string) (str
 		}
 	}
 	return "", nil
-}
-
-// actionType describes the type of an action run; its type must exist.
-func (s *step) actionType(id *model.ActionTypeId) (catalog.ActionType, error) {
-	t, ok, err := s.x.ActionType(s.ctx, id)
-	if err == nil && !ok {
-		err = fmt.Errorf("action type %s: %w", TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version), store.ErrNotFound)
-	}
-	return t, err
 }
 
 // ActionType describes an action type as its runs and their records need it: the catalog's, or

@@ -76,12 +76,17 @@ func (x *Executor) First(ctx context.Context, req Start, decl *model.PipelineDec
 	if err != nil {
 		return "", nil, nil, err
 	}
+	// The step cannot run again for what it misses: it gets all it needs now.
+	failures, err := x.prepare(ctx, decl)
+	if err != nil {
+		return "", nil, nil, err
+	}
 	// The step reads the declaration, which its own transaction is writing.
 	key := declarationKey(req.Pipeline, req.Version, req.Generation)
 	x.declarations.Store(key, decl)
 	id = newID()
 	var queued bool
-	first = x.stepFunc(ctx, req.Pipeline, func(s *step) error { return s.start(id, req, decl, vars) }, &queued)
+	first = x.stepFunc(ctx, req.Pipeline, func(s *step) error { return s.start(id, req, decl, vars) }, &queued, failures)
 	done = func(committed bool) {
 		if !committed {
 			x.declarations.Delete(key)

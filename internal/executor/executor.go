@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -53,9 +54,11 @@ type Executor struct {
 	cfg   Config
 	store store.Store
 	// declarations caches pipeline versions, which never change once written; customTypes caches
-	// the definitions of custom action types, which keep theirs for life.
+	// the definitions of custom action types, which keep theirs for life; buckets the artifact
+	// buckets found ready.
 	declarations sync.Map
 	customTypes  sync.Map
+	buckets      buckets
 	// states holds, per pipeline, the state its last step here wrote and that step's token: a
 	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map
@@ -204,24 +207,37 @@ type step struct {
 	// targets are the deploy targets actions reported in this step, by action execution id, for
 	// their records.
 	targets map[string][]byte
+	// failures are the artifact buckets known not to be ready, with why (see bucket).
+	failures map[string]string
 }
 
-// Apply runs fn as one step of pipeline's executions.
+// apply runs fn as one step of pipeline's executions; a step that lacked something it needs from
+// outside the store runs again once it was fetched.
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
-	var queued bool
-	err := x.store.Step(ctx, pipeline, x.stepFunc(ctx, pipeline, fn, &queued))
-	if err == nil {
-		x.committed(queued)
+	failures := map[string]string{}
+	for fetches := 0; ; fetches++ {
+		var queued bool
+		err := x.store.Step(ctx, pipeline, x.stepFunc(ctx, pipeline, fn, &queued, failures))
+		var m *missing
+		if errors.As(err, &m) && fetches < maxFetches {
+			if err := x.fetch(ctx, m, failures); err != nil {
+				return err
+			}
+			continue
+		}
+		if err == nil {
+			x.committed(queued)
+		}
+		return err
 	}
-	return err
 }
 
 // stepFunc makes fn a step of the store's: fn changes the state the pipeline's previous step
 // left, and the step stores the new state with what fn recorded. queued reports whether it
-// queued jobs.
-func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *step) error, queued *bool) store.StepFunc {
+// queued jobs; failures are the artifact buckets known not to be ready, with why.
+func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *step) error, queued *bool, failures map[string]string) store.StepFunc {
 	return func(cur store.Current) (store.Change, error) {
-		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}}
+		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}, failures: failures}
 		st, inline, err := x.current(pipeline, cur)
 		if err != nil {
 			return store.Change{}, err

@@ -207,7 +207,7 @@ func (s *step) recordOutputs(execID, actionID string, vars map[string]string) {
 		return
 	}
 	stage, name := ar.Stage, ar.Name
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
+	decl, err := s.declarationOf(r)
 	if err != nil {
 		return
 	}
@@ -247,7 +247,7 @@ func (s *step) recordRevision(execID, actionID string, rev *model.CurrentRevisio
 		created = model.NewTimestamp(s.now)
 	}
 	ar.Revision = &model.ActionRevision{RevisionId: rev.Revision, RevisionChangeId: rev.ChangeIdentifier, Created: created}
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
+	decl, err := s.declarationOf(r)
 	if err != nil {
 		return err
 	}

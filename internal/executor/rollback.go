@@ -88,7 +88,7 @@ func (s *step) rollbackRequested(ev engine.RollbackRequested) ([]engine.Event, e
 
 // startRollback starts a rollback execution of the stage at index stage to target.
 func (s *step) startRollback(target *rollbackSource, stage int, trigger model.ExecutionTrigger) (string, []engine.Event, error) {
-	decl, err := s.x.declaration(s.ctx, s.pipeline, target.Version, target.Generation)
+	decl, err := s.declarationAt(s.pipeline, target.Version, target.Generation)
 	if err != nil {
 		return "", nil, err
 	}

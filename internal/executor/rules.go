@@ -34,7 +34,7 @@ func RuleTypeKey(provider, version string) string {
 
 // ruleDeclaration finds the declaration of a rule run.
 func (s *step) ruleDeclaration(r *run, rule engine.Rule) (*model.PipelineDeclaration, *model.RuleDeclaration, error) {
-	decl, err := s.x.declaration(s.ctx, r.Pipeline, r.Version, r.Generation)
+	decl, err := s.declarationOf(r)
 	if err != nil {
 		return nil, nil, err
 	}
