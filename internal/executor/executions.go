@@ -248,6 +248,20 @@ func (x *Executor) SetTransition(ctx context.Context, pipeline, stage string, en
 	})
 }
 
+// execution finds an execution in the engine's state, or among those it forgot during the step
+// (an execution that ended, whose events the step still handles).
+func (s *step) execution(id string, forgotten []*engine.Execution) *engine.Execution {
+	if e := s.st.Engine.Find(id); e != nil {
+		return e
+	}
+	for _, f := range forgotten {
+		if f.ID == id {
+			return f
+		}
+	}
+	return nil
+}
+
 // recordExecutions writes the records of the executions this step changed, and lets go of those
 // the engine forgot.
 func (s *step) recordExecutions() error {
@@ -260,14 +274,7 @@ func (s *step) recordExecutions() error {
 		if id == "" {
 			continue
 		}
-		e := s.st.Engine.Find(id)
-		if e == nil {
-			for _, f := range forgotten {
-				if f.ID == id {
-					e = f
-				}
-			}
-		}
+		e := s.execution(id, forgotten)
 		r := s.st.Runs[id]
 		if e == nil || r == nil {
 			continue

@@ -57,7 +57,7 @@ func (r *run) source(id string, firstStage string) *rollbackSource {
 // stageFinished remembers, for automatic rollbacks, the latest standard execution that
 // succeeded in a stage.
 func (s *step) stageFinished(ev engine.StageFinished) {
-	e, r := s.st.Engine.Find(ev.Execution), s.st.Runs[ev.Execution]
+	e, r := s.execution(ev.Execution, s.st.Engine.Forgotten), s.st.Runs[ev.Execution]
 	if e == nil || r == nil || ev.Status != engine.Succeeded || e.Rollback {
 		return
 	}
@@ -71,7 +71,7 @@ func (s *step) stageFinished(ev engine.StageFinished) {
 // succeeded in the stage, if one ran the same pipeline version; else the failure stands, and the
 // failed execution's summary says why nothing rolled back.
 func (s *step) rollbackRequested(ev engine.RollbackRequested) ([]engine.Event, error) {
-	e, r := s.st.Engine.Find(ev.Execution), s.st.Runs[ev.Execution]
+	e, r := s.execution(ev.Execution, s.st.Engine.Forgotten), s.st.Runs[ev.Execution]
 	if e == nil || r == nil {
 		return nil, nil
 	}

@@ -293,7 +293,7 @@ func (s *step) mirrorRule(execID string, rr *ruleRun) {
 
 // conditionFinished records how a condition was decided in its stage's latest run.
 func (s *step) conditionFinished(ev engine.ConditionFinished) {
-	e := s.st.Engine.Find(ev.Execution)
+	e := s.execution(ev.Execution, s.st.Engine.Forgotten)
 	if e == nil {
 		return
 	}
@@ -328,7 +328,7 @@ func (s *step) conditionFinished(ev engine.ConditionFinished) {
 
 // stageRetried keeps a stage's retry counts in its latest run.
 func (s *step) stageRetried(ev engine.StageRetried) {
-	e := s.st.Engine.Find(ev.Execution)
+	e := s.execution(ev.Execution, s.st.Engine.Forgotten)
 	if e == nil {
 		return
 	}
