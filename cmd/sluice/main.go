@@ -118,6 +118,8 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	c.ArtifactLimits = archive.DefaultLimits
 	fs.Int64Var(&c.ArtifactLimits.Bytes, "max-artifact-bytes", c.ArtifactLimits.Bytes, "largest total uncompressed size of the files of an artifact that a run extracts or a build collects")
 	fs.IntVar(&c.ArtifactLimits.Files, "max-artifact-files", c.ArtifactLimits.Files, "most files (entries) in an artifact that a run extracts or a build collects")
+	fs.StringVar(&c.CloudWatchEndpoint, "cloudwatch-endpoint", "", "where CloudWatchAlarm rules read alarms: the URL of a CloudWatch-compatible service (moto, LocalStack, …), or 'aws' for Amazon CloudWatch in the rule's region (default: none; such rules fail)")
+	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", "", "where LambdaInvoke rules invoke functions: the URL of a Lambda-compatible service, or 'aws' for AWS Lambda in the rule's region (default: none; such rules fail)")
 	fs.DurationVar(&c.SourcePollInterval, "source-poll-interval", time.Minute, "how often source actions that poll (PollForSourceChanges, DetectChanges) are checked for changes; 0 turns polling off")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "address to serve Go's profiler (/debug/pprof/) on, for performance work; keep it on loopback (default: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

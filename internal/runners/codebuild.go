@@ -166,35 +166,3 @@ func readInside(dir, rel string) ([]byte, error) {
 	defer root.Close()
 	return fs.ReadFile(root.FS(), strings.TrimPrefix(filepath.ToSlash(rel), "./"))
 }
-
-// commands is the Commands action: its commands run as the build phase of a buildspec on its
-// input artifacts, its outputVariables exported and its output artifacts' files collected.
-type commands struct{ *builder }
-
-func (c commands) run(ctx context.Context, j *job) executor.Result {
-	action := j.run.Action
-	if len(action.Commands) == 0 {
-		return failed("The Commands action has no commands")
-	}
-	sources, err := c.fetchSources(ctx, j)
-	if err != nil {
-		return failedErr(err)
-	}
-	spec := &buildspec.Spec{
-		Version:           "0.2",
-		Phases:            map[string]*buildspec.Phase{buildspec.Build: {Commands: action.Commands, OnFailure: buildspec.Abort}},
-		ExportedVariables: action.OutputVariables,
-	}
-	outputs := map[string]*buildspec.Artifacts{}
-	for _, out := range action.OutputArtifacts {
-		files := out.Files
-		if len(files) == 0 {
-			files = []string{"**/*"}
-		}
-		outputs[*out.Name] = &buildspec.Artifacts{Files: files}
-	}
-	return c.builder.run(ctx, j, build{
-		spec: spec, sources: sources, primary: *j.data.InputArtifacts[0].Name, timeout: c.cfg.BuildTimeout,
-		buildID: "commands-" + *action.Name + ":" + uuid.NewString(), artifacts: outputs,
-	})
-}

@@ -1,6 +1,7 @@
 // Package runners holds the providers Sluice runs itself: S3 and Git sources, CodeBuild
-// buildspecs, Commands and the S3 deploy. Their action runs are jobs like those of custom
-// actions, polled from the same queue by runners inside the server, so a crash loses none: a
+// buildspecs, Commands and the S3 deploy, and the rules of stage conditions (VariableCheck,
+// DeploymentWindow, Commands, CodeBuild, CloudWatchAlarm, LambdaInvoke). Their action and rule
+// runs are jobs like those of custom actions, polled from the same queue by runners inside the server, so a crash loses none: a
 // runner never acknowledges its job but keeps it alive with heartbeats, and the sweeper hands it
 // out again once the heartbeats stop. Each run writes a log that the server serves.
 package runners
@@ -53,8 +54,18 @@ type Config struct {
 	// Slots bounds how many runs go at once.
 	Slots     int
 	AccountID string
-	Region    string
-	Logger    *slog.Logger
+	// Region is the server's region: the one rules that call AWS services use when their
+	// declaration names none.
+	Region string
+	// CloudWatchEndpoint is where CloudWatchAlarm rules read alarms: "aws" for Amazon CloudWatch
+	// itself, or the URL of a CloudWatch-compatible service; empty, those rules fail and say so.
+	CloudWatchEndpoint string
+	// LambdaEndpoint is where LambdaInvoke rules invoke functions: "aws" for AWS Lambda itself,
+	// or the URL of a Lambda-compatible service; empty, those rules fail and say so.
+	LambdaEndpoint string
+	// Now is the clock DeploymentWindow rules and deploy targets read; time.Now by default.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // provider runs the jobs of one action type.
@@ -64,6 +75,8 @@ type provider interface {
 
 // job is one run of a built-in provider.
 type job struct {
+	// id is the job's id, which a LambdaInvoke rule passes on to its function.
+	id   string
 	data *model.JobData
 	run  executor.LocalRun
 	// dir is a fresh directory for the run attempt, removed afterwards. A build sees work, a
@@ -87,12 +100,21 @@ var (
 	codeBuildTestType    = executor.TypeKey("Test", "AWS", "CodeBuild", "1")
 	commandsType         = executor.TypeKey("Compute", "AWS", "Commands", "1")
 	s3DeployType         = executor.TypeKey("Deploy", "AWS", "S3", "1")
+
+	// The rules of stage conditions, each in a file rule_<provider>.go.
+	variableCheckRuleType    = executor.TypeKey("Rule", "AWS", "VariableCheck", "1")
+	deploymentWindowRuleType = executor.TypeKey("Rule", "AWS", "DeploymentWindow", "1")
+	commandsRuleType         = executor.TypeKey("Rule", "AWS", "Commands", "1")
+	codeBuildRuleType        = executor.TypeKey("Rule", "AWS", "CodeBuild", "1")
+	cloudWatchAlarmRuleType  = executor.TypeKey("Rule", "AWS", "CloudWatchAlarm", "1")
+	lambdaInvokeRuleType     = executor.TypeKey("Rule", "AWS", "LambdaInvoke", "1")
 )
 
-// Providers lists the action types Sluice runs itself, by executor.TypeKey.
+// Providers lists the action and rule types Sluice runs itself, by executor.TypeKey.
 func Providers() map[string]bool {
 	out := map[string]bool{}
-	for _, key := range []string{s3SourceType, codeCommitType, connectionSourceType, gitHubType, codeBuildType, codeBuildTestType, commandsType, s3DeployType} {
+	for _, key := range []string{s3SourceType, codeCommitType, connectionSourceType, gitHubType, codeBuildType, codeBuildTestType, commandsType, s3DeployType,
+		variableCheckRuleType, deploymentWindowRuleType, commandsRuleType, codeBuildRuleType, cloudWatchAlarmRuleType, lambdaInvokeRuleType} {
 		out[key] = true
 	}
 	return out
@@ -125,6 +147,14 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 	if cfg.Isolation == "" {
 		cfg.Isolation = IsolationSandbox
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, e := range []struct{ flag, value string }{{cloudWatchService.flag, cfg.CloudWatchEndpoint}, {lambdaService.flag, cfg.LambdaEndpoint}} {
+		if err := checkEndpoint(e.value); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", e.flag, e.value, err)
+		}
+	}
 	if cfg.ArtifactLimits == (archive.Limits{}) {
 		cfg.ArtifactLimits = archive.DefaultLimits
 	}
@@ -154,7 +184,14 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 		codeBuildType:        codeBuild{build},
 		codeBuildTestType:    codeBuild{build},
 		commandsType:         commands{build},
-		s3DeployType:         s3Deploy{arts: cfg.Artifacts, limits: cfg.ArtifactLimits},
+		s3DeployType:         s3Deploy{arts: cfg.Artifacts, limits: cfg.ArtifactLimits, now: cfg.Now},
+
+		variableCheckRuleType:    variableCheck{},
+		deploymentWindowRuleType: newDeploymentWindow(cfg.Now),
+		commandsRuleType:         commandsRule{build},
+		codeBuildRuleType:        codeBuildRule{codeBuild{build}},
+		cloudWatchAlarmRuleType:  newCloudWatchAlarm(newServiceEndpoint(cloudWatchService, cfg.CloudWatchEndpoint, cfg.Region)),
+		lambdaInvokeRuleType:     newLambdaInvoke(newServiceEndpoint(lambdaService, cfg.LambdaEndpoint, cfg.Region), cfg.AccountID),
 	}
 	return r, nil
 }
@@ -255,7 +292,7 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	}
 	go r.heartbeat(runCtx, sj.ID, cancel)
 
-	j := &job{data: data, run: run, dir: dir, work: filepath.Join(dir, "build"), log: logw}
+	j := &job{id: sj.ID, data: data, run: run, dir: dir, work: filepath.Join(dir, "build"), log: logw}
 	res := p.run(runCtx, j)
 	switch {
 	case ctx.Err() != nil:

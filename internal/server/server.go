@@ -73,6 +73,12 @@ type Config struct {
 	ArtifactLimits archive.Limits
 	// SourcePollInterval is how often polling source actions are checked; 0 turns polling off.
 	SourcePollInterval time.Duration
+	// CloudWatchEndpoint is where CloudWatchAlarm rules read alarms: a URL, or "aws" for Amazon
+	// CloudWatch; empty, those rules fail and say so.
+	CloudWatchEndpoint string
+	// LambdaEndpoint is where LambdaInvoke rules invoke functions: a URL, or "aws" for AWS
+	// Lambda; empty, those rules fail and say so.
+	LambdaEndpoint string
 	// ReadTimeout bounds how long a request, body included, may take to arrive; WriteTimeout how
 	// long its answer may take, from the end of the request's headers; IdleTimeout how long a
 	// connection may wait for its next request. Git, the S3 endpoint and followed logs extend
@@ -255,6 +261,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		WorkDir: filepath.Join(cfg.DataDir, "work"), BuildTimeout: cfg.BuildTimeout, BuildProjects: cfg.BuildProjects,
 		Isolation: cfg.BuildIsolation, ArtifactLimits: cfg.ArtifactLimits,
 		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
+		CloudWatchEndpoint: cfg.CloudWatchEndpoint, LambdaEndpoint: cfg.LambdaEndpoint,
 	})
 	if err != nil {
 		return fail(err)
