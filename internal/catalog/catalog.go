@@ -34,6 +34,11 @@ type ActionType struct {
 	MinOutputs, MaxOutputs int
 	// V2Only types can only appear in V2 pipelines.
 	V2Only bool
+	// Commands: the action declares the commands it runs (and output variables), which no other
+	// type may.
+	Commands bool
+	// Approval: a run waits for PutApprovalResult (with a token and a timeout) instead of a job.
+	Approval bool
 	// EntityURL and RevisionURL are the links GetPipelineState shows for an action of this type:
 	// its resource, and its current revision (see ExpandURL for the placeholders). For AWS types
 	// they are the console's, as AWS gives them; a custom type's come from its settings.
@@ -47,6 +52,8 @@ type RuleType struct {
 	Properties []Property
 	MinInputs  int
 	MaxInputs  int
+	// Commands: the rule declares the commands it runs, which no other rule type may.
+	Commands bool
 }
 
 func req(name string) Property    { return Property{Name: name, Required: true, Key: true} }
@@ -199,7 +206,7 @@ var actionTypes = []ActionType{
 
 	// approvals-action-add and structure-configuration-examples
 	{Category: model.ActionCategoryApproval, Owner: model.ActionOwnerAws, Provider: "Manual", Version: "1",
-		Properties: []Property{opt("NotificationArn"), opt("CustomData"), opt("ExternalEntityLink")}},
+		Properties: []Property{opt("NotificationArn"), opt("CustomData"), opt("ExternalEntityLink")}, Approval: true},
 
 	// Invoke
 
@@ -230,7 +237,7 @@ var actionTypes = []ActionType{
 	// action-reference-Commands: the commands, output variables and files are fields of the action
 	// declaration, not configuration properties
 	{Category: model.ActionCategoryCompute, Owner: model.ActionOwnerAws, Provider: "Commands", Version: "1",
-		MinInputs: 1, MaxInputs: 10, MaxOutputs: 1, V2Only: true},
+		MinInputs: 1, MaxInputs: 10, MaxOutputs: 1, V2Only: true, Commands: true},
 }
 
 // codeBuildProperties are the configuration properties of the CodeBuild build and test actions.
@@ -247,7 +254,7 @@ var ruleTypes = []RuleType{
 	// rule-reference-CodeBuild (PrimarySource: Conditional)
 	{Provider: "CodeBuild", Version: "1", Properties: codeBuildProperties(), MinInputs: 1, MaxInputs: 5},
 	// rule-reference-Commands: the commands are a field of the rule declaration
-	{Provider: "Commands", Version: "1", MaxInputs: 1},
+	{Provider: "Commands", Version: "1", MaxInputs: 1, Commands: true},
 	// rule-reference-DeploymentWindow
 	{Provider: "DeploymentWindow", Version: "1", Properties: []Property{req("Cron"), opt("TimeZone")}},
 	// rule-reference-LambdaInvoke

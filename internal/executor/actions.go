@@ -133,7 +133,7 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Event, erro
 
 	id := ad.ActionTypeId
 	switch {
-	case *id.Owner == model.ActionOwnerAws && *id.Category == model.ActionCategoryApproval && *id.Provider == "Manual":
+	case t.Approval:
 		ar.Token = newID()
 		timeout := s.x.cfg.ApprovalTimeout
 		if ad.TimeoutInMinutes != nil {

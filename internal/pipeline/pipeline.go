@@ -296,7 +296,7 @@ func (v *validator) action(stageName string, a *model.ActionDeclaration) error {
 		}
 	}
 
-	commands := *id.Category == model.ActionCategoryCompute && str(id.Provider) == "Commands"
+	commands := t.Commands
 	switch {
 	case commands && len(a.Commands) == 0:
 		return model.ErrInvalidActionDeclaration("Action '%s' is a Commands action and must declare the commands it runs", name)
@@ -426,7 +426,7 @@ func (v *validator) rule(stage string, kind conditionKind, r *model.RuleDeclarat
 	if n := len(r.InputArtifacts); n < rt.MinInputs || n > rt.MaxInputs {
 		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' declares %d input artifacts; rules of provider %s take between %d and %d", name, stage, n, str(id.Provider), rt.MinInputs, rt.MaxInputs)
 	}
-	commands := str(id.Provider) == "Commands"
+	commands := rt.Commands
 	switch {
 	case commands && len(r.Commands) == 0:
 		return model.ErrInvalidStageDeclaration("Rule '%s' in stage '%s' is a Commands rule and must declare the commands it runs", name, stage)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 )
@@ -83,9 +84,17 @@ func wantResult(t *testing.T, res executor.Result, succeeded bool, summary ...st
 // runners (Providers), and that the runners poll for each of them: the two lists are the same.
 func TestEveryRuleHasARunner(t *testing.T) {
 	keys := Providers()
-	for _, provider := range []string{"VariableCheck", "DeploymentWindow", "Commands", "CodeBuild", "CloudWatchAlarm", "LambdaInvoke"} {
-		if !keys[executor.TypeKey("Rule", "AWS", provider, "1")] {
-			t.Errorf("Providers() lacks the %s rule", provider)
+	for _, rt := range catalog.RuleTypes() {
+		if !keys[executor.TypeKey("Rule", "AWS", rt.Provider, rt.Version)] {
+			t.Errorf("Providers() lacks the %s rule", rt.Provider)
+		}
+	}
+	// Every registered provider serves a type the catalog describes.
+	for _, reg := range registry {
+		_, action := catalog.LookupActionType(model.ActionCategory(reg.category), model.ActionOwner(reg.owner), reg.provider, "1")
+		_, rule := catalog.LookupRuleType(reg.provider, "1")
+		if !action && !(reg.category == "Rule" && rule) {
+			t.Errorf("the runner for %s serves a type the catalog does not describe", reg.key())
 		}
 	}
 	r, err := New(context.Background(), Config{WorkDir: t.TempDir(), Isolation: IsolationNone, Logger: slog.New(slog.DiscardHandler)})

@@ -90,32 +90,50 @@ func (j *job) logf(format string, args ...any) {
 	fmt.Fprintf(j.log, "[Sluice] %s %s\n", time.Now().UTC().Format("2006/01/02 15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-// Type keys of the built-in providers.
-var (
-	s3SourceType         = executor.TypeKey("Source", "AWS", "S3", "1")
-	codeCommitType       = executor.TypeKey("Source", "AWS", "CodeCommit", "1")
-	connectionSourceType = executor.TypeKey("Source", "AWS", "CodeStarSourceConnection", "1")
-	gitHubType           = executor.TypeKey("Source", "ThirdParty", "GitHub", "1")
-	codeBuildType        = executor.TypeKey("Build", "AWS", "CodeBuild", "1")
-	codeBuildTestType    = executor.TypeKey("Test", "AWS", "CodeBuild", "1")
-	commandsType         = executor.TypeKey("Compute", "AWS", "Commands", "1")
-	s3DeployType         = executor.TypeKey("Deploy", "AWS", "S3", "1")
+// registration is a provider Sluice runs itself: the action or rule type it serves (the
+// catalog describes the type) and how to make its runner. One entry per kind.
+type registration struct {
+	category, owner, provider string
+	make                      func(cfg *Config, build *builder) provider
+}
 
-	// The rules of stage conditions, each in a file rule_<provider>.go.
-	variableCheckRuleType    = executor.TypeKey("Rule", "AWS", "VariableCheck", "1")
-	deploymentWindowRuleType = executor.TypeKey("Rule", "AWS", "DeploymentWindow", "1")
-	commandsRuleType         = executor.TypeKey("Rule", "AWS", "Commands", "1")
-	codeBuildRuleType        = executor.TypeKey("Rule", "AWS", "CodeBuild", "1")
-	cloudWatchAlarmRuleType  = executor.TypeKey("Rule", "AWS", "CloudWatchAlarm", "1")
-	lambdaInvokeRuleType     = executor.TypeKey("Rule", "AWS", "LambdaInvoke", "1")
-)
+func (r registration) key() string { return executor.TypeKey(r.category, r.owner, r.provider, "1") }
+
+// registry lists the built-in providers: the actions, then the rules of stage conditions (each
+// rule in a file rule_<provider>.go).
+var registry = []registration{
+	{"Source", "AWS", "S3", func(cfg *Config, _ *builder) provider { return s3Source{arts: cfg.Artifacts} }},
+	{"Source", "AWS", "CodeCommit", newGitSource},
+	{"Source", "AWS", "CodeStarSourceConnection", newGitSource},
+	{"Source", "ThirdParty", "GitHub", newGitSource},
+	{"Build", "AWS", "CodeBuild", func(_ *Config, b *builder) provider { return codeBuild{b} }},
+	{"Test", "AWS", "CodeBuild", func(_ *Config, b *builder) provider { return codeBuild{b} }},
+	{"Compute", "AWS", "Commands", func(_ *Config, b *builder) provider { return commands{b} }},
+	{"Deploy", "AWS", "S3", func(cfg *Config, _ *builder) provider {
+		return s3Deploy{arts: cfg.Artifacts, limits: cfg.ArtifactLimits, now: cfg.Now}
+	}},
+
+	{"Rule", "AWS", "VariableCheck", func(*Config, *builder) provider { return variableCheck{} }},
+	{"Rule", "AWS", "DeploymentWindow", func(cfg *Config, _ *builder) provider { return newDeploymentWindow(cfg.Now) }},
+	{"Rule", "AWS", "Commands", func(_ *Config, b *builder) provider { return commandsRule{b} }},
+	{"Rule", "AWS", "CodeBuild", func(_ *Config, b *builder) provider { return codeBuildRule{codeBuild{b}} }},
+	{"Rule", "AWS", "CloudWatchAlarm", func(cfg *Config, _ *builder) provider {
+		return newCloudWatchAlarm(newServiceEndpoint(cloudWatchService, cfg.CloudWatchEndpoint, cfg.Region))
+	}},
+	{"Rule", "AWS", "LambdaInvoke", func(cfg *Config, _ *builder) provider {
+		return newLambdaInvoke(newServiceEndpoint(lambdaService, cfg.LambdaEndpoint, cfg.Region), cfg.AccountID)
+	}},
+}
+
+func newGitSource(cfg *Config, _ *builder) provider {
+	return gitSource{arts: cfg.Artifacts, remotes: cfg.Git, publicURL: cfg.PublicURL}
+}
 
 // Providers lists the action and rule types Sluice runs itself, by executor.TypeKey.
 func Providers() map[string]bool {
 	out := map[string]bool{}
-	for _, key := range []string{s3SourceType, codeCommitType, connectionSourceType, gitHubType, codeBuildType, codeBuildTestType, commandsType, s3DeployType,
-		variableCheckRuleType, deploymentWindowRuleType, commandsRuleType, codeBuildRuleType, cloudWatchAlarmRuleType, lambdaInvokeRuleType} {
-		out[key] = true
+	for _, reg := range registry {
+		out[reg.key()] = true
 	}
 	return out
 }
@@ -175,23 +193,9 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 	}
 	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, work: work, slots: make(chan struct{}, cfg.Slots)}
 	build := &builder{cfg: &r.cfg, sandbox: sb}
-	git := gitSource{arts: cfg.Artifacts, remotes: cfg.Git, publicURL: cfg.PublicURL}
-	r.providers = map[string]provider{
-		s3SourceType:         s3Source{arts: cfg.Artifacts},
-		codeCommitType:       git,
-		connectionSourceType: git,
-		gitHubType:           git,
-		codeBuildType:        codeBuild{build},
-		codeBuildTestType:    codeBuild{build},
-		commandsType:         commands{build},
-		s3DeployType:         s3Deploy{arts: cfg.Artifacts, limits: cfg.ArtifactLimits, now: cfg.Now},
-
-		variableCheckRuleType:    variableCheck{},
-		deploymentWindowRuleType: newDeploymentWindow(cfg.Now),
-		commandsRuleType:         commandsRule{build},
-		codeBuildRuleType:        codeBuildRule{codeBuild{build}},
-		cloudWatchAlarmRuleType:  newCloudWatchAlarm(newServiceEndpoint(cloudWatchService, cfg.CloudWatchEndpoint, cfg.Region)),
-		lambdaInvokeRuleType:     newLambdaInvoke(newServiceEndpoint(lambdaService, cfg.LambdaEndpoint, cfg.Region), cfg.AccountID),
+	r.providers = map[string]provider{}
+	for _, reg := range registry {
+		r.providers[reg.key()] = reg.make(&r.cfg, build)
 	}
 	return r, nil
 }
