@@ -172,6 +172,9 @@ type Execution struct {
 	Retries []Retries `json:",omitempty"`
 	// Rollback marks a rollback execution: it runs one stage, without its conditions, and ends.
 	Rollback bool `json:",omitempty"`
+	// FailedOnly: the stage is being retried for its failed actions only, so actions that
+	// succeeded in it, in any group, do not run again.
+	FailedOnly bool `json:",omitempty"`
 }
 
 func ruleKey(k Kind, name string) string { return string(k) + "/" + name }
@@ -180,7 +183,10 @@ func ruleKey(k Kind, name string) string { return string(k) + "/" + name }
 type Pipeline struct {
 	Mode Mode
 	// Disabled holds the stages whose inbound transition is disabled.
-	Disabled   map[string]bool
+	Disabled map[string]bool
+	// Entered is, per stage, the execution that entered it last: the only one a retry may revive
+	// there (a rollback enters a stage out of the order executions started in).
+	Entered    map[string]string `json:",omitempty"`
 	Executions []*Execution
 	NextSeq    int64
 	// Forgotten collects the executions that finished and left the state during the calls since
@@ -204,12 +210,15 @@ func (p *Pipeline) Start(id string, plan []StagePlan, ids IDs) []Event {
 
 // StartRollback adds a rollback execution that runs the stage of plan at index stage again and
 // ends with it, and returns what followed.
-func (p *Pipeline) StartRollback(id string, plan []StagePlan, stage int, ids IDs) []Event {
+func (p *Pipeline) StartRollback(id string, plan []StagePlan, stage int, ids IDs) ([]Event, error) {
+	if stage < 0 || stage >= len(plan) {
+		return nil, fmt.Errorf("a rollback of stage %d of a plan of %d stages", stage, len(plan))
+	}
 	e := p.add(id, plan, stage, true)
 	p.emit(ExecutionStarted{Execution: id, Rollback: true})
 	p.arrive(e)
 	p.advance(ids)
-	return p.flush()
+	return p.flush(), nil
 }
 
 func (p *Pipeline) add(id string, plan []StagePlan, stage int, rollback bool) *Execution {
@@ -321,7 +330,7 @@ func (p *Pipeline) SetTransition(stage string, enabled bool, ids IDs) []Event {
 // ran, is ErrNotRetryable.
 func (p *Pipeline) Retry(executionID, stage string, failedOnly bool, ids IDs) ([]Event, error) {
 	e := p.Find(executionID)
-	if e == nil {
+	if e == nil || !p.lastIn(e, stage) {
 		return nil, ErrNotLatest
 	}
 	idx := slices.IndexFunc(e.Plan, func(s StagePlan) bool { return s.Name == stage })
@@ -493,13 +502,21 @@ func (p *Pipeline) forgettable(e *Execution) bool {
 	if e.Status != Failed && e.Status != Stopped || e.Stage >= len(e.Plan) || e.Waiting {
 		return true
 	}
-	stage := e.Plan[e.Stage].Name
+	return !p.lastIn(e, e.Plan[e.Stage].Name)
+}
+
+// lastIn reports whether e is the execution that entered the stage last. States stored before
+// Entered existed fall back to the order executions started in.
+func (p *Pipeline) lastIn(e *Execution, stage string) bool {
+	if id, ok := p.Entered[stage]; ok {
+		return id == e.ID
+	}
 	for _, other := range p.Executions {
 		if other.Seq > e.Seq && other.reached(stage) {
-			return true
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 func (p *Pipeline) byAge() []*Execution {
@@ -554,7 +571,7 @@ func (p *Pipeline) step(e *Execution, ids IDs) bool {
 		p.stageFailed(e, ids)
 	case e.Group+1 < len(e.Plan[e.Stage].Groups):
 		e.Group++
-		p.startGroup(e, ids, false)
+		p.startGroup(e, ids, e.FailedOnly)
 	case e.Plan[e.Stage].OnSuccess != nil && !e.Rollback:
 		p.startRules(e, OnSuccess, ids)
 	default:
@@ -566,7 +583,11 @@ func (p *Pipeline) step(e *Execution, ids IDs) bool {
 // enter admits e into the stage it waits at: its entry condition's rules start, or its first
 // group of actions.
 func (p *Pipeline) enter(e *Execution, ids IDs) {
-	e.Waiting, e.Group, e.Phase = false, 0, ""
+	e.Waiting, e.Group, e.Phase, e.FailedOnly = false, 0, "", false
+	if p.Entered == nil {
+		p.Entered = map[string]string{}
+	}
+	p.Entered[e.Plan[e.Stage].Name] = e.ID
 	e.StageStatus[e.Stage] = InProgress
 	e.Actions[e.Stage] = map[string]*Action{}
 	e.Rules[e.Stage] = map[string]*Rule{}
@@ -656,7 +677,7 @@ func (p *Pipeline) retry(e *Execution, trigger RetryTrigger, failedOnly bool, id
 	}
 	r.Latest = trigger
 	e.StageStatus[idx] = InProgress
-	e.Group, e.Phase = 0, ""
+	e.Group, e.Phase, e.FailedOnly = 0, "", failedOnly
 	p.emit(StageRetried{Execution: e.ID, Stage: idx, Trigger: trigger, FailedOnly: failedOnly})
 	for g, group := range e.Plan[idx].Groups {
 		for _, name := range group {
@@ -727,8 +748,13 @@ func (p *Pipeline) admits(e *Execution) bool {
 		if other.in(stage) {
 			return false
 		}
+		waitsHere := other.Waiting && other.Stage < len(other.Plan) && other.Plan[other.Stage].Name == stage
+		// A rollback waiting at the entrance goes first: it repairs what failed there.
+		if waitsHere && other.Rollback && !e.Rollback {
+			return false
+		}
 		// QUEUED: first in, first out at each entrance.
-		if p.Mode == Queued && other.Waiting && other.Seq < e.Seq && other.Stage < len(other.Plan) && other.Plan[other.Stage].Name == stage {
+		if p.Mode == Queued && waitsHere && other.Seq < e.Seq && other.Rollback == e.Rollback {
 			return false
 		}
 	}

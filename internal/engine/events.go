@@ -2,7 +2,9 @@ package engine
 
 // Event is something that happened to an execution. Every change the engine makes to an
 // execution is reported by at least one event naming it, so that the caller knows which
-// executions a call changed without comparing states. Some events ask the caller for work:
+// executions a call changed without comparing states; an execution that only leaves the state
+// (a failed or stopped one that a newer execution overtook in its stage, so that it can no
+// longer be retried) is reported in Pipeline.Forgotten instead. Some events ask the caller for work:
 // ActionStarted and RuleStarted (run it), ActionAbandoned and RuleAbandoned (cancel it),
 // RollbackRequested (start a rollback execution).
 type Event interface {

@@ -222,10 +222,18 @@ func (x *Executor) Retry(ctx context.Context, pipeline, id, stage string, failed
 // Override lets an execution past a stage condition it evaluates (OverrideStageCondition).
 func (x *Executor) Override(ctx context.Context, pipeline, id, stage string, kind engine.Kind) error {
 	return x.apply(ctx, pipeline, func(s *step) error {
-		if s.st.Runs[id] == nil {
+		// Only the stage's latest execution can be evaluating its conditions; if it is, and
+		// the engine finds nothing to override, the condition is not being evaluated.
+		if l := s.st.Latest[stage]; l == nil || l.Execution != id {
 			return ErrNotLatest
 		}
+		if s.st.Runs[id] == nil {
+			return ErrNotOverridable
+		}
 		events, err := s.st.Engine.Override(id, stage, kind, newID)
+		if errors.Is(err, engine.ErrNotLatest) {
+			return ErrNotOverridable
+		}
 		if err != nil {
 			return err
 		}

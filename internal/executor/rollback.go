@@ -101,7 +101,10 @@ func (s *step) startRollback(target *rollbackSource, stage int, trigger model.Ex
 	}
 	s.st.Runs[id] = r
 	s.touched[id] = true
-	events := s.st.Engine.StartRollback(id, plan(decl), stage, newID)
+	events, err := s.st.Engine.StartRollback(id, plan(decl), stage, newID)
+	if err != nil {
+		return "", nil, err
+	}
 	r.Seq = s.st.Engine.NextSeq
 	return id, events, nil
 }
