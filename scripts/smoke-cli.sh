@@ -90,5 +90,77 @@ cp put-action-revision --pipeline-name cli-page-1 --stage-name Source --action-n
   jq -e --arg id "$id" '.newRevision == false and .pipelineExecutionId == $id' >/dev/null || fail "put-action-revision of the revision just run"
 cp put-action-revision --pipeline-name cli-page-1 --stage-name Source --action-name Source \
   --action-revision "revisionId=other,revisionChangeId=x,created=2026-01-01T00:00:00Z" | jq -e '.newRevision == true' >/dev/null || fail "put-action-revision of a new revision"
-expect_error NotImplementedException "ListRuleExecutions" -- list-rule-executions --pipeline-name cli-page-1
+
+# V2 release safety: a stage with an entry condition (a VariableCheck rule on a pipeline variable)
+# and an onFailure RETRY, run by a custom action whose job worker is this script; then rollbacks.
+cp create-custom-action-type --category Build --provider SmokeWorker --action-version 1 \
+  --input-artifact-details minimumCount=0,maximumCount=1 --output-artifact-details minimumCount=0,maximumCount=0 >/dev/null
+worker_type=category=Build,owner=Custom,provider=SmokeWorker,version=1
+jq '{pipeline: {name: "cli-v2", roleArn: .pipeline.roleArn, artifactStore: .pipeline.artifactStore, pipelineType: "V2",
+  variables: [{name: "Ready", defaultValue: "no"}],
+  stages: [.pipeline.stages[0], {name: "Build",
+    beforeEntry: {conditions: [{result: "FAIL", rules: [{name: "IsReady",
+      ruleTypeId: {category: "Rule", owner: "AWS", provider: "VariableCheck", version: "1"},
+      configuration: {Variable: "#{variables.Ready}", Operator: "EQ", Value: "yes"}}]}]},
+    onFailure: {result: "RETRY", retryConfiguration: {retryMode: "FAILED_ACTIONS"}},
+    actions: [{name: "Work", actionTypeId: {category: "Build", owner: "Custom", provider: "SmokeWorker", version: "1"},
+      inputArtifacts: [{name: "SourceOutput"}]}]}]}}' scripts/testdata/pipeline.json >"$work/v2.json"
+cp create-pipeline --cli-input-json "file://$work/v2.json" >/dev/null
+# The execution CreatePipeline started has Ready=no: the Build stage's entry condition fails it.
+closed=$(cp list-pipeline-executions --pipeline-name cli-v2 | jq -r '.pipelineExecutionSummaries[0].pipelineExecutionId')
+wait_status cli-v2 "$closed" Failed
+cp get-pipeline-state --name cli-v2 | jq -e '.stageStates[1] | .latestExecution.status == "Failed"
+  and .beforeEntryConditionState.latestExecution.status == "Failed"
+  and .beforeEntryConditionState.conditionStates[0].ruleStates[0].ruleName == "IsReady"
+  and .beforeEntryConditionState.conditionStates[0].ruleStates[0].latestExecution.status == "Failed"
+  and (.actionStates[0].latestExecution == null)' >/dev/null || fail "get-pipeline-state after the entry condition failed: $(cp get-pipeline-state --name cli-v2)"
+cp list-rule-executions --pipeline-name cli-v2 --filter "pipelineExecutionId=$closed" | jq -e --arg id "$closed" '.ruleExecutionDetails
+  | length == 1 and .[0].pipelineExecutionId == $id and .[0].stageName == "Build" and .[0].ruleName == "IsReady" and .[0].status == "Failed"
+  and .[0].input.resolvedConfiguration.Variable == "no" and (.[0].output.executionResult.externalExecutionSummary | contains("\"no\""))' >/dev/null ||
+  fail "list-rule-executions: $(cp list-rule-executions --pipeline-name cli-v2)"
+expect_error PipelineNotFoundException "nope" -- list-rule-executions --pipeline-name nope
+
+# poll_job: the next job of the SmokeWorker type, acknowledged; prints its id.
+poll_job() {
+  local jobs
+  for _ in $(seq 100); do
+    jobs=$(cp poll-for-jobs --action-type-id "$worker_type" --max-batch-size 1)
+    if [[ $(jq '.jobs | length' <<<"$jobs") == 1 ]]; then
+      cp acknowledge-job --job-id "$(jq -r '.jobs[0].id' <<<"$jobs")" --nonce "$(jq -r '.jobs[0].nonce' <<<"$jobs")" | jq -e '.status == "InProgress"' >/dev/null || fail "acknowledge-job"
+      jq -r '.jobs[0].id' <<<"$jobs"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "no job of SmokeWorker came: $(cp get-pipeline-state --name cli-v2)"
+}
+# With Ready=yes the stage runs; its job fails once, and onFailure RETRY runs the stage again.
+first=$(cp start-pipeline-execution --name cli-v2 --variables name=Ready,value=yes | jq -r .pipelineExecutionId)
+cp put-job-failure-result --job-id "$(poll_job)" --failure-details type=JobFailed,message="flaky on the first try"
+cp put-job-success-result --job-id "$(poll_job)"
+wait_status cli-v2 "$first" Succeeded
+cp get-pipeline-state --name cli-v2 | jq -e --arg id "$first" '.stageStates[1] | .latestExecution.pipelineExecutionId == $id
+  and .retryStageMetadata.autoStageRetryAttempt == 1 and .retryStageMetadata.latestRetryTrigger == "AutomatedStageRetry"
+  and .beforeEntryConditionState.latestExecution.status == "Succeeded"' >/dev/null ||
+  fail "get-pipeline-state after the automatic retry: $(cp get-pipeline-state --name cli-v2)"
+[[ $(cp list-action-executions --pipeline-name cli-v2 --filter "pipelineExecutionId=$first" |
+  jq -c '[.actionExecutionDetails[] | select(.stageName == "Build") | .status] | sort') == '["Failed","Succeeded"]' ]] ||
+  fail "the Work action's runs in $first: $(cp list-action-executions --pipeline-name cli-v2)"
+
+# A second execution succeeds; then the Build stage is rolled back to the first.
+second=$(cp start-pipeline-execution --name cli-v2 --variables name=Ready,value=yes | jq -r .pipelineExecutionId)
+cp put-job-success-result --job-id "$(poll_job)"
+wait_status cli-v2 "$second" Succeeded
+rollback=$(cp rollback-stage --pipeline-name cli-v2 --stage-name Build --target-pipeline-execution-id "$first" | jq -r .pipelineExecutionId)
+cp put-job-success-result --job-id "$(poll_job)"
+wait_status cli-v2 "$rollback" Succeeded
+cp get-pipeline-execution --pipeline-name cli-v2 --pipeline-execution-id "$rollback" | jq -e --arg first "$first" '.pipelineExecution
+  | .executionType == "ROLLBACK" and .rollbackMetadata.rollbackTargetPipelineExecutionId == $first
+  and .trigger.triggerType == "ManualRollback"' >/dev/null ||
+  fail "get-pipeline-execution of the rollback: $(cp get-pipeline-execution --pipeline-name cli-v2 --pipeline-execution-id "$rollback")"
+cp list-pipeline-executions --pipeline-name cli-v2 --max-items 1 | jq -e --arg id "$rollback" '.pipelineExecutionSummaries[0]
+  | .pipelineExecutionId == $id and .executionType == "ROLLBACK" and .trigger.triggerType == "ManualRollback"' >/dev/null ||
+  fail "list-pipeline-executions after the rollback: $(cp list-pipeline-executions --pipeline-name cli-v2)"
+expect_error UnableToRollbackStageException "Source" -- rollback-stage --pipeline-name cli-v2 --stage-name Source --target-pipeline-execution-id "$first"
+expect_error PipelineExecutionNotFoundException "00000000-0000-4000-8000-000000000000" -- rollback-stage --pipeline-name cli-v2 --stage-name Build --target-pipeline-execution-id 00000000-0000-4000-8000-000000000000
 echo "smoke: AWS CLI session passed"

@@ -32,16 +32,11 @@ const client = new cp.CodePipelineClient({
 });
 
 // ---------------------------------------------------------------------------------------------
-// Operations Sluice does not answer yet. Each must answer NotImplementedException, HTTP 501, and
-// must not be retried by the SDK. When Sluice implements one, delete its entry here and give it a
-// happy-path check below; the coverage check at the end then insists that it succeeded.
-// (The inputs are well-formed requests; a happy path will need real execution ids.)
-const NOT_IMPLEMENTED_YET = {
-  RollbackStage: () => ({ pipelineName: 'js-v2', stageName: 'Gate', targetPipelineExecutionId: randomUUID() }),
-  OverrideStageCondition: () => ({ pipelineName: 'js-v2', stageName: 'Gate', pipelineExecutionId: randomUUID(), conditionType: 'BEFORE_ENTRY' }),
-  ListRuleExecutions: () => ({ pipelineName: 'js-v2' }),
-  ListDeployActionExecutionTargets: () => ({ pipelineName: 'js-v1', actionExecutionId: randomUUID() }),
-};
+// Operations Sluice does not answer yet (none now), each with a function that makes a well-formed
+// request. Each must answer NotImplementedException, HTTP 501, and must not be retried by the SDK.
+// When Sluice implements one, delete its entry here and give it a happy-path check below; the
+// coverage check at the end then insists that it succeeded.
+const NOT_IMPLEMENTED_YET = {};
 // ---------------------------------------------------------------------------------------------
 
 // The harness: each check prints one line; a failed one says why on the same line.
@@ -690,6 +685,163 @@ await check('executions: an execution id outside its pattern is ValidationExcept
   await expectError('GetPipelineExecution', { pipelineName: 'js-v2', pipelineExecutionId: 'not-an-id' }, cp.ValidationException, {
     message: validation('not-an-id', 'pipelineExecutionId', 'Member must satisfy regular expression pattern: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'),
   });
+});
+
+// ===== V2 release safety: stage conditions, rule runs, overrides, rollbacks, deploy targets =======
+
+// js-safety: an S3 source → a Deploy stage with the built-in S3 deploy. The stage is entered only
+// when the pipeline variable Release is 'go' (a VariableCheck rule), and succeeds only once its
+// onSuccess condition is met: a DeploymentWindow rule whose window opens in 2099, so it is being
+// evaluated until OverrideStageCondition lets the execution past it.
+const siteBucket = 'sluice-js-client-site';
+const ruleTypeId = (provider) => ({ category: 'Rule', owner: 'AWS', provider, version: '1' });
+const safety = {
+  name: 'js-safety', roleArn: role, artifactStore: store, pipelineType: 'V2', executionMode: 'QUEUED',
+  variables: [{ name: 'Release', defaultValue: 'hold' }],
+  stages: [
+    { name: 'Source', actions: [{ name: 'Source', actionTypeId: typeId('Source', 'AWS', 'S3'), outputArtifacts: [{ name: 'code' }],
+      configuration: { S3Bucket: 'sluice-js-client-source', S3ObjectKey: 'app.zip', PollForSourceChanges: 'false' } }] },
+    {
+      name: 'Deploy',
+      beforeEntry: { conditions: [{ result: 'FAIL', rules: [{ name: 'ReleaseIsGo', ruleTypeId: ruleTypeId('VariableCheck'),
+        configuration: { Variable: '#{variables.Release}', Operator: 'EQ', Value: 'go' } }] }] },
+      onSuccess: { conditions: [{ result: 'FAIL', rules: [{ name: 'Window2099', ruleTypeId: ruleTypeId('DeploymentWindow'),
+        configuration: { Cron: '0 0 0 1 1 ? 2099' } }] }] },
+      actions: [{ name: 'Deploy', actionTypeId: typeId('Deploy', 'AWS', 'S3'), inputArtifacts: [{ name: 'code' }],
+        configuration: { BucketName: siteBucket, Extract: 'false', ObjectKey: 'release.zip' } }],
+    },
+  ],
+};
+
+// Sluice's built-in S3 endpoint, on the API's port, takes unsigned requests from outside jobs:
+// enough to make the buckets and the source object without an S3 client.
+async function s3Put(path, body) {
+  const res = await fetch(`${endpoint}/${path}`, { method: 'PUT', body });
+  assert.ok(res.ok, `S3 PUT /${path}: HTTP ${res.status} ${await res.text()}`);
+}
+const emptyZip = Buffer.concat([Buffer.from('PK\x05\x06'), Buffer.alloc(18)]);
+
+// startRelease starts an execution with Release=go and waits for it to evaluate the Deploy stage's
+// onSuccess condition; it returns the execution's id.
+async function startRelease() {
+  const { pipelineExecutionId: id } = await call('StartPipelineExecution', { name: 'js-safety', variables: [{ name: 'Release', value: 'go' }] });
+  const s = await waitFor(`the onSuccess condition of js-safety/Deploy to be evaluated for ${id}`, async () => {
+    const got = await call('GetPipelineState', { name: 'js-safety' });
+    const deploy = stageState(got, 'Deploy');
+    return deploy.latestExecution?.pipelineExecutionId === id && deploy.onSuccessConditionState?.latestExecution?.status === 'InProgress' ? got : undefined;
+  });
+  const rule = stageState(s, 'Deploy').onSuccessConditionState.conditionStates[0].ruleStates[0];
+  assert.deepEqual([rule.ruleName, rule.latestExecution.status], ['Window2099', 'InProgress']);
+  return id;
+}
+// finishRelease overrides the onSuccess condition an execution evaluates, and waits for it to succeed.
+async function finishRelease(id) {
+  const out = await call('OverrideStageCondition', { pipelineName: 'js-safety', stageName: 'Deploy', pipelineExecutionId: id, conditionType: 'ON_SUCCESS' });
+  assert.equal(out.$metadata.httpStatusCode, 200);
+  await waitStatus('js-safety', id, 'Succeeded');
+  return id;
+}
+const deployRun = async (pipelineExecutionId) =>
+  (await call('ListActionExecutions', { pipelineName: 'js-safety', filter: { pipelineExecutionId } })).actionExecutionDetails.find((d) => d.actionName === 'Deploy');
+
+await check('CreatePipeline V2 with stage conditions: the first execution (Release=hold) fails at the entry condition', async () => {
+  await s3Put('sluice-js-client-source');
+  await s3Put('sluice-js-client-source?versioning', '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>');
+  await s3Put('sluice-js-client-source/app.zip', emptyZip);
+  await s3Put(siteBucket);
+  const out = await call('CreatePipeline', { pipeline: safety });
+  assert.deepEqual(out.pipeline.stages[1].beforeEntry, safety.stages[1].beforeEntry);
+  assert.deepEqual(out.pipeline.stages[1].onSuccess, safety.stages[1].onSuccess);
+  state.safetyHeld = (await call('ListPipelineExecutions', { pipelineName: 'js-safety' })).pipelineExecutionSummaries[0].pipelineExecutionId;
+  await waitStatus('js-safety', state.safetyHeld, 'Failed');
+  const deploy = stageState(await call('GetPipelineState', { name: 'js-safety' }), 'Deploy');
+  assert.equal(deploy.latestExecution.status, 'Failed');
+  assert.equal(deploy.beforeEntryConditionState.latestExecution.status, 'Failed');
+  const [rule] = deploy.beforeEntryConditionState.conditionStates[0].ruleStates;
+  assert.deepEqual([rule.ruleName, rule.latestExecution.status], ['ReleaseIsGo', 'Failed']);
+  assert.equal(deploy.actionStates[0].latestExecution, undefined, 'the Deploy action did not run');
+});
+
+await check('ListRuleExecutions: the VariableCheck run of the entry condition, its configuration resolved', async () => {
+  const { ruleExecutionDetails } = await call('ListRuleExecutions', { pipelineName: 'js-safety', filter: { pipelineExecutionId: state.safetyHeld } });
+  assert.equal(ruleExecutionDetails.length, 1);
+  const [run] = ruleExecutionDetails;
+  assert.deepEqual([run.pipelineExecutionId, run.stageName, run.ruleName, run.status, run.pipelineVersion], [state.safetyHeld, 'Deploy', 'ReleaseIsGo', 'Failed', 1]);
+  assert.ok(run.ruleExecutionId, 'a rule execution id');
+  assert.ok(run.startTime instanceof Date && run.lastUpdateTime instanceof Date);
+  assert.deepEqual(run.input.ruleTypeId, ruleTypeId('VariableCheck'));
+  assert.equal(run.input.configuration.Variable, '#{variables.Release}');
+  assert.equal(run.input.resolvedConfiguration.Variable, 'hold');
+  assert.ok(run.output.executionResult.externalExecutionSummary.includes('"hold"'), `summary: ${run.output.executionResult.externalExecutionSummary}`);
+});
+
+await check('rules: ListRuleExecutions of a missing pipeline is PipelineNotFoundException', async () => {
+  await expectError('ListRuleExecutions', { pipelineName: 'js-missing' }, cp.PipelineNotFoundException, { includes: 'js-missing' });
+});
+
+await check('rules: ListRuleExecutions of a missing execution is PipelineExecutionNotFoundException', async () => {
+  await expectError('ListRuleExecutions', { pipelineName: 'js-safety', filter: { pipelineExecutionId: randomUUID() } }, cp.PipelineExecutionNotFoundException);
+});
+
+await check('conditions: OverrideStageCondition of a condition not being evaluated is ConditionNotOverridableException', async () => {
+  state.safety1 = await startRelease();
+  // The execution evaluates the onSuccess condition; its entry condition was met earlier.
+  await expectError('OverrideStageCondition', { pipelineName: 'js-safety', stageName: 'Deploy', pipelineExecutionId: state.safety1, conditionType: 'BEFORE_ENTRY' },
+    cp.ConditionNotOverridableException);
+});
+
+await check('OverrideStageCondition: lets an execution past its onSuccess condition (a DeploymentWindow waiting for 2099)', async () => {
+  await finishRelease(state.safety1);
+  const deploy = stageState(await call('GetPipelineState', { name: 'js-safety' }), 'Deploy');
+  assert.equal(deploy.latestExecution.status, 'Succeeded');
+  assert.equal(deploy.beforeEntryConditionState.latestExecution.status, 'Succeeded');
+  assert.equal(deploy.onSuccessConditionState.latestExecution.status, 'Overridden');
+  const { ruleExecutionDetails } = await call('ListRuleExecutions', { pipelineName: 'js-safety', filter: { pipelineExecutionId: state.safety1 } });
+  assert.deepEqual(ruleExecutionDetails.map((r) => `${r.ruleName}:${r.status}`).sort(), ['ReleaseIsGo:Succeeded', 'Window2099:Abandoned']);
+});
+
+await check('conditions: OverrideStageCondition for an execution no longer the stage\'s latest is NotLatestPipelineExecutionException', async () => {
+  await expectError('OverrideStageCondition', { pipelineName: 'js-safety', stageName: 'Deploy', pipelineExecutionId: state.safetyHeld, conditionType: 'ON_SUCCESS' },
+    cp.NotLatestPipelineExecutionException);
+});
+
+await check('ListDeployActionExecutionTargets: the bucket the S3 deploy wrote to, with its phases', async () => {
+  const run = await deployRun(state.safety1);
+  assert.equal(run.status, 'Succeeded');
+  const { targets } = await call('ListDeployActionExecutionTargets', { pipelineName: 'js-safety', actionExecutionId: run.actionExecutionId });
+  assert.equal(targets.length, 1);
+  const [target] = targets;
+  assert.deepEqual([target.targetId, target.targetType, target.status], [siteBucket, 'AWS::S3::Bucket', 'Succeeded']);
+  assert.ok(target.startTime instanceof Date && target.endTime instanceof Date);
+  assert.ok(target.events.some((e) => e.name === 'Upload' && e.status === 'Succeeded'), `events: ${JSON.stringify(target.events)}`);
+});
+
+await check('deploy targets: ListDeployActionExecutionTargets of an unknown action execution is ActionExecutionNotFoundException', async () => {
+  await expectError('ListDeployActionExecutionTargets', { pipelineName: 'js-safety', actionExecutionId: randomUUID() }, cp.ActionExecutionNotFoundException);
+});
+
+await check('RollbackStage: Deploy back to the first release, a ROLLBACK execution by ManualRollback with its artifact', async () => {
+  const second = await finishRelease(await startRelease());
+  const { pipelineExecutionId: id } = await call('RollbackStage', { pipelineName: 'js-safety', stageName: 'Deploy', targetPipelineExecutionId: state.safety1 });
+  assert.ok(id && id !== second && id !== state.safety1);
+  await waitStatus('js-safety', id, 'Succeeded');
+  const e = await execution('js-safety', id);
+  assert.equal(e.executionType, 'ROLLBACK');
+  assert.equal(e.rollbackMetadata?.rollbackTargetPipelineExecutionId, state.safety1);
+  assert.equal(e.trigger.triggerType, 'ManualRollback');
+  const [latest] = (await call('ListPipelineExecutions', { pipelineName: 'js-safety', maxResults: 1 })).pipelineExecutionSummaries;
+  assert.deepEqual([latest.pipelineExecutionId, latest.executionType, latest.rollbackMetadata?.rollbackTargetPipelineExecutionId], [id, 'ROLLBACK', state.safety1]);
+  const redeployed = await deployRun(id);
+  assert.equal(redeployed.status, 'Succeeded');
+  assert.deepEqual(redeployed.input.inputArtifacts, (await deployRun(state.safety1)).input.inputArtifacts, 'the rollback deploys the first release\'s artifact');
+});
+
+await check('rollbacks: RollbackStage of the source stage is UnableToRollbackStageException', async () => {
+  await expectError('RollbackStage', { pipelineName: 'js-safety', stageName: 'Source', targetPipelineExecutionId: state.safety1 }, cp.UnableToRollbackStageException);
+});
+
+await check('rollbacks: RollbackStage to an unknown execution is PipelineExecutionNotFoundException', async () => {
+  await expectError('RollbackStage', { pipelineName: 'js-safety', stageName: 'Deploy', targetPipelineExecutionId: randomUUID() }, cp.PipelineExecutionNotFoundException);
 });
 
 // ===== webhooks ===================================================================================
