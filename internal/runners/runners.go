@@ -321,11 +321,15 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 func (r *Runners) heartbeat(ctx context.Context, jobID string, cancel context.CancelCauseFunc) {
 	ticker := time.NewTicker(r.cfg.Heartbeat)
 	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
+	// The first beat is at once: a job a runner took is never counted as one no worker takes,
+	// however often a crash of the server hands it out again.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
 		}
 		alive, err := r.exec.Heartbeat(ctx, jobID)
 		if err != nil {

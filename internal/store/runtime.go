@@ -81,7 +81,8 @@ type Job struct {
 	// Status: Queued (pollable), Dispatched (handed out, not acknowledged), InProgress, or final.
 	Status string
 	Nonce  string
-	// Dispatches counts how often the job was handed out.
+	// Dispatches counts how often the job was handed out since a worker last showed it alive
+	// (TouchJob).
 	Dispatches int
 	// Data is the JSON of the job's model.JobData.
 	Data    []byte
@@ -176,7 +177,9 @@ type Runtime interface {
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
 	// TouchJob marks a job handed out or in progress as alive at now, so that it is not handed
-	// out again; it reports false when the job has ended (or never existed).
+	// out again, and clears its dispatch count: a job someone proved to work on is not one that no
+	// worker takes, however often a crash put it back. It reports false when the job has ended
+	// (or never existed).
 	TouchJob(ctx context.Context, id string, now time.Time) (bool, error)
 }
 

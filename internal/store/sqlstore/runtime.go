@@ -353,7 +353,7 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, updated time
 }
 
 func (s *DB) TouchJob(ctx context.Context, id string, now time.Time) (bool, error) {
-	err := s.execOne(ctx, `UPDATE jobs SET updated_ms = ? WHERE id = ? AND status IN ('Dispatched', 'InProgress')`, ms(now), id)
+	err := s.execOne(ctx, `UPDATE jobs SET updated_ms = ?, dispatches = 0 WHERE id = ? AND status IN ('Dispatched', 'InProgress')`, ms(now), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}

@@ -603,8 +603,19 @@ func testTouchJobKeepsItFromTheSweeper(t *testing.T, open func() store.Store) {
 	}
 	_, err = s.RequeueJobs(ctx, later.Add(-time.Second), 3)
 	must(t, err)
-	if j, _ := s.GetJob(ctx, "j"); j.Status != "Dispatched" {
-		t.Fatalf("a job touched after the cut-off was requeued: %+v", j)
+	if j, _ := s.GetJob(ctx, "j"); j.Status != "Dispatched" || j.Dispatches != 0 {
+		t.Fatalf("a job touched after the cut-off was requeued, or still counts its dispatch: %+v", j)
+	}
+	// A job a worker showed alive is handed out again after a crash without nearing exhaustion.
+	_, err = s.RequeueJobs(ctx, later.Add(time.Second), 1)
+	must(t, err)
+	if j, _ := s.GetJob(ctx, "j"); j.Status != "Queued" {
+		t.Fatalf("a touched job whose worker went quiet was not requeued: %+v", j)
+	}
+	_, err = s.DispatchJobs(ctx, "T", "", 1, func() string { return "n2" })
+	must(t, err)
+	if alive, err := s.TouchJob(ctx, "j", later); err != nil || !alive {
+		t.Fatalf("touching the job dispatched again: %v, %v", alive, err)
 	}
 	must(t, s.SetJobStatus(ctx, "j", "Dispatched", "Abandoned", later))
 	if alive, err := s.TouchJob(ctx, "j", later); err != nil || alive {
