@@ -1,6 +1,6 @@
 // Package api answers CodePipeline's operations: one method per operation, each receiving an input
 // that the protocol layer has already decoded and validated, and each working through the store.
-// Operations that Sluice does not answer yet fall through to model.Unimplemented, which says so.
+// Service implements every operation of model.Service.
 package api
 
 import (
@@ -68,7 +68,6 @@ type Config struct {
 
 // Service implements model.Service.
 type Service struct {
-	model.Unimplemented
 	cfg    Config
 	store  store.Store
 	tokens *tokens
