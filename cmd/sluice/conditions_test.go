@@ -795,10 +795,11 @@ func TestConditionsOnFailureGated(t *testing.T) {
 func TestOverrideStageCondition(t *testing.T) {
 	bin := buildBinary(t)
 	eachStoreArgs(t, func(t *testing.T, args ...string) {
-		// Built-in runs learn that their job was abandoned at their next heartbeat, a quarter of
-		// the acknowledgement timeout.
-		e := newCondEnv(t, bin, append(args, "--job-ack-timeout", "2s")...)
-		slow, slowAfter := uniqueSleep(30), uniqueSleep(30)
+		// An abandoned rule's build stops as soon as the step that abandoned it commits, not at
+		// its next heartbeat (a quarter of the acknowledgement timeout, here far beyond the
+		// test's patience).
+		e := newCondEnv(t, bin, append(args, "--job-ack-timeout", "10m")...)
+		slow, slowAfter := uniqueSleep(600), uniqueSleep(600)
 		gate := stageOf("Gate", workedAction("Hold", 1))
 		gate.BeforeEntry = beforeEntry(types.ResultFail, commandsRule("Slow", slow+" & wait"))
 		gate.OnSuccess = onSuccess(types.ResultFail, commandsRule("SlowAfter", slowAfter+" & wait"))

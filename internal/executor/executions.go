@@ -85,15 +85,15 @@ func (x *Executor) First(ctx context.Context, req Start, decl *model.PipelineDec
 	key := declarationKey(req.Pipeline, req.Version, req.Generation)
 	x.declarations.Store(key, decl)
 	id = newID()
-	var queued bool
-	first = x.stepFunc(ctx, req.Pipeline, func(s *step) error { return s.start(id, req, decl, vars) }, &queued, failures)
+	var sig signals
+	first = x.stepFunc(ctx, req.Pipeline, func(s *step) error { return s.start(id, req, decl, vars) }, &sig, failures)
 	done = func(committed bool) {
 		if !committed {
 			x.declarations.Delete(key)
 			x.Forget(req.Pipeline)
 			return
 		}
-		x.committed(queued)
+		x.committed(sig)
 	}
 	return id, first, done, nil
 }

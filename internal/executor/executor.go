@@ -62,12 +62,17 @@ type Executor struct {
 	// states holds, per pipeline, the state its last step here wrote and that step's token: a
 	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map
-	// queued is signalled when a step queues jobs, to wake the server's runners.
-	queued chan struct{}
+	// queued is signalled when a step queues jobs, to wake the server's runners; ended when a
+	// step ends jobs that may be running (abandoned, timed out), so that runners stop them.
+	queued, ended chan struct{}
 }
 
 // JobsQueued is signalled, without blocking, whenever a step has queued jobs.
 func (x *Executor) JobsQueued() <-chan struct{} { return x.queued }
+
+// JobsEnded is signalled, without blocking, whenever a step has ended jobs that were handed out:
+// a runner running one should stop it (Heartbeat tells which).
+func (x *Executor) JobsEnded() <-chan struct{} { return x.ended }
 
 // New returns an Executor.
 func New(cfg Config, st store.Store) *Executor {
@@ -77,7 +82,7 @@ func New(cfg Config, st store.Store) *Executor {
 	if cfg.ApprovalTimeout == 0 {
 		cfg.ApprovalTimeout = 7 * 24 * time.Hour
 	}
-	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1)}
+	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
 }
 
 // state is what a pipeline's execution state holds besides the engine's: what the history and
@@ -216,8 +221,8 @@ type step struct {
 func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) error) error {
 	failures := map[string]string{}
 	for fetches := 0; ; fetches++ {
-		var queued bool
-		err := x.store.Step(ctx, pipeline, x.stepFunc(ctx, pipeline, fn, &queued, failures))
+		var sig signals
+		err := x.store.Step(ctx, pipeline, x.stepFunc(ctx, pipeline, fn, &sig, failures))
 		var m *missing
 		if errors.As(err, &m) && fetches < maxFetches {
 			if err := x.fetch(ctx, m, failures); err != nil {
@@ -226,16 +231,17 @@ func (x *Executor) apply(ctx context.Context, pipeline string, fn func(s *step) 
 			continue
 		}
 		if err == nil {
-			x.committed(queued)
+			x.committed(sig)
 		}
 		return err
 	}
 }
 
 // stepFunc makes fn a step of the store's: fn changes the state the pipeline's previous step
-// left, and the step stores the new state with what fn recorded. queued reports whether it
-// queued jobs; failures are the artifact buckets known not to be ready, with why.
-func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *step) error, queued *bool, failures map[string]string) store.StepFunc {
+// left, and the step stores the new state with what fn recorded. sig reports what the runners
+// must hear of once it committed; failures are the artifact buckets known not to be ready, with
+// why.
+func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *step) error, sig *signals, failures map[string]string) store.StepFunc {
 	return func(cur store.Current) (store.Change, error) {
 		s := &step{x: x, ctx: ctx, pipeline: pipeline, cur: cur, now: x.cfg.Now().UTC(), touched: map[string]bool{}, failures: failures}
 		st, inline, err := x.current(pipeline, cur)
@@ -267,17 +273,33 @@ func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *ste
 		s.change.Token = newID()
 		s.change.Active = len(s.st.Runs) > 0
 		x.states.Store(pipeline, &lastState{token: s.change.Token, st: s.st})
-		*queued = len(s.change.Jobs) > 0
+		*sig = signals{}
+		for _, j := range s.change.Jobs {
+			switch j.Status {
+			case jobQueued:
+				sig.queued = true
+			case jobAbandoned, jobFailed:
+				sig.ended = true
+			}
+		}
 		return s.change, nil
 	}
 }
 
-// committed tells the job runners that a committed step queued jobs.
-func (x *Executor) committed(queued bool) {
-	if queued {
-		select {
-		case x.queued <- struct{}{}:
-		default:
+// signals are what a step tells the job runners once it committed.
+type signals struct{ queued, ended bool }
+
+// committed tells the job runners what a committed step did to jobs.
+func (x *Executor) committed(sig signals) {
+	for _, c := range []struct {
+		on bool
+		ch chan struct{}
+	}{{sig.queued, x.queued}, {sig.ended, x.ended}} {
+		if c.on {
+			select {
+			case c.ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

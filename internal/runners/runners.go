@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -148,6 +149,9 @@ type Runners struct {
 	// slots bounds how many jobs run at once.
 	slots chan struct{}
 	wg    sync.WaitGroup
+	// running holds the cancel function of each job being run, by job id.
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
 }
 
 // New returns runners configured by cfg. It removes what runs of servers no longer running left
@@ -191,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 	if sb.bwrap == "" {
 		cfg.Logger.Warn("builds are not isolated (--build-isolation none): a build runs as the server's user, sees all it sees (its files, its processes and their environment), and its background processes may outlive the server")
 	}
-	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, work: work, slots: make(chan struct{}, cfg.Slots)}
+	r := &Runners{cfg: cfg, exec: cfg.Executor, logger: cfg.Logger, work: work, slots: make(chan struct{}, cfg.Slots), running: map[string]context.CancelCauseFunc{}}
 	build := &builder{cfg: &r.cfg, sandbox: sb}
 	r.providers = map[string]provider{}
 	for _, reg := range registry {
@@ -219,6 +223,8 @@ func (r *Runners) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-r.exec.JobsEnded():
+			r.stopEnded(ctx)
 		case <-r.exec.JobsQueued():
 		case <-ticker.C:
 		}
@@ -295,6 +301,14 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 		defer stop()
 	}
 	go r.heartbeat(runCtx, sj.ID, cancel)
+	r.mu.Lock()
+	r.running[sj.ID] = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, sj.ID)
+		r.mu.Unlock()
+	}()
 
 	j := &job{id: sj.ID, data: data, run: run, dir: dir, work: filepath.Join(dir, "build"), log: logw}
 	res := p.run(runCtx, j)
@@ -313,6 +327,19 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	}
 	if err := r.exec.Finish(ctx, sj.ID, res); err != nil {
 		r.logger.Warn("report built-in job", "job", sj.ID, "err", err)
+	}
+}
+
+// stopEnded stops, at once, the runs whose jobs a step just ended (abandoned, timed out) rather
+// than at their next heartbeat.
+func (r *Runners) stopEnded(ctx context.Context) {
+	r.mu.Lock()
+	running := maps.Clone(r.running)
+	r.mu.Unlock()
+	for id, cancel := range running {
+		if alive, err := r.exec.Heartbeat(ctx, id); err == nil && !alive {
+			cancel(errJobEnded)
+		}
 	}
 }
 
