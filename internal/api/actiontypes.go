@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/catalog"
+	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -17,10 +18,6 @@ import (
 // Custom action types are stored as the model.ActionType that ListActionTypes returns; AWS and
 // ThirdParty types come from the catalog, and a ThirdParty type changed with UpdateActionType is
 // stored as its model.ActionTypeDeclaration, which then takes the catalog's place.
-
-func actionTypeKey(category, owner, provider, version string) string {
-	return category + "/" + owner + "/" + provider + "/" + version
-}
 
 func (s *Service) actionTypeARN(category, provider, version string) string {
 	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:actiontype:Custom/%s/%s/%s", s.cfg.Region, s.cfg.AccountID, category, provider, version)
@@ -33,7 +30,7 @@ func (s *Service) actionTypes(ctx context.Context) pipeline.ActionTypes {
 			t, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
 			return t, ok, nil
 		}
-		rec, err := s.store.GetActionType(ctx, actionTypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
+		rec, err := s.store.GetActionType(ctx, executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
 		if errors.Is(err, store.ErrNotFound) {
 			return catalog.ActionType{}, false, nil
 		}
@@ -85,7 +82,7 @@ func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCu
 		return nil, internal("encode action type", err)
 	}
 	err = s.store.CreateActionType(ctx, store.ActionType{
-		ID: actionTypeKey(category, "Custom", provider, version), Owner: "Custom", Declaration: doc, Created: s.now(),
+		ID: executor.TypeKey(category, "Custom", provider, version), Owner: "Custom", Declaration: doc, Created: s.now(),
 	}, s.actionTypeARN(category, provider, version), storeTags(in.Tags), s.cfg.Limits.CustomActionTypes)
 	switch {
 	case errors.Is(err, store.ErrExists):
@@ -100,7 +97,7 @@ func (s *Service) CreateCustomActionType(ctx context.Context, in *model.CreateCu
 
 func (s *Service) DeleteCustomActionType(ctx context.Context, in *model.DeleteCustomActionTypeInput) error {
 	category, provider, version := string(*in.Category), *in.Provider, *in.Version
-	err := s.store.DeleteActionType(ctx, actionTypeKey(category, "Custom", provider, version), s.actionTypeARN(category, provider, version))
+	err := s.store.DeleteActionType(ctx, executor.TypeKey(category, "Custom", provider, version), s.actionTypeARN(category, provider, version))
 	if err != nil {
 		return internal("delete custom action type", conflict(err, "The action type"))
 	}
@@ -130,7 +127,7 @@ func (s *Service) ListActionTypes(ctx context.Context, in *model.ListActionTypes
 }
 
 func typeKey(t model.ActionType) string {
-	return actionTypeKey(string(*t.Id.Category), string(*t.Id.Owner), *t.Id.Provider, *t.Id.Version)
+	return executor.TypeKey(string(*t.Id.Category), string(*t.Id.Owner), *t.Id.Provider, *t.Id.Version)
 }
 
 // allActionTypes lists the catalog's action types and the stored ones, of one owner or all, by key.
@@ -223,7 +220,7 @@ func declarationOf(t catalog.ActionType) *model.ActionTypeDeclaration {
 }
 
 func (s *Service) GetActionType(ctx context.Context, in *model.GetActionTypeInput) (*model.GetActionTypeOutput, error) {
-	key := actionTypeKey(string(*in.Category), *in.Owner, *in.Provider, *in.Version)
+	key := executor.TypeKey(string(*in.Category), *in.Owner, *in.Provider, *in.Version)
 	rec, err := s.store.GetActionType(ctx, key)
 	if err == nil {
 		var decl model.ActionTypeDeclaration
@@ -259,7 +256,7 @@ func (s *Service) UpdateActionType(ctx context.Context, in *model.UpdateActionTy
 	if err != nil {
 		return internal("encode action type", err)
 	}
-	key := actionTypeKey(string(*id.Category), *id.Owner, *id.Provider, *id.Version)
+	key := executor.TypeKey(string(*id.Category), *id.Owner, *id.Provider, *id.Version)
 	rec := store.ActionType{ID: key, Owner: *id.Owner, Declaration: doc, Created: s.now()}
 	err = s.store.UpdateActionType(ctx, rec)
 	if errors.Is(err, store.ErrNotFound) {

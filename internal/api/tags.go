@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -68,7 +69,7 @@ func (s *Service) taggable(ctx context.Context, arn string) error {
 		if len(fields) != 4 || fields[0] != string(model.ActionOwnerCustom) {
 			return model.ErrInvalidArn("The ARN '%s' does not name an action type as Custom/<category>/<provider>/<version>", arn)
 		}
-		_, err = s.store.GetActionType(ctx, actionTypeKey(fields[1], fields[0], fields[2], fields[3]))
+		_, err = s.store.GetActionType(ctx, executor.TypeKey(fields[1], fields[0], fields[2], fields[3]))
 	case pipelineNamePattern.MatchString(parts[5]):
 		if _, err = s.store.GetPipeline(ctx, parts[5], 0); errors.Is(err, store.ErrNotFound) {
 			return s.errNoSuchPipeline(parts[5])

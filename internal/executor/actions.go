@@ -174,7 +174,7 @@ func (x *Executor) runsAsJob(id *model.ActionTypeId) bool {
 	case model.ActionOwnerCustom, model.ActionOwnerThirdParty:
 		return true
 	}
-	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+	key := KeyOf(id)
 	return x.cfg.LocalProviders[key] || x.cfg.WorkerProviders[*id.Provider] || x.cfg.WorkerProviders["*"]
 }
 
@@ -347,7 +347,7 @@ func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, st
 	}
 	return store.Job{
 		ID: newID(), ActionExecutionID: a.ID, ExecutionID: execID, Pipeline: r.Pipeline,
-		TypeKey:    TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version),
+		TypeKey:    KeyOf(id),
 		QueryValue: query, Status: jobQueued, Data: raw, Created: s.now, Updated: s.now,
 	}, "", nil
 }
@@ -355,6 +355,11 @@ func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, st
 // TypeKey identifies an action type among jobs.
 func TypeKey(category, owner, provider, version string) string {
 	return strings.Join([]string{category, owner, provider, version}, "/")
+}
+
+// KeyOf is the TypeKey of an action type's identity.
+func KeyOf(id *model.ActionTypeId) string {
+	return TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
 }
 
 // QueryValue is what PollForJobs' queryParam {key: value} matches a job by.
@@ -389,7 +394,7 @@ func (x *Executor) ActionType(ctx context.Context, id *model.ActionTypeId) (t ca
 		t, ok = catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
 		return t, ok, nil
 	}
-	key := TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+	key := KeyOf(id)
 	if t, ok := x.customTypes.Load(key); ok {
 		return t.(catalog.ActionType), true, nil
 	}

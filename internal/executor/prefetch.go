@@ -38,7 +38,7 @@ func (m *missing) Error() string {
 	case m.declaration != nil:
 		return fmt.Sprintf("the step needs version %d of pipeline %s", m.declaration.version, m.declaration.pipeline)
 	case m.actionType != nil:
-		return "the step needs the action type " + TypeKey(string(*m.actionType.Category), string(*m.actionType.Owner), *m.actionType.Provider, *m.actionType.Version)
+		return "the step needs the action type " + KeyOf(m.actionType)
 	}
 	return "the step needs to know whether the artifact bucket " + m.bucket + " is ready"
 }
@@ -128,11 +128,11 @@ func (s *step) actionType(id *model.ActionTypeId) (catalog.ActionType, error) {
 	if *id.Owner != model.ActionOwnerCustom {
 		t, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
 		if !ok {
-			return t, fmt.Errorf("action type %s is not in the catalog", TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
+			return t, fmt.Errorf("action type %s is not in the catalog", KeyOf(id))
 		}
 		return t, nil
 	}
-	if t, ok := s.x.customTypes.Load(TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)); ok {
+	if t, ok := s.x.customTypes.Load(KeyOf(id)); ok {
 		return t.(catalog.ActionType), nil
 	}
 	return catalog.ActionType{}, &missing{actionType: id}
