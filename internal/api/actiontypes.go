@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
@@ -20,7 +20,7 @@ import (
 // stored as its model.ActionTypeDeclaration, which then takes the catalog's place.
 
 func (s *Service) actionTypeARN(category, provider, version string) string {
-	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:actiontype:Custom/%s/%s/%s", s.cfg.Region, s.cfg.AccountID, category, provider, version)
+	return arn.ActionType(s.cfg.Region, s.cfg.AccountID, category, provider, version)
 }
 
 // actionTypes resolves the action types a pipeline declaration uses.

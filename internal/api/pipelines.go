@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -21,7 +22,7 @@ import (
 const updateAttempts = 20
 
 func (s *Service) pipelineARN(name string) string {
-	return pipeline.ARN(s.cfg.Region, s.cfg.AccountID, name)
+	return arn.Pipeline(s.cfg.Region, s.cfg.AccountID, name)
 }
 
 func (s *Service) errPipelineNotFound(name string) error {

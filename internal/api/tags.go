@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
@@ -50,32 +51,31 @@ func errTagLimit(arn string) error {
 
 var pipelineNamePattern = regexp.MustCompile(`^[A-Za-z0-9.@\-_]{1,100}$`)
 
-// taggable checks that arn names a resource of this account and region that exists.
-func (s *Service) taggable(ctx context.Context, arn string) error {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "codepipeline" || parts[5] == "" {
-		return model.ErrInvalidArn("The ARN '%s' is not a CodePipeline resource ARN", arn)
+// taggable checks that resourceARN names a resource of this account and region that exists.
+func (s *Service) taggable(ctx context.Context, resourceARN string) error {
+	r, err := arn.Parse(resourceARN)
+	if err != nil {
+		return model.ErrInvalidArn("The ARN '%s' is not a CodePipeline resource ARN", resourceARN)
 	}
-	notFound := model.ErrResourceNotFound("The resource '%s' does not exist", arn)
-	if parts[3] != s.cfg.Region || parts[4] != s.cfg.AccountID {
+	notFound := model.ErrResourceNotFound("The resource '%s' does not exist", resourceARN)
+	if r.Region != s.cfg.Region || r.Account != s.cfg.AccountID {
 		return notFound
 	}
-	var err error
-	switch kind, name, _ := strings.Cut(parts[5], ":"); {
-	case kind == "webhook" && name != "":
-		_, err = s.store.GetWebhook(ctx, name)
-	case kind == "actiontype" && name != "":
-		fields := strings.Split(name, "/")
+	switch {
+	case r.Kind == arn.KindWebhook && r.Name != "":
+		_, err = s.store.GetWebhook(ctx, r.Name)
+	case r.Kind == arn.KindActionType && r.Name != "":
+		fields := strings.Split(r.Name, "/")
 		if len(fields) != 4 || fields[0] != string(model.ActionOwnerCustom) {
-			return model.ErrInvalidArn("The ARN '%s' does not name an action type as Custom/<category>/<provider>/<version>", arn)
+			return model.ErrInvalidArn("The ARN '%s' does not name an action type as Custom/<category>/<provider>/<version>", resourceARN)
 		}
 		_, err = s.store.GetActionType(ctx, executor.TypeKey(fields[1], fields[0], fields[2], fields[3]))
-	case pipelineNamePattern.MatchString(parts[5]):
-		if _, err = s.store.GetPipeline(ctx, parts[5], 0); errors.Is(err, store.ErrNotFound) {
-			return s.errNoSuchPipeline(parts[5])
+	case r.Kind == arn.KindPipeline && pipelineNamePattern.MatchString(r.Name):
+		if _, err = s.store.GetPipeline(ctx, r.Name, 0); errors.Is(err, store.ErrNotFound) {
+			return s.errNoSuchPipeline(r.Name)
 		}
 	default:
-		return model.ErrInvalidArn("The ARN '%s' does not name a pipeline, webhook or custom action type", arn)
+		return model.ErrInvalidArn("The ARN '%s' does not name a pipeline, webhook or custom action type", resourceARN)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound

@@ -6,20 +6,20 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
 
 	"github.com/ohler55/ojg/jp"
 
+	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
 func (s *Service) webhookARN(name string) string {
-	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:webhook:%s", s.cfg.Region, s.cfg.AccountID, name)
+	return arn.Webhook(s.cfg.Region, s.cfg.AccountID, name)
 }
 
 // placeholder matches a {ConfigurationKey} reference in a filter's matchEquals.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
@@ -381,7 +382,7 @@ func declarationKey(name string, version int, generation string) string {
 }
 
 func (x *Executor) pipelineARN(name string) string {
-	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", x.cfg.Region, x.cfg.AccountID, name)
+	return arn.Pipeline(x.cfg.Region, x.cfg.AccountID, name)
 }
 
 func newID() string { return uuid.NewString() }

@@ -5,7 +5,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -511,9 +510,4 @@ func eachSecret(p *model.PipelineDeclaration, types ActionTypes, fn func(a *mode
 // regionConstant writes a region the way CodePipeline's messages do: us-east-1 → US_EAST_1.
 func regionConstant(region string) string {
 	return strings.ToUpper(strings.ReplaceAll(region, "-", "_"))
-}
-
-// ARN returns a pipeline's ARN.
-func ARN(region, accountID, name string) string {
-	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", region, accountID, name)
 }
