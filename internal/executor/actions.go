@@ -97,18 +97,11 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Event, erro
 		Configuration:  t.Mask(ad.Configuration),
 		RoleArn:        ad.RoleArn,
 		Region:         ad.Region,
-		InputArtifacts: []model.ArtifactDetail{},
+		InputArtifacts: inputDetails(r, ad.InputArtifacts),
 		Namespace:      ad.Namespace,
 	}
 	if input.Region == nil {
 		input.Region = new(s.x.cfg.Region)
-	}
-	for _, in := range ad.InputArtifacts {
-		d := model.ArtifactDetail{Name: in.Name}
-		if ref, ok := r.Artifacts[*in.Name]; ok {
-			d.S3location = &model.S3Location{Bucket: new(ref.Bucket), Key: new(ref.Key)}
-		}
-		input.InputArtifacts = append(input.InputArtifacts, d)
 	}
 	detail := &model.ActionExecutionDetail{
 		PipelineExecutionId: new(execID),
@@ -303,29 +296,9 @@ func (s *step) putActionDoc(execID, stage, name string, ar *actionRun, detail *m
 // action cannot run, for it to fail with.
 func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, stage string, ad *model.ActionDeclaration, a engine.Action, config map[string]string) (job store.Job, failure string, err error) {
 	id := ad.ActionTypeId
-	data := model.JobData{
-		ActionTypeId:        id,
-		ActionConfiguration: &model.ActionConfiguration{Configuration: config},
-		PipelineContext: &model.PipelineContext{
-			PipelineName:        new(r.Pipeline),
-			Stage:               &model.StageContext{Name: new(stage)},
-			Action:              &model.ActionContext{Name: new(a.Name), ActionExecutionId: new(a.ID)},
-			PipelineArn:         new(s.x.pipelineARN(r.Pipeline)),
-			PipelineExecutionId: new(execID),
-		},
-		InputArtifacts:  []model.Artifact{},
-		OutputArtifacts: []model.Artifact{},
-	}
-	for _, in := range ad.InputArtifacts {
-		ref, ok := r.Artifacts[*in.Name]
-		if !ok {
-			return job, fmt.Sprintf("The input artifact %s was not produced by an earlier action of this execution", *in.Name), nil
-		}
-		art := model.Artifact{Name: in.Name, Location: s3Location(ref.Bucket, ref.Key)}
-		if ref.Revision != "" {
-			art.Revision = new(ref.Revision)
-		}
-		data.InputArtifacts = append(data.InputArtifacts, art)
+	data, failure := s.jobData(execID, r, stage, a.Name, a.ID, id, config, ad.InputArtifacts)
+	if failure != "" {
+		return job, failure, nil
 	}
 	if len(ad.OutputArtifacts) > 0 {
 		bucket, encryption := artifactStore(decl, ad, s.x.cfg.Region)
@@ -350,6 +323,50 @@ func (s *step) newJob(execID string, r *run, decl *model.PipelineDeclaration, st
 		TypeKey:    KeyOf(id),
 		QueryValue: query, Status: jobQueued, Data: raw, Created: s.now, Updated: s.now,
 	}, "", nil
+}
+
+// jobData is the job data of a run (an action's, or a rule's under its name and run id) of a
+// type: its configuration, its pipeline context, and where its input artifacts are. A failure is
+// a reason it cannot run: an input artifact that no earlier action produced.
+func (s *step) jobData(execID string, r *run, stage, name, runID string, typeID *model.ActionTypeId, config map[string]string, inputs []model.InputArtifact) (model.JobData, string) {
+	data := model.JobData{
+		ActionTypeId:        typeID,
+		ActionConfiguration: &model.ActionConfiguration{Configuration: config},
+		PipelineContext: &model.PipelineContext{
+			PipelineName:        new(r.Pipeline),
+			Stage:               &model.StageContext{Name: new(stage)},
+			Action:              &model.ActionContext{Name: new(name), ActionExecutionId: new(runID)},
+			PipelineArn:         new(s.x.pipelineARN(r.Pipeline)),
+			PipelineExecutionId: new(execID),
+		},
+		InputArtifacts:  []model.Artifact{},
+		OutputArtifacts: []model.Artifact{},
+	}
+	for _, in := range inputs {
+		ref, ok := r.Artifacts[*in.Name]
+		if !ok {
+			return data, fmt.Sprintf("The input artifact %s was not produced by an earlier action of this execution", *in.Name)
+		}
+		art := model.Artifact{Name: in.Name, Location: s3Location(ref.Bucket, ref.Key)}
+		if ref.Revision != "" {
+			art.Revision = new(ref.Revision)
+		}
+		data.InputArtifacts = append(data.InputArtifacts, art)
+	}
+	return data, ""
+}
+
+// inputDetails describes where a run's input artifacts are, for its record.
+func inputDetails(r *run, inputs []model.InputArtifact) []model.ArtifactDetail {
+	out := []model.ArtifactDetail{}
+	for _, in := range inputs {
+		d := model.ArtifactDetail{Name: in.Name}
+		if ref, ok := r.Artifacts[*in.Name]; ok {
+			d.S3location = &model.S3Location{Bucket: new(ref.Bucket), Key: new(ref.Key)}
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // TypeKey identifies an action type among jobs.

@@ -94,20 +94,13 @@ func (s *step) startRule(execID string, rule engine.Rule) ([]engine.Event, error
 		Configuration:  rd.Configuration,
 		RoleArn:        rd.RoleArn,
 		Region:         rd.Region,
-		InputArtifacts: []model.ArtifactDetail{},
+		InputArtifacts: inputDetails(r, rd.InputArtifacts),
 	}
 	if input.Configuration == nil {
 		input.Configuration = map[string]string{}
 	}
 	if input.Region == nil {
 		input.Region = new(s.x.cfg.Region)
-	}
-	for _, in := range rd.InputArtifacts {
-		d := model.ArtifactDetail{Name: in.Name}
-		if ref, ok := r.Artifacts[*in.Name]; ok {
-			d.S3location = &model.S3Location{Bucket: new(ref.Bucket), Key: new(ref.Key)}
-		}
-		input.InputArtifacts = append(input.InputArtifacts, d)
 	}
 	detail := &model.RuleExecutionDetail{
 		PipelineExecutionId: new(execID),
@@ -157,29 +150,10 @@ func (s *step) startRule(execID string, rule engine.Rule) ([]engine.Event, error
 // locations of its input artifacts. A failure is a reason the rule cannot run.
 func (s *step) newRuleJob(execID string, r *run, stage string, rd *model.RuleDeclaration, rule engine.Rule, config map[string]string) (job store.Job, failure string, err error) {
 	id := rd.RuleTypeId
-	data := model.JobData{
-		ActionTypeId:        &model.ActionTypeId{Category: new(model.ActionCategory("Rule")), Owner: new(model.ActionOwner(model.RuleOwnerAws)), Provider: id.Provider, Version: id.Version},
-		ActionConfiguration: &model.ActionConfiguration{Configuration: config},
-		PipelineContext: &model.PipelineContext{
-			PipelineName:        new(r.Pipeline),
-			Stage:               &model.StageContext{Name: new(stage)},
-			Action:              &model.ActionContext{Name: new(rule.Name), ActionExecutionId: new(rule.ID)},
-			PipelineArn:         new(s.x.pipelineARN(r.Pipeline)),
-			PipelineExecutionId: new(execID),
-		},
-		InputArtifacts:  []model.Artifact{},
-		OutputArtifacts: []model.Artifact{},
-	}
-	for _, in := range rd.InputArtifacts {
-		ref, ok := r.Artifacts[*in.Name]
-		if !ok {
-			return job, fmt.Sprintf("The input artifact %s was not produced by an earlier action of this execution", *in.Name), nil
-		}
-		art := model.Artifact{Name: in.Name, Location: s3Location(ref.Bucket, ref.Key)}
-		if ref.Revision != "" {
-			art.Revision = new(ref.Revision)
-		}
-		data.InputArtifacts = append(data.InputArtifacts, art)
+	typeID := &model.ActionTypeId{Category: new(model.ActionCategory("Rule")), Owner: new(model.ActionOwner(model.RuleOwnerAws)), Provider: id.Provider, Version: id.Version}
+	data, failure := s.jobData(execID, r, stage, rule.Name, rule.ID, typeID, config, rd.InputArtifacts)
+	if failure != "" {
+		return job, failure, nil
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {
