@@ -50,15 +50,7 @@ func TestUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		var applied int
-		if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&applied); err != nil || applied != version {
-			t.Fatalf("schema version %d, %v; want %d", applied, err, version)
-		}
-		for _, stmt := range statements {
-			if _, err := db.ExecContext(ctx, stmt); err != nil {
-				t.Fatalf("%s: %v", stmt, err)
-			}
-		}
+		storetest.Seed(t, db, version, statements)
 		return func() store.Store {
 			s, err := Open(ctx, path)
 			if err != nil {

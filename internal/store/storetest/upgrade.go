@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"reflect"
@@ -18,6 +19,20 @@ import (
 // its records, and returns a function that opens the store on it, migrating it to the current
 // schema.
 type OldDatabase func(t *testing.T, version int, statements []string) (open func() store.Store)
+
+// Seed checks that db's schema is at version and runs statements on it, for an OldDatabase.
+func Seed(t *testing.T, db *sql.DB, version int, statements []string) {
+	t.Helper()
+	var applied int
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&applied); err != nil || applied != version {
+		t.Fatalf("schema version %d, %v; want %d", applied, err, version)
+	}
+	for _, stmt := range statements {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
 
 // MigrationsUpTo returns the migrations of schema numbered up to version.
 func MigrationsUpTo(schema fs.FS, version int) (fs.FS, error) {
