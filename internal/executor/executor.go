@@ -66,10 +66,23 @@ type Executor struct {
 	// queued is signalled when a step queues jobs, to wake the server's runners; ended when a
 	// step ends jobs that may be running (abandoned, timed out), so that runners stop them.
 	queued, ended chan struct{}
+	// queuedTypes are the type keys of the jobs queued since the runners last asked.
+	mu          sync.Mutex
+	queuedTypes map[string]bool
 }
 
 // JobsQueued is signalled, without blocking, whenever a step has queued jobs.
 func (x *Executor) JobsQueued() <-chan struct{} { return x.queued }
+
+// QueuedTypes returns the type keys of the jobs queued since it was last called, and forgets
+// them: the types a runner woken by JobsQueued has new jobs of.
+func (x *Executor) QueuedTypes() map[string]bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := x.queuedTypes
+	x.queuedTypes = map[string]bool{}
+	return out
+}
 
 // JobsEnded is signalled, without blocking, whenever a step has ended jobs that were handed out:
 // a runner running one should stop it (Heartbeat tells which).
@@ -83,7 +96,7 @@ func New(cfg Config, st store.Store) *Executor {
 	if cfg.ApprovalTimeout == 0 {
 		cfg.ApprovalTimeout = 7 * 24 * time.Hour
 	}
-	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
+	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1), ended: make(chan struct{}, 1), queuedTypes: map[string]bool{}}
 }
 
 // state is what a pipeline's execution state holds besides the engine's: what the history and
@@ -256,6 +269,10 @@ func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *ste
 		if err := s.recordExecutions(); err != nil {
 			return store.Change{}, err
 		}
+		// A record written more than once in a step is stored once, as last written.
+		s.change.Actions = lastByID(s.change.Actions, func(a store.ActionExecution) string { return a.ID })
+		s.change.Rules = lastByID(s.change.Rules, func(r store.RuleExecution) string { return r.ID })
+		s.change.Jobs = lastByID(s.change.Jobs, func(j store.Job) string { return j.ID })
 		changed := s.touched
 		if inline {
 			// Every execution moves out of the pipeline's document into one of its own; their
@@ -278,7 +295,7 @@ func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *ste
 		for _, j := range s.change.Jobs {
 			switch j.Status {
 			case jobQueued:
-				sig.queued = true
+				sig.queued = append(sig.queued, j.TypeKey)
 			case jobAbandoned, jobFailed:
 				sig.ended = true
 			}
@@ -287,15 +304,41 @@ func (x *Executor) stepFunc(ctx context.Context, pipeline string, fn func(s *ste
 	}
 }
 
-// signals are what a step tells the job runners once it committed.
-type signals struct{ queued, ended bool }
+// lastByID keeps the last of the records with the same id, in the order of their first.
+func lastByID[T any](records []T, id func(T) string) []T {
+	at := make(map[string]int, len(records))
+	out := records[:0:0]
+	for _, r := range records {
+		if i, seen := at[id(r)]; seen {
+			out[i] = r
+			continue
+		}
+		at[id(r)] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// signals are what a step tells the job runners once it committed: the types of the jobs it
+// queued, and whether it ended jobs.
+type signals struct {
+	queued []string
+	ended  bool
+}
 
 // committed tells the job runners what a committed step did to jobs.
 func (x *Executor) committed(sig signals) {
+	if len(sig.queued) > 0 {
+		x.mu.Lock()
+		for _, key := range sig.queued {
+			x.queuedTypes[key] = true
+		}
+		x.mu.Unlock()
+	}
 	for _, c := range []struct {
 		on bool
 		ch chan struct{}
-	}{{sig.queued, x.queued}, {sig.ended, x.ended}} {
+	}{{len(sig.queued) > 0, x.queued}, {sig.ended, x.ended}} {
 		if c.on {
 			select {
 			case c.ch <- struct{}{}:

@@ -218,22 +218,39 @@ func (r *Runners) Run(ctx context.Context) {
 	}()
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
+	// pending are the types that may have jobs queued: those the executor said it queued, and
+	// every type at each tick (for jobs the sweeper put back or another server queued).
+	pending := map[string]bool{}
+	all := func() {
+		for key := range r.providers {
+			pending[key] = true
+		}
+	}
+	all()
 	for {
-		r.dispatch(ctx)
+		r.dispatch(ctx, pending)
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.exec.JobsEnded():
 			r.stopEnded(ctx)
 		case <-r.exec.JobsQueued():
+			for key := range r.exec.QueuedTypes() {
+				if r.providers[key] != nil {
+					pending[key] = true
+				}
+			}
 		case <-ticker.C:
+			all()
 		}
 	}
 }
 
-// dispatch starts every job that waits for a free slot.
-func (r *Runners) dispatch(ctx context.Context) {
-	for key, p := range r.providers {
+// dispatch starts the jobs of the pending types while there are free slots; a type stays
+// pending until a poll finds none of its jobs.
+func (r *Runners) dispatch(ctx context.Context, pending map[string]bool) {
+	for key := range pending {
+		p := r.providers[key]
 		for {
 			select {
 			case r.slots <- struct{}{}:
@@ -245,6 +262,9 @@ func (r *Runners) dispatch(ctx context.Context) {
 				<-r.slots
 				if err != nil && ctx.Err() == nil {
 					r.logger.Error("poll built-in jobs", "type", key, "err", err)
+				}
+				if err == nil {
+					delete(pending, key)
 				}
 				break
 			}
