@@ -64,6 +64,8 @@ type Config struct {
 	// CheckStateCache makes every execution step check its cached state against the store, for
 	// tests (executor.Config).
 	CheckStateCache bool
+	// PipelinesChanged, if set, is told whenever a pipeline was created, updated or deleted.
+	PipelinesChanged func()
 }
 
 // Service implements model.Service.

@@ -69,6 +69,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in *model.CreatePipelineIn
 	}
 	err = s.store.CreatePipeline(ctx, rec, s.pipelineARN(*decl.Name), storeTags(in.Tags), s.cfg.Limits.Pipelines, first)
 	done(err == nil)
+	s.changed(err)
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return nil, model.ErrInvalidStructure("A pipeline with the name '%s' already exists in account '%s'", *decl.Name, s.cfg.AccountID)
@@ -169,6 +170,7 @@ func (s *Service) UpdatePipeline(ctx context.Context, in *model.UpdatePipelineIn
 		}
 		rec.Generation, rec.PollingDisabledAt = cur.Generation, cur.PollingDisabledAt
 		err = s.store.UpdatePipeline(ctx, rec)
+		s.changed(err)
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			continue
@@ -203,7 +205,15 @@ func (s *Service) DeletePipeline(ctx context.Context, in *model.DeletePipelineIn
 		return internal("delete pipeline", conflict(err, "The pipeline"))
 	}
 	s.exec.Forget(*in.Name)
+	s.changed(nil)
 	return nil
+}
+
+// changed tells Config.PipelinesChanged that a write of pipelines committed, if err says it did.
+func (s *Service) changed(err error) {
+	if err == nil && s.cfg.PipelinesChanged != nil {
+		s.cfg.PipelinesChanged()
+	}
 }
 
 func (s *Service) ListPipelines(ctx context.Context, in *model.ListPipelinesInput) (*model.ListPipelinesOutput, error) {

@@ -6,10 +6,12 @@
 package githost
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cgi"
 	"os"
@@ -35,8 +37,9 @@ type Push struct {
 // Server serves hosted repositories.
 type Server struct {
 	remotes *gitrepo.Remotes
-	// onPush is told of every branch a push moved.
-	onPush func(ctx context.Context, p Push)
+	// onPush is told of every branch a push moved, before the push is answered: an error fails
+	// the answer, so that a push the client sees accepted was heard of.
+	onPush func(ctx context.Context, p Push) error
 	logger *slog.Logger
 	// pushing serialises pushes to one repository, so that each sees which branches it moved:
 	// it holds a lock per repository that a push holds or waits for, and no more.
@@ -51,7 +54,7 @@ type repoLock struct {
 }
 
 // New returns a server of the repositories remotes hosts.
-func New(remotes *gitrepo.Remotes, onPush func(context.Context, Push), logger *slog.Logger) *Server {
+func New(remotes *gitrepo.Remotes, onPush func(context.Context, Push) error, logger *slog.Logger) *Server {
 	return &Server{remotes: remotes, onPush: onPush, logger: logger, pushing: map[string]*repoLock{}}
 }
 
@@ -138,7 +141,10 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		created = true
 	}
 	before := branches(path)
-	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, "/git-receive-pack"))
+	// git's answer waits until the moved branches were heard of.
+	answer := newHeldAnswer()
+	defer func() { answer.send(w) }()
+	backend(gitPath, path, s.logger).ServeHTTP(answer, pathInfo(r, path, "/git-receive-pack"))
 	if created {
 		refs, err := hasRefs(path)
 		if err != nil {
@@ -154,11 +160,37 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
 	for branch, commit := range branches(path) {
-		if before[branch] != commit {
-			s.logger.Info("push", "repository", name, "branch", branch, "commit", commit)
-			s.onPush(context.WithoutCancel(r.Context()), Push{Repository: name, Branch: branch, Commit: commit})
+		if before[branch] == commit {
+			continue
+		}
+		s.logger.Info("push", "repository", name, "branch", branch, "commit", commit)
+		if err := s.onPush(context.WithoutCancel(r.Context()), Push{Repository: name, Branch: branch, Commit: commit}); err != nil {
+			s.logger.Error("record a push", "repository", name, "branch", branch, "commit", commit, "err", err)
+			answer = newHeldAnswer()
+			http.Error(answer, "The push was stored but could not be recorded to start pipelines: "+err.Error(), http.StatusInternalServerError)
+			return
 		}
 	}
+}
+
+// heldAnswer is an HTTP answer kept until it may be sent.
+type heldAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func newHeldAnswer() *heldAnswer { return &heldAnswer{header: http.Header{}, code: http.StatusOK} }
+
+func (a *heldAnswer) Header() http.Header         { return a.header }
+func (a *heldAnswer) Write(b []byte) (int, error) { return a.body.Write(b) }
+func (a *heldAnswer) WriteHeader(code int)        { a.code = code }
+
+// send writes the answer to w.
+func (a *heldAnswer) send(w http.ResponseWriter) {
+	maps.Copy(w.Header(), a.header)
+	w.WriteHeader(a.code)
+	w.Write(a.body.Bytes())
 }
 
 // advertiseEmpty answers a push's first request, for the refs of a repository that does not

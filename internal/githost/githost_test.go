@@ -25,6 +25,8 @@ type host struct {
 	url, dir string
 	mu       sync.Mutex
 	pushes   []githost.Push
+	// refuse, when set, is the error the host's recording of pushes fails with.
+	refuse error
 }
 
 func newHost(t *testing.T) *host {
@@ -34,10 +36,14 @@ func newHost(t *testing.T) *host {
 	}
 	h := &host{dir: filepath.Join(t.TempDir(), "git")}
 	remotes := gitrepo.NewRemotes(h.dir, filepath.Join(t.TempDir(), "mirrors"), nil)
-	srv := httptest.NewServer(githost.New(remotes, func(_ context.Context, p githost.Push) {
+	srv := httptest.NewServer(githost.New(remotes, func(_ context.Context, p githost.Push) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if h.refuse != nil {
+			return h.refuse
+		}
 		h.pushes = append(h.pushes, p)
+		return nil
 	}, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL + githost.Prefix
@@ -161,5 +167,23 @@ func TestPushCreatesTheRepository(t *testing.T) {
 	}
 	if out := mustGit(t, t.TempDir(), "ls-remote", h.url+"owner/new"); !strings.Contains(out, commit+"\trefs/heads/main") {
 		t.Errorf("ls-remote:\n%s", out)
+	}
+}
+
+// TestPushIsAnsweredOnlyOnceRecorded: a push whose moved branches cannot be recorded (to start
+// pipelines) fails for the client, which then knows to push again, instead of looking accepted.
+func TestPushIsAnsweredOnlyOnceRecorded(t *testing.T) {
+	h := newHost(t)
+	work, _ := workTree(t)
+	h.refuse = errors.New("the store is down")
+	out, err := git(t, work, "push", h.url+"owner/app", "main")
+	if err == nil {
+		t.Fatalf("a push that could not be recorded looked accepted:\n%s", out)
+	}
+	h.refuse = nil
+	mustGit(t, work, "commit", "-q", "--allow-empty", "-m", "again")
+	mustGit(t, work, "push", "-q", h.url+"owner/app", "main")
+	if len(h.pushes) != 1 {
+		t.Fatalf("pushes recorded after the retry: %+v", h.pushes)
 	}
 }

@@ -3,6 +3,7 @@ package s3server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 // backend lets gofakes3 serve an objects.Store.
 type backend struct {
 	store *objects.Store
+	// written, if set, hears of every object version written, before the write is answered.
+	written Written
 }
 
 var (
@@ -138,6 +141,11 @@ func (b backend) PutObject(bucket, key string, meta map[string]string, input io.
 	o, err := b.store.Put(context.Background(), bucket, key, meta, input)
 	if err != nil {
 		return gofakes3.PutObjectResult{}, storeError(err, bucket, key)
+	}
+	if b.written != nil {
+		if err := b.written(context.Background(), bucket, key, o.Version); err != nil {
+			return gofakes3.PutObjectResult{}, fmt.Errorf("record the write of s3://%s/%s: %w", bucket, key, err)
+		}
 	}
 	return gofakes3.PutObjectResult{VersionID: versionID(o)}, nil
 }

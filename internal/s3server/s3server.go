@@ -44,9 +44,14 @@ type JobAccess interface {
 // maxClockSkew is how far a signed request's time may be from the server's.
 const maxClockSkew = 15 * time.Minute
 
-// New returns the endpoint's handler.
-func New(store *objects.Store, issuer *credentials.Issuer, jobs JobAccess, logger *slog.Logger) http.Handler {
-	fake := gofakes3.New(backend{store: store}, gofakes3.WithTimeSkewLimit(maxClockSkew))
+// Written hears of an object version written through the endpoint (a put, a copy, a completed
+// multipart upload), before the write is answered: an error fails the answer, so that what a
+// client sees acknowledged was heard of.
+type Written func(ctx context.Context, bucket, key, version string) error
+
+// New returns the endpoint's handler; written may be nil.
+func New(store *objects.Store, issuer *credentials.Issuer, jobs JobAccess, written Written, logger *slog.Logger) http.Handler {
+	fake := gofakes3.New(backend{store: store, written: written}, gofakes3.WithTimeSkewLimit(maxClockSkew))
 	return &server{next: fake.Server(), issuer: issuer, jobs: jobs, logger: logger}
 }
 

@@ -16,7 +16,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +49,7 @@ func newClient(tb testing.TB) *s3.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, nil, slog.New(slog.DiscardHandler)))
 	tb.Cleanup(func() { srv.Close(); objs.Close() })
 	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
@@ -246,7 +248,7 @@ func newJobServer(t testing.TB) (string, *s3.Client, *s3.Client) {
 		t.Fatal(err)
 	}
 	issuer := sluicecreds.NewIssuer([]byte("k"))
-	srv := httptest.NewServer(New(objs, issuer, oneJob{}, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(objs, issuer, oneJob{}, nil, slog.New(slog.DiscardHandler)))
 	t.Cleanup(func() { srv.Close(); objs.Close() })
 	client := func(creds aws.CredentialsProvider) *s3.Client {
 		return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
@@ -476,5 +478,73 @@ func TestJobPresignedURLParameters(t *testing.T) {
 	r, _ := http.NewRequest(req.Method, req.URL, nil)
 	if status, code := send(t, r); status != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", req.URL, status, code)
+	}
+}
+
+// TestWritesAreHeardBeforeTheyAreAnswered: every object version written — put, copy, completed
+// multipart upload — is told to Written with its version before the client gets its answer, and
+// a write that cannot be told fails.
+func TestWritesAreHeardBeforeTheyAreAnswered(t *testing.T) {
+	objs, err := objects.Open(ctx, filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heard []string
+	var refuse error
+	written := func(_ context.Context, bucket, key, version string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse != nil {
+			return refuse
+		}
+		heard = append(heard, bucket+"/"+key+"@"+version)
+		return nil
+	}
+	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, written, slog.New(slog.DiscardHandler)))
+	t.Cleanup(func() { srv.Close(); objs.Close() })
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("src")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("src"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("app.zip"), Body: strings.NewReader("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip"), CopySource: aws.String("src/app.zip")}); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("src"), Key: aws.String("big.zip")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("src"), Key: aws.String("big.zip"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("parts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("src"), Key: aws.String("big.zip"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"src/app.zip@" + aws.ToString(put.VersionId), "src/copy.zip@" + aws.ToString(copied.VersionId), "src/big.zip@" + aws.ToString(done.VersionId)}
+	mu.Lock()
+	got := slices.Clone(heard)
+	refuse = errors.New("the store is down")
+	mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("heard %v, want %v", got, want)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("app.zip"), Body: strings.NewReader("v2")}); err == nil {
+		t.Fatal("a write that could not be heard of was acknowledged")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -219,21 +220,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	// The watcher starts executions on source changes; it is told of pipelines' changes.
+	var watcher *sources.Watcher
 	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
 		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
 		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID,
-		LogURL: func(id string) string { return publicURL + "/_sluice/logs/" + id }}, st)
+		LogURL:           func(id string) string { return publicURL + "/_sluice/logs/" + id },
+		PipelinesChanged: func() { watcher.Changed() }}, st)
 	if err != nil {
 		return fail(err)
 	}
 	remotes := gitrepo.NewRemotes(filepath.Join(cfg.DataDir, "git"), filepath.Join(cfg.DataDir, "git-mirrors"), cfg.GitRemotes)
-	watcher := sources.New(svc.Executor(), arts, remotes, cfg.AccountID, cfg.Region, cfg.Logger)
+	watcher = sources.New(svc.Executor(), st, arts, remotes, cfg.AccountID, cfg.Region, cfg.Logger)
 	codepipeline := &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger}
 	var s3 http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "The built-in S3 endpoint is off: artifacts are kept in "+arts.Endpoint(), http.StatusNotFound)
 	})
 	if objs != nil {
-		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, cfg.Logger)
+		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, watcher.Uploaded, cfg.Logger)
 	}
 	var git http.Handler = githost.New(remotes, watcher.Pushed, cfg.Logger)
 	mux := http.NewServeMux()
@@ -381,12 +385,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	// The services below run until the server shuts down, and are waited for before it returns.
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
-	defer stopSweeping()
-	go s.sweep(sweepCtx)
-	go s.runners.Run(sweepCtx)
+	var services sync.WaitGroup
+	defer func() {
+		stopSweeping()
+		services.Wait()
+	}()
+	services.Go(func() { s.sweep(sweepCtx) })
+	services.Go(func() { s.runners.Run(sweepCtx) })
+	services.Go(func() { s.sources.Deliver(sweepCtx) })
 	if s.cfg.SourcePollInterval > 0 {
-		go s.sources.Run(sweepCtx, s.cfg.SourcePollInterval)
+		services.Go(func() { s.sources.Run(sweepCtx, s.cfg.SourcePollInterval) })
 	}
 	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
 	select {

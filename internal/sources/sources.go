@@ -6,6 +6,7 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/gitrepo"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/runners"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // Watcher starts executions on source changes.
@@ -29,11 +31,14 @@ type Watcher struct {
 	region    string
 	accountID string
 	logger    *slog.Logger
+	inbox     inbox
+	watched   watchedObjects
 }
 
-// New returns a watcher.
-func New(exec *executor.Executor, arts artifacts.Store, remotes *gitrepo.Remotes, accountID, region string, logger *slog.Logger) *Watcher {
-	return &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger}
+// New returns a watcher that records source events in events.
+func New(exec *executor.Executor, events Events, arts artifacts.Store, remotes *gitrepo.Remotes, accountID, region string, logger *slog.Logger) *Watcher {
+	return &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger,
+		inbox: inbox{events: events, wake: make(chan struct{}, 1)}}
 }
 
 // polls reports whether a source action polls for changes: the property's default is true.
@@ -45,21 +50,27 @@ func polls(a *model.ActionDeclaration) bool {
 	return !strings.EqualFold(a.Configuration[property], "false")
 }
 
-// Pushed starts the executions a push to a hosted repository calls for.
-func (w *Watcher) Pushed(ctx context.Context, p githost.Push) {
+// Pushed records a push to a hosted repository, for the executions it calls for to start.
+func (w *Watcher) Pushed(ctx context.Context, p githost.Push) error {
+	return w.Record(ctx, Event{Push: &PushEvent{Repository: p.Repository, Branch: p.Branch, Commit: p.Commit}})
+}
+
+// pushed starts the executions a push to a hosted repository calls for.
+func (w *Watcher) pushed(ctx context.Context, p PushEvent) error {
 	actions, err := w.exec.SourceActions(ctx)
 	if err != nil {
-		w.logger.Error("find the pipelines a push starts", "repository", p.Repository, "err", err)
-		return
+		return fmt.Errorf("find the pipelines a push to %s starts: %w", p.Repository, err)
 	}
 	for _, sa := range actions {
 		src, ok := runners.WatchedRepository(*sa.Action.ActionTypeId.Provider, sa.Action.Configuration)
 		if !ok || src.Repository != p.Repository || !w.remotes.Hosted(src.Repository) || !watchesBranch(sa, src, p.Branch) {
 			continue
 		}
-		trigger := w.pushTrigger(sa)
-		w.start(ctx, sa, p.Commit, trigger)
+		if err := w.start(ctx, sa, p.Commit, w.pushTrigger(sa)); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // pushTrigger is how AWS would name what started an execution for a push: the EventBridge rule
@@ -124,16 +135,20 @@ func matchAny(patterns []string, name string) bool {
 
 // start starts an execution of a source action's pipeline at revision, unless the action has
 // seen the revision already.
-func (w *Watcher) start(ctx context.Context, sa executor.SourceAction, revision string, trigger model.ExecutionTrigger) {
+// A pipeline deleted since its source action was listed starts nothing.
+func (w *Watcher) start(ctx context.Context, sa executor.SourceAction, revision string, trigger model.ExecutionTrigger) error {
 	rev := model.ActionRevision{RevisionId: new(revision), RevisionChangeId: new(revision), Created: model.NewTimestamp(time.Now())}
 	isNew, execID, err := w.exec.PutRevision(ctx, sa.Pipeline, sa.Version, sa.Generation, sa.Stage, *sa.Action.Name, rev, trigger)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
-		w.logger.Error("start an execution for a source change", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
-		return
+		return fmt.Errorf("start an execution of %s for a change of its source %s: %w", sa.Pipeline, *sa.Action.Name, err)
 	}
 	if isNew {
 		w.logger.Info("source changed", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "revision", revision, "execution", execID, "trigger", *trigger.TriggerType)
 	}
+	return nil
 }
 
 // Poll checks every polling source action once.
@@ -161,7 +176,9 @@ func (w *Watcher) Poll(ctx context.Context) error {
 		}
 		if head != "" && head != current {
 			kind := model.TriggerTypePollForSourceChanges
-			w.start(ctx, sa, head, model.ExecutionTrigger{TriggerType: &kind, TriggerDetail: sa.Action.Name})
+			if err := w.start(ctx, sa, head, model.ExecutionTrigger{TriggerType: &kind, TriggerDetail: sa.Action.Name}); err != nil {
+				w.logger.Error("start an execution for a polled change", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
+			}
 		}
 	}
 	return nil

@@ -135,6 +135,16 @@ type Change struct {
 	Events []Event
 }
 
+// SourceEvent is a change to a source — a push, an upload, a webhook delivery — recorded before
+// Sluice acknowledges it and kept until the executions it calls for have started, so that a
+// crash between the two loses nothing.
+type SourceEvent struct {
+	ID string
+	// Doc is the event's JSON, as the sources package writes it.
+	Doc     []byte
+	Created time.Time
+}
+
 // StepFunc computes a step's change of a pipeline's execution state from the current one.
 type StepFunc func(Current) (Change, error)
 
@@ -176,6 +186,12 @@ type Runtime interface {
 	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]Job, error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
+	// AddSourceEvent records a source event.
+	AddSourceEvent(ctx context.Context, e SourceEvent) error
+	// SourceEvents returns up to limit recorded source events, oldest first.
+	SourceEvents(ctx context.Context, limit int) ([]SourceEvent, error)
+	// DeleteSourceEvent removes a handled source event; a missing one is no error.
+	DeleteSourceEvent(ctx context.Context, id string) error
 	// TouchJob marks a job handed out or in progress as alive at now, so that it is not handed
 	// out again, and clears its dispatch count: a job someone proved to work on is not one that no
 	// worker takes, however often a crash put it back. It reports false when the job has ended

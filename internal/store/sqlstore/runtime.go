@@ -297,6 +297,37 @@ func scanEvent(row scanner) (store.Event, error) {
 	return e, nil
 }
 
+func (s *DB) AddSourceEvent(ctx context.Context, e store.SourceEvent) error {
+	return s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`INSERT INTO source_events (id, doc, created_ms) VALUES (?, ?, ?)`, e.ID, string(e.Doc), ms(e.Created)); err != nil {
+			return fmt.Errorf("record source event %s: %w", e.ID, err)
+		}
+		return nil
+	})
+}
+
+func (s *DB) SourceEvents(ctx context.Context, limit int) ([]store.SourceEvent, error) {
+	events, err := scanAll(func(row scanner) (store.SourceEvent, error) {
+		var e store.SourceEvent
+		var doc string
+		var created int64
+		err := row.Scan(&e.ID, &doc, &created)
+		e.Doc, e.Created = []byte(doc), time.UnixMilli(created).UTC()
+		return e, err
+	})(s.query(ctx, `SELECT id, doc, created_ms FROM source_events ORDER BY created_ms, id LIMIT ?`, limit))
+	if err != nil {
+		return nil, fmt.Errorf("list source events: %w", err)
+	}
+	return events, nil
+}
+
+func (s *DB) DeleteSourceEvent(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx txn) error {
+		_, err := tx.exec(`DELETE FROM source_events WHERE id = ?`, id)
+		return err
+	})
+}
+
 func (s *DB) ListEvents(ctx context.Context, pipeline string, after int64, limit int) ([]store.Event, error) {
 	query := `SELECT ` + eventColumns + ` FROM events WHERE pipeline = ? AND id > ? ORDER BY id`
 	args := []any{pipeline, after}

@@ -28,6 +28,7 @@ func runtimeTests() map[string]func(*testing.T, func() store.Store) {
 		"JobsAreDispatchedOnce":         testJobsAreDispatchedOnce,
 		"JobStatusIsCompareAndSwap":     testJobStatusCompareAndSwap,
 		"TouchJobKeepsItFromTheSweeper": testTouchJobKeepsItFromTheSweeper,
+		"SourceEventsWaitUntilHandled":  testSourceEventsWaitUntilHandled,
 		"SweepFindsWork":                testSweepFindsWork,
 	}
 }
@@ -662,5 +663,28 @@ func testSweepFindsWork(t *testing.T, open func() store.Store) {
 	must(t, err)
 	if len(exhausted) != 1 || exhausted[0].ID != "idle-job" || exhausted[0].Status != "Dispatched" {
 		t.Fatalf("a job handed out twice, never acknowledged: %+v", exhausted)
+	}
+}
+
+func testSourceEventsWaitUntilHandled(t *testing.T, open func() store.Store) {
+	s := openStore(t, open)
+	at := time.UnixMilli(1700000000000).UTC()
+	for i, id := range []string{"b", "a", "c"} {
+		must(t, s.AddSourceEvent(ctx, store.SourceEvent{ID: id, Doc: []byte(`{"n":` + fmt.Sprint(i) + `}`), Created: at.Add(time.Duration(i) * time.Second)}))
+	}
+	if err := s.AddSourceEvent(ctx, store.SourceEvent{ID: "a", Doc: []byte(`{}`), Created: at}); err == nil {
+		t.Fatal("a second event with the same id was recorded")
+	}
+	events, err := s.SourceEvents(ctx, 2)
+	must(t, err)
+	if len(events) != 2 || events[0].ID != "b" || events[1].ID != "a" || string(events[0].Doc) != `{"n":0}` || !events[1].Created.Equal(at.Add(time.Second)) {
+		t.Fatalf("the two oldest events: %+v", events)
+	}
+	must(t, s.DeleteSourceEvent(ctx, "b"))
+	must(t, s.DeleteSourceEvent(ctx, "b"))
+	events, err = s.SourceEvents(ctx, 10)
+	must(t, err)
+	if len(events) != 2 || events[0].ID != "a" || events[1].ID != "c" {
+		t.Fatalf("events after one was handled: %+v", events)
 	}
 }
