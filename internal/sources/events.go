@@ -62,12 +62,18 @@ const eventBatch = 100
 // retryEvents is how often events that could not be handled are tried again.
 const retryEvents = time.Second
 
+// giveUpAfter is how long an event that keeps failing is tried before it is dropped, so that it
+// holds up the events recorded after it no longer.
+const giveUpAfter = 10 * time.Minute
+
 // inbox wakes the loop that handles recorded events.
 type inbox struct {
 	events Events
 	wake   chan struct{}
 	// mu serializes passes over the recorded events.
 	mu sync.Mutex
+	// failing holds when each event that failed was first tried, by id.
+	failing map[string]time.Time
 }
 
 // Record stores a source event and has it handled; once it returns, the event will start the
@@ -118,10 +124,20 @@ func (w *Watcher) handleRecorded(ctx context.Context) {
 			if err := json.Unmarshal(rec.Doc, &e); err != nil {
 				w.logger.Error("drop a source event that cannot be read", "event", rec.ID, "err", err)
 			} else if err := w.handle(ctx, rec.ID, e); err != nil {
-				// Left for the next pass: a later event may not overtake it.
-				w.logger.Warn("handle a source event", "event", rec.ID, "err", err)
-				return
+				first, seen := w.inbox.failing[rec.ID]
+				if !seen {
+					first = time.Now()
+					w.inbox.failing[rec.ID] = first
+				}
+				if time.Since(first) < giveUpAfter {
+					// Left for the next pass: a later event may not overtake it (an older
+					// revision would start after a newer one).
+					w.logger.Warn("handle a source event", "event", rec.ID, "err", err)
+					return
+				}
+				w.logger.Error("drop a source event that failed for too long", "event", rec.ID, "since", first, "err", err)
 			}
+			delete(w.inbox.failing, rec.ID)
 			if err := w.inbox.events.DeleteSourceEvent(ctx, rec.ID); err != nil {
 				w.logger.Error("remove a handled source event", "event", rec.ID, "err", err)
 				return

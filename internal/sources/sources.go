@@ -38,7 +38,7 @@ type Watcher struct {
 // New returns a watcher that records source events in events.
 func New(exec *executor.Executor, events Events, arts artifacts.Store, remotes *gitrepo.Remotes, accountID, region string, logger *slog.Logger) *Watcher {
 	return &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger,
-		inbox: inbox{events: events, wake: make(chan struct{}, 1)}}
+		inbox: inbox{events: events, wake: make(chan struct{}, 1), failing: map[string]time.Time{}}}
 }
 
 // polls reports whether a source action polls for changes: the property's default is true.
