@@ -163,4 +163,42 @@ cp list-pipeline-executions --pipeline-name cli-v2 --max-items 1 | jq -e --arg i
   fail "list-pipeline-executions after the rollback: $(cp list-pipeline-executions --pipeline-name cli-v2)"
 expect_error UnableToRollbackStageException "Source" -- rollback-stage --pipeline-name cli-v2 --stage-name Source --target-pipeline-execution-id "$first"
 expect_error PipelineExecutionNotFoundException "00000000-0000-4000-8000-000000000000" -- rollback-stage --pipeline-name cli-v2 --stage-name Build --target-pipeline-execution-id 00000000-0000-4000-8000-000000000000
+
+# Webhooks: put-webhook (GITHUB_HMAC, filtered on the source's branch) on a pipeline with a GitHub
+# source; a push delivery signed as GitHub signs it (HMAC-SHA256 of the body, computed by openssl)
+# starts a run with trigger Webhook; a wrongly signed one is refused with 401 and starts nothing.
+jq '{pipeline: (.pipeline | .name = "cli-hook" | .stages[0].actions[0] = {name: "Source",
+  actionTypeId: {category: "Source", owner: "ThirdParty", provider: "GitHub", version: "1"},
+  configuration: {Owner: "acme", Repo: "app", Branch: "main", OAuthToken: "token", PollForSourceChanges: "false"},
+  outputArtifacts: [{name: "SourceOutput"}]})}' scripts/testdata/pipeline.json >"$work/hook-pipeline.json"
+cp create-pipeline --cli-input-json "file://$work/hook-pipeline.json" >/dev/null
+hook_secret=smoke-webhook-secret
+jq -n --arg secret "$hook_secret" '{webhook: {name: "cli-hook-push", targetPipeline: "cli-hook", targetAction: "Source",
+  filters: [{jsonPath: "$.ref", matchEquals: "refs/heads/{Branch}"}],
+  authentication: "GITHUB_HMAC", authenticationConfiguration: {SecretToken: $secret}}}' >"$work/webhook.json"
+hook_url=$(cp put-webhook --cli-input-json "file://$work/webhook.json" | jq -r .webhook.url)
+[[ $hook_url == "$endpoint/_sluice/webhooks/trigger?t="* ]] || fail "put-webhook answered the URL $hook_url"
+payload='{"ref":"refs/heads/main","after":"4b1d4b1d4b1d4b1d4b1d4b1d4b1d4b1d4b1d4b1d","repository":{"full_name":"acme/app"}}'
+# deliver KEY: POST the payload signed with KEY, as GitHub does; prints the HTTP status.
+deliver() {
+  local sig
+  sig=$(printf '%s' "$payload" | openssl dgst -sha256 -hmac "$1" -r | cut -d' ' -f1)
+  curl -s -o "$work/delivery.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+    -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$payload" "$hook_url"
+}
+[[ $(deliver not-the-secret) == 401 ]] || fail "a wrongly signed delivery: $(cat "$work/delivery.json")"
+[[ $(deliver "$hook_secret") == 200 ]] || fail "a signed delivery: $(cat "$work/delivery.json")"
+hook_arn=arn:aws:codepipeline:us-east-1:000000000000:webhook:cli-hook-push
+webhook_runs() {
+  cp list-pipeline-executions --pipeline-name cli-hook | jq --arg arn "$hook_arn" \
+    '[.pipelineExecutionSummaries[] | select(.trigger.triggerType == "Webhook" and .trigger.triggerDetail == $arn)] | length'
+}
+for _ in $(seq 100); do
+  [[ $(webhook_runs) == 0 ]] || break
+  sleep 0.1
+done
+# Recorded deliveries start runs in order: had the refused one (sent first) been recorded, its run would be here too.
+[[ $(webhook_runs) == 1 ]] || fail "want one run started by the webhook: $(cp list-pipeline-executions --pipeline-name cli-hook)"
+cp list-webhooks | jq -e '.webhooks[] | select(.definition.name == "cli-hook-push") | .lastTriggered != null
+  and .definition.authenticationConfiguration.SecretToken == "****"' >/dev/null || fail "list-webhooks after a delivery: $(cp list-webhooks)"
 echo "smoke: AWS CLI session passed"

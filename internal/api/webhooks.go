@@ -7,23 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"regexp"
 	"strings"
-
-	"github.com/ohler55/ojg/jp"
 
 	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/webhooks/filter"
 )
 
 func (s *Service) webhookARN(name string) string {
 	return arn.Webhook(s.cfg.Region, s.cfg.AccountID, name)
 }
-
-// placeholder matches a {ConfigurationKey} reference in a filter's matchEquals.
-var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
 
 func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*model.PutWebhookOutput, error) {
 	def := in.Webhook
@@ -146,18 +141,17 @@ func checkWebhookAuthentication(def *model.WebhookDefinition) error {
 
 func checkFilter(f model.WebhookFilterRule, target *model.ActionDeclaration) error {
 	path := *f.JsonPath
-	if !strings.HasPrefix(path, "$") {
+	if _, err := filter.Compile(path); errors.Is(err, filter.ErrNotAtRoot) {
 		return model.ErrInvalidWebhookFilterPattern("JsonPath '%s' must start at the document root, '$'", path)
-	}
-	if _, err := jp.ParseString(path); err != nil {
+	} else if err != nil {
 		return model.ErrInvalidWebhookFilterPattern("JsonPath '%s' is not a valid JSONPath expression: %v", path, err)
 	}
 	if f.MatchEquals == nil {
 		return nil
 	}
-	for _, m := range placeholder.FindAllStringSubmatch(*f.MatchEquals, -1) {
-		if _, ok := target.Configuration[m[1]]; !ok {
-			return model.ErrInvalidWebhookFilterPattern("MatchEquals '%s' refers to {%s}, which is not a configuration property of action '%s'", *f.MatchEquals, m[1], *target.Name)
+	for _, key := range filter.Placeholders(*f.MatchEquals) {
+		if _, ok := target.Configuration[key]; !ok {
+			return model.ErrInvalidWebhookFilterPattern("MatchEquals '%s' refers to {%s}, which is not a configuration property of action '%s'", *f.MatchEquals, key, *target.Name)
 		}
 	}
 	return nil

@@ -38,6 +38,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
+	"github.com/sluicehq/sluice/internal/webhooks"
 )
 
 // Config configures a server.
@@ -240,7 +241,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, watcher.Uploaded, cfg.Logger)
 	}
 	var git http.Handler = githost.New(remotes, watcher.Pushed, cfg.Logger)
+	hooks := webhooks.New(webhooks.Config{Store: st, Recorder: watcher, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
 	mux := http.NewServeMux()
+	// Deliveries to the URLs PutWebhook hands out; other methods on the path are answered 405.
+	mux.Handle("POST "+webhooks.Path, hooks)
+	mux.Handle(webhooks.Path, hooks)
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))

@@ -112,6 +112,9 @@ type Store interface {
 	GetWebhook(ctx context.Context, name string) (Webhook, error)
 	// SetWebhookRegistered records whether the webhook is registered with its third party.
 	SetWebhookRegistered(ctx context.Context, name string, registered bool) error
+	// SetWebhookTriggered records when a delivery to the webhook last started its pipeline:
+	// ErrNotFound if there is no such webhook.
+	SetWebhookTriggered(ctx context.Context, name string, at time.Time) error
 	DeleteWebhook(ctx context.Context, name, resourceARN string) error
 	ListWebhooks(ctx context.Context, page Page) ([]Webhook, error)
 

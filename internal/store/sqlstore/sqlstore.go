@@ -510,6 +510,10 @@ func (s *DB) SetWebhookRegistered(ctx context.Context, name string, registered b
 	return s.execOne(ctx, `UPDATE webhooks SET registered = ? WHERE name = ?`, flag, name)
 }
 
+func (s *DB) SetWebhookTriggered(ctx context.Context, name string, at time.Time) error {
+	return s.execOne(ctx, `UPDATE webhooks SET last_triggered_ms = ? WHERE name = ?`, ms(at), name)
+}
+
 func (s *DB) DeleteWebhook(ctx context.Context, name, resourceARN string) error {
 	return s.tx(ctx, func(tx txn) error {
 		if _, err := tx.exec(`DELETE FROM webhooks WHERE name = ?`, name); err != nil {

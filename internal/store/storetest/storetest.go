@@ -470,6 +470,25 @@ func testWebhooks(t *testing.T, open func() store.Store) {
 		t.Fatal("registration not stored")
 	}
 	wantErr(t, s.SetWebhookRegistered(ctx, "nope", true), store.ErrNotFound)
+	if got, _ := s.GetWebhook(ctx, "h1"); got.LastTriggered != nil {
+		t.Fatalf("a webhook never triggered has LastTriggered %v", got.LastTriggered)
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
+	must(t, s.SetWebhookTriggered(ctx, "h1", at))
+	if got, _ := s.GetWebhook(ctx, "h1"); got.LastTriggered == nil || !got.LastTriggered.Equal(at) {
+		t.Fatalf("LastTriggered %v, want %v", got.LastTriggered, at)
+	}
+	wantErr(t, s.SetWebhookTriggered(ctx, "nope", at), store.ErrNotFound)
+	// Replacing the definition keeps its state: registration and last delivery.
+	must(t, s.PutWebhook(ctx, hook("h1", `{"v":4}`), "arn:h1", nil, 2, 50))
+	if got, _ := s.GetWebhook(ctx, "h1"); !got.Registered || got.LastTriggered == nil || !got.LastTriggered.Equal(at) || string(got.Definition) != `{"v":4}` {
+		t.Fatalf("after a replace: %+v", got)
+	}
+	must(t, s.SetWebhookRegistered(ctx, "h1", false))
+	if got, _ := s.GetWebhook(ctx, "h1"); got.Registered {
+		t.Fatal("deregistration not stored")
+	}
+	must(t, s.SetWebhookRegistered(ctx, "h1", true))
 
 	list, err := s.ListWebhooks(ctx, store.Page{Limit: 1})
 	must(t, err)
