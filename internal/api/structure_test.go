@@ -113,7 +113,7 @@ func TestStructureRules(t *testing.T) {
 		{"trigger on a non-connection source", func(p *types.PipelineDeclaration) {
 			p.PipelineType = types.PipelineTypeV2
 			p.Triggers = []types.PipelineTriggerDeclaration{{ProviderType: types.PipelineTriggerProviderTypeCodeStarSourceConnection, GitConfiguration: &types.GitConfiguration{SourceActionName: aws.String("src")}}}
-		}, "InvalidStructureException", "only CodeStarSourceConnection actions do"},
+		}, "InvalidStructureException", "Triggers for connection must reference a CodeStarSourceConnection action"},
 		{"duplicate namespace", func(p *types.PipelineDeclaration) {
 			p.Stages[0].Actions[0].Namespace = aws.String("ns")
 			p.Stages[1].Actions[0].Namespace = aws.String("ns")

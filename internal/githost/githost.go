@@ -1,7 +1,7 @@
 // Package githost serves the repositories Sluice hosts over git's smart HTTP protocol, like a
 // local CodeCommit: clone and push at /v1/repos/<name>, a push to a new name creates the
 // repository (nothing else does: a clone or fetch of a missing one is refused), and every push
-// reports the branches it moved. The protocol itself is git's own `git http-backend`, run as a
+// reports the branches and tags it moved. The protocol itself is git's own `git http-backend`, run as a
 // CGI program, so the server needs git on its PATH for hosting.
 package githost
 
@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,16 +30,20 @@ import (
 // Prefix is the path the repositories are served under, as CodeCommit's clone URLs have it.
 const Prefix = "/v1/repos/"
 
-// Push is a branch a push moved to a new commit.
+// Push is a branch or a tag that a push moved to a new commit: Branch is set for a branch, with
+// Before its previous commit ("" for a new branch), and Tag for a tag, whose Commit is the
+// commit it tags (an annotated tag's target).
 type Push struct {
 	Repository, Branch, Commit string
+	Before                     string
+	Tag                        string
 }
 
 // Server serves hosted repositories.
 type Server struct {
 	remotes *gitrepo.Remotes
-	// onPush is told of every branch a push moved, before the push is answered: an error fails
-	// the answer, so that a push the client sees accepted was heard of.
+	// onPush is told of every branch and tag a push moved, before the push is answered: an
+	// error fails the answer, so that a push the client sees accepted was heard of.
 	onPush func(ctx context.Context, p Push) error
 	logger *slog.Logger
 	// pushing serialises pushes to one repository, so that each sees which branches it moved:
@@ -126,7 +131,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // push runs a push into the repository at path, creating it first if it is new, and reports the
-// branches the push moved. Pushes to one repository run one at a time, so that each sees what
+// branches and tags the push moved, branches first, each in name order. Pushes to one repository run one at a time, so that each sees what
 // it moved. A new repository that the push left without refs (it failed, or sent nothing) is
 // removed again: only a push that stores something creates a repository.
 func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, path string) {
@@ -140,7 +145,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		}
 		created = true
 	}
-	before := branches(path)
+	before := readRefs(path)
 	// git's answer waits until the moved branches were heard of.
 	answer := newHeldAnswer()
 	defer func() { answer.send(w) }()
@@ -159,13 +164,22 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		}
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
-	for branch, commit := range branches(path) {
-		if before[branch] == commit {
-			continue
+	after := readRefs(path)
+	var moved []Push
+	for _, branch := range slices.Sorted(maps.Keys(after.branches)) {
+		if commit := after.branches[branch]; before.branches[branch] != commit {
+			moved = append(moved, Push{Repository: name, Branch: branch, Commit: commit, Before: before.branches[branch]})
 		}
-		s.logger.Info("push", "repository", name, "branch", branch, "commit", commit)
-		if err := s.onPush(context.WithoutCancel(r.Context()), Push{Repository: name, Branch: branch, Commit: commit}); err != nil {
-			s.logger.Error("record a push", "repository", name, "branch", branch, "commit", commit, "err", err)
+	}
+	for _, tag := range slices.Sorted(maps.Keys(after.tags)) {
+		if commit := after.tags[tag]; before.tags[tag] != commit {
+			moved = append(moved, Push{Repository: name, Tag: tag, Commit: commit})
+		}
+	}
+	for _, p := range moved {
+		s.logger.Info("push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit)
+		if err := s.onPush(context.WithoutCancel(r.Context()), p); err != nil {
+			s.logger.Error("record a push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "err", err)
 			answer = newHeldAnswer()
 			http.Error(answer, "The push was stored but could not be recorded to start pipelines: "+err.Error(), http.StatusInternalServerError)
 			return
@@ -268,20 +282,53 @@ func hasRefs(path string) (bool, error) {
 	return found, err
 }
 
-// branches reads the commit each branch of a repository points at.
-func branches(path string) map[string]string {
-	out := map[string]string{}
+// refs are the commits a repository's branches and tags point at, by their short names.
+type refs struct {
+	branches, tags map[string]string
+}
+
+// readRefs reads the commit each branch and each tag of a repository points at. An annotated
+// tag counts as the commit it tags; a tag of something other than a commit is left out.
+func readRefs(path string) refs {
+	out := refs{branches: map[string]string{}, tags: map[string]string{}}
 	repo, err := git.PlainOpen(path)
 	if err != nil {
 		return out
 	}
-	refs, err := repo.Branches()
+	all, err := repo.References()
 	if err != nil {
 		return out
 	}
-	_ = refs.ForEach(func(ref *plumbing.Reference) error {
-		out[ref.Name().Short()] = ref.Hash().String()
+	_ = all.ForEach(func(ref *plumbing.Reference) error {
+		switch {
+		case ref.Type() != plumbing.HashReference:
+		case ref.Name().IsBranch():
+			out.branches[ref.Name().Short()] = ref.Hash().String()
+		case ref.Name().IsTag():
+			if commit, ok := tagged(repo, ref.Hash()); ok {
+				out.tags[ref.Name().Short()] = commit
+			}
+		}
 		return nil
 	})
 	return out
+}
+
+// tagged is the commit a tag ref's object is or, through annotated tags (of tags), points at.
+func tagged(repo *git.Repository, h plumbing.Hash) (string, bool) {
+	for range 10 {
+		tag, err := repo.TagObject(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			// Not a tag object: a lightweight tag names its commit directly.
+			if _, err := repo.CommitObject(h); err != nil {
+				return "", false
+			}
+			return h.String(), true
+		}
+		if err != nil || (tag.TargetType != plumbing.CommitObject && tag.TargetType != plumbing.TagObject) {
+			return "", false
+		}
+		h = tag.Target
+	}
+	return "", false
 }

@@ -187,3 +187,42 @@ func TestPushIsAnsweredOnlyOnceRecorded(t *testing.T) {
 		t.Fatalf("pushes recorded after the retry: %+v", h.pushes)
 	}
 }
+
+// TestPushReportsTagsAndPreviousCommits: a push reports the previous commit of each branch it
+// moved ("" for a new one) and each tag it created or moved, at the commit it tags; what it
+// left alone, it does not report.
+func TestPushReportsTagsAndPreviousCommits(t *testing.T) {
+	h := newHost(t)
+	work, first := workTree(t)
+	url := h.url + "owner/tags"
+	mustGit(t, work, "push", "-q", url, "main")
+
+	mustGit(t, work, "commit", "-q", "--allow-empty", "-m", "second")
+	second := strings.TrimSpace(mustGit(t, work, "rev-parse", "HEAD"))
+	mustGit(t, work, "tag", "v1.0")                          // lightweight
+	mustGit(t, work, "tag", "-a", "v1.1", "-m", "annotated") // annotated: reported at its commit
+	mustGit(t, work, "push", "-q", url, "main", "v1.0", "v1.1")
+
+	mustGit(t, work, "tag", "-f", "v1.0", first) // moved
+	mustGit(t, work, "branch", "feature", first)
+	mustGit(t, work, "push", "-q", "-f", url, "v1.0", "feature", "v1.1")
+
+	want := []githost.Push{
+		{Repository: "owner/tags", Branch: "main", Commit: first},
+		{Repository: "owner/tags", Branch: "main", Commit: second, Before: first},
+		{Repository: "owner/tags", Tag: "v1.0", Commit: second},
+		{Repository: "owner/tags", Tag: "v1.1", Commit: second},
+		{Repository: "owner/tags", Branch: "feature", Commit: first},
+		{Repository: "owner/tags", Tag: "v1.0", Commit: first},
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.pushes) != len(want) {
+		t.Fatalf("pushes reported:\n%+v\nwant\n%+v", h.pushes, want)
+	}
+	for i := range want {
+		if h.pushes[i] != want[i] {
+			t.Errorf("push %d reported %+v, want %+v", i, h.pushes[i], want[i])
+		}
+	}
+}

@@ -10,10 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -261,6 +263,15 @@ func cloneArchive(ctx context.Context, path, branch string, commit plumbing.Hash
 	if err != nil {
 		return fmt.Errorf("clone: %w", err)
 	}
+	if _, err := repo.CommitObject(commit); errors.Is(err, plumbing.ErrObjectNotFound) {
+		// A commit off the branch, as a push to another branch or of a tag starts a run at:
+		// the clone gets the repository's other branches and its tags too.
+		err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Tags: git.AllTags,
+			RefSpecs: []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return fmt.Errorf("fetch the branches and tags holding %s: %w", commit, err)
+		}
+	}
 	wt, err := repo.Worktree()
 	if err != nil {
 		return err
@@ -269,4 +280,70 @@ func cloneArchive(ctx context.Context, path, branch string, commit plumbing.Hash
 		return fmt.Errorf("check out %s: %w", commit, err)
 	}
 	return archive.ZipDir(dir, zipPath)
+}
+
+// ChangedFiles lists, sorted, the paths of the files that differ between two commits of a
+// repository: added, modified and deleted files (both paths of a renamed one), by their path
+// from the repository's root. An empty before stands for a branch that did not exist: the files
+// are then those the commit after changed against its first parent (all its files for a root
+// commit). The commits are read from the repository as it is here, without fetching: the hosted
+// repository, or a remote's mirror as last fetched.
+func (r *Remotes) ChangedFiles(ctx context.Context, rm Remote, before, after string) ([]string, error) {
+	repo, err := git.PlainOpen(rm.path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
+	}
+	if err != nil {
+		return nil, err
+	}
+	to, err := commitObject(repo, rm, after)
+	if err != nil {
+		return nil, err
+	}
+	var from *object.Commit
+	switch {
+	case before != "":
+		if from, err = commitObject(repo, rm, before); err != nil {
+			return nil, err
+		}
+	case to.NumParents() > 0:
+		if from, err = to.Parent(0); err != nil {
+			return nil, fmt.Errorf("read the parent of %s in %s: %w", after, rm.Describe(), err)
+		}
+	}
+	fromTree := &object.Tree{}
+	if from != nil {
+		if fromTree, err = from.Tree(); err != nil {
+			return nil, err
+		}
+	}
+	toTree, err := to.Tree()
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, fromTree, toTree, nil)
+	if err != nil {
+		return nil, fmt.Errorf("compare %s with %s in %s: %w", before, after, rm.Describe(), err)
+	}
+	seen := map[string]bool{}
+	for _, c := range changes {
+		for _, name := range []string{c.From.Name, c.To.Name} {
+			if name != "" {
+				seen[name] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// commitObject reads a commit of repo by its id.
+func commitObject(repo *git.Repository, rm Remote, id string) (*object.Commit, error) {
+	if !plumbing.IsHash(id) {
+		return nil, fmt.Errorf("%s has no commit %s: %w", rm.Describe(), id, ErrNoCommit)
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(id))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%s has no commit %s: %w", rm.Describe(), id, ErrNoCommit)
+	}
+	return c, err
 }

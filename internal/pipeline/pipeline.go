@@ -27,8 +27,9 @@ var DefaultLimits = Limits{StagesPerPipeline: 50, ActionsPerStage: 50}
 // ThirdParty types, the store's for Custom ones.
 type ActionTypes func(id model.ActionTypeId) (catalog.ActionType, bool, error)
 
-// Normalize fills in what AWS fills in: pipeline type V1 and execution mode SUPERSEDED, and for
-// each action runOrder 1 and empty configuration and artifact lists.
+// Normalize fills in what AWS fills in: pipeline type V1 and execution mode SUPERSEDED, for
+// each action runOrder 1 and empty configuration and artifact lists, and a V2 pipeline's
+// default triggers (DefaultTriggers).
 func Normalize(p *model.PipelineDeclaration) {
 	if p.PipelineType == nil {
 		p.PipelineType = new(model.PipelineTypeV1)
@@ -57,6 +58,39 @@ func Normalize(p *model.PipelineDeclaration) {
 			}
 		}
 	}
+	if len(p.Triggers) == 0 {
+		p.Triggers = DefaultTriggers(p)
+	}
+}
+
+// connectionProvider is the provider of the source actions that triggers can name.
+const connectionProvider = "CodeStarSourceConnection"
+
+// DefaultTriggers are the triggers AWS gives a V2 pipeline that declares none: one per source
+// action of a connection that detects changes (DetectChanges is not false), on a push to the
+// action's BranchName. GetPipeline shows them as declared triggers.
+func DefaultTriggers(p *model.PipelineDeclaration) []model.PipelineTriggerDeclaration {
+	if p.PipelineType == nil || *p.PipelineType != model.PipelineTypeV2 || len(p.Stages) == 0 {
+		return nil
+	}
+	var out []model.PipelineTriggerDeclaration
+	for _, a := range p.Stages[0].Actions {
+		if a.ActionTypeId == nil || str(a.ActionTypeId.Provider) != connectionProvider || a.Name == nil {
+			continue
+		}
+		branch := a.Configuration["BranchName"]
+		if branch == "" || strings.EqualFold(a.Configuration["DetectChanges"], "false") {
+			continue
+		}
+		out = append(out, model.PipelineTriggerDeclaration{
+			ProviderType: new(model.PipelineTriggerProviderTypeCodeStarSourceConnection),
+			GitConfiguration: &model.GitConfiguration{
+				SourceActionName: new(*a.Name),
+				Push:             []model.GitPushFilter{{Branches: &model.GitBranchFilterCriteria{Includes: []string{branch}}}},
+			},
+		})
+	}
+	return out
 }
 
 // Validate checks a normalized declaration, in the given region, and returns the first problem
@@ -446,23 +480,67 @@ func (v *validator) variables() error {
 	return nil
 }
 
+// Trigger messages, in AWS's words.
+const (
+	// msgTriggerSource is CodePipeline's answer to a trigger that names no CodeStarSourceConnection
+	// source action of the pipeline, or a second trigger for one.
+	msgTriggerSource = "Triggers for connection must reference a CodeStarSourceConnection action. Note that when you specify a trigger, you cant specify more than one trigger per source action."
+	// msgTriggerFilters is its answer to a trigger whose filters do not combine: a push filter
+	// on both branches and tags, for one.
+	msgTriggerFilters = "The trigger configuration for the source action is not valid. Make sure to choose valid filter combinations."
+)
+
+// triggers checks the pipeline's triggers: each names a source action of a connection
+// (CodeStarSourceConnection: CodeCommit, S3 and the others start pipelines by their own change
+// detection), at most one trigger names an action, and its filters are of a valid combination.
+// The numbers of filters and patterns are the model's constraints (3 push and 3 pull request
+// filters, 1 to 8 includes and excludes each, 50 triggers).
 func (v *validator) triggers() error {
 	sources := map[string]model.ActionDeclaration{}
 	for _, a := range v.p.Stages[0].Actions {
 		sources[str(a.Name)] = a
 	}
+	named := map[string]bool{}
 	for _, t := range v.p.Triggers {
-		name := str(t.GitConfiguration.SourceActionName)
+		gc := t.GitConfiguration
+		name := str(gc.SourceActionName)
 		a, ok := sources[name]
-		if !ok {
-			return model.ErrInvalidStructure("Trigger names source action '%s', which is not a source action of this pipeline", name)
+		if !ok || str(a.ActionTypeId.Provider) != connectionProvider || named[name] {
+			return model.ErrInvalidStructure(msgTriggerSource)
 		}
-		if str(a.ActionTypeId.Provider) != "CodeStarSourceConnection" {
-			return model.ErrInvalidStructure("Trigger names source action '%s', whose provider %s does not support triggers; only CodeStarSourceConnection actions do", name, str(a.ActionTypeId.Provider))
+		named[name] = true
+		if !validFilters(gc) {
+			return model.ErrInvalidStructure(msgTriggerFilters)
 		}
 	}
 	return nil
 }
+
+// validFilters reports whether a trigger's filters are of the combinations CodePipeline takes:
+// push filters on tags, on branches, or on branches and file paths; pull request filters on
+// branches, or on branches and file paths; and at least one filter.
+func validFilters(gc *model.GitConfiguration) bool {
+	if len(gc.Push) == 0 && len(gc.PullRequest) == 0 {
+		return false
+	}
+	for _, f := range gc.Push {
+		branches := f.Branches != nil && declares(f.Branches.Includes, f.Branches.Excludes)
+		tags := f.Tags != nil && declares(f.Tags.Includes, f.Tags.Excludes)
+		paths := f.FilePaths != nil && declares(f.FilePaths.Includes, f.FilePaths.Excludes)
+		if branches == tags || (tags && paths) {
+			return false
+		}
+	}
+	for _, f := range gc.PullRequest {
+		if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) {
+			return false
+		}
+	}
+	return true
+}
+
+// declares reports whether a filter criteria names any pattern.
+func declares(includes, excludes []string) bool { return len(includes)+len(excludes) > 0 }
 
 // MaskSecrets replaces the values of secret configuration properties with catalog.SecretMask.
 func MaskSecrets(p *model.PipelineDeclaration, types ActionTypes) {

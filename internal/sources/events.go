@@ -26,11 +26,15 @@ type Event struct {
 	Webhook *WebhookEvent `json:"webhook,omitempty"`
 }
 
-// PushEvent is a branch of a hosted repository that a push moved to a new commit.
+// PushEvent is a branch of a hosted repository that a push moved to a new commit, from the
+// commit Before ("" for a new branch); or, with Tag set instead of Branch, a tag that a push
+// created or moved, and the commit it tags.
 type PushEvent struct {
 	Repository string `json:"repository"`
 	Branch     string `json:"branch"`
 	Commit     string `json:"commit"`
+	Before     string `json:"before,omitempty"`
+	Tag        string `json:"tag,omitempty"`
 }
 
 // UploadEvent is an object version written through the built-in S3 endpoint.

@@ -1,5 +1,6 @@
 // Package sources starts executions when a pipeline's source changes: a push to a repository
-// Sluice hosts starts the pipelines whose Git source watches the branch, at once; and source
+// Sluice hosts starts the pipelines whose Git source watches the branch (or, through a V2
+// pipeline's trigger filters, the branch, files or tag pushed), at once; and source
 // actions that poll (PollForSourceChanges, or DetectChanges for connections) are checked on an
 // interval, their S3 object version or branch tip compared with the revision the action last ran.
 package sources
@@ -10,9 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
@@ -52,7 +52,7 @@ func polls(a *model.ActionDeclaration) bool {
 
 // Pushed records a push to a hosted repository, for the executions it calls for to start.
 func (w *Watcher) Pushed(ctx context.Context, p githost.Push) error {
-	return w.Record(ctx, Event{Push: &PushEvent{Repository: p.Repository, Branch: p.Branch, Commit: p.Commit}})
+	return w.Record(ctx, Event{Push: &PushEvent{Repository: p.Repository, Branch: p.Branch, Commit: p.Commit, Before: p.Before, Tag: p.Tag}})
 }
 
 // pushed starts the executions a push to a hosted repository calls for.
@@ -61,9 +61,10 @@ func (w *Watcher) pushed(ctx context.Context, p PushEvent) error {
 	if err != nil {
 		return fmt.Errorf("find the pipelines a push to %s starts: %w", p.Repository, err)
 	}
+	files := w.changedFiles(ctx, p)
 	for _, sa := range actions {
 		src, ok := runners.WatchedRepository(*sa.Action.ActionTypeId.Provider, sa.Action.Configuration)
-		if !ok || src.Repository != p.Repository || !w.remotes.Hosted(src.Repository) || !watchesBranch(sa, src, p.Branch) {
+		if !ok || src.Repository != p.Repository || !w.remotes.Hosted(src.Repository) || !pushStarts(sa, src, p.Branch, p.Tag, files) {
 			continue
 		}
 		if err := w.start(ctx, sa, p.Commit, w.pushTrigger(sa)); err != nil {
@@ -96,26 +97,32 @@ func (w *Watcher) pushTrigger(sa executor.SourceAction) model.ExecutionTrigger {
 	return model.ExecutionTrigger{TriggerType: &kind, TriggerDetail: a.Name}
 }
 
-// watchesBranch reports whether a push to branch concerns a source action: the branch it names,
-// or, where a V2 pipeline declares push triggers for the action, a branch they include.
-func watchesBranch(sa executor.SourceAction, src runners.GitSource, branch string) bool {
-	filtered := false
-	for _, t := range sa.Declaration.Triggers {
-		gc := t.GitConfiguration
-		if gc == nil || gc.SourceActionName == nil || *gc.SourceActionName != *sa.Action.Name {
-			continue
+// changedFiles returns what lists, once and only if asked, the files a push of a branch
+// changed: between the branch's previous and new commit, or the new commit's own changes for a
+// new branch. Files that cannot be read are unknown, and filters on them let the push through.
+func (w *Watcher) changedFiles(ctx context.Context, p PushEvent) changedFiles {
+	return sync.OnceValues(func() ([]string, bool) {
+		rm, err := w.remotes.Resolve(p.Repository)
+		var files []string
+		if err == nil {
+			files, err = w.remotes.ChangedFiles(ctx, rm, p.Before, p.Commit)
 		}
-		for _, push := range gc.Push {
-			if push.Branches == nil {
-				continue
-			}
-			filtered = true
-			if matchAny(push.Branches.Includes, branch) && !matchAny(push.Branches.Excludes, branch) {
-				return true
-			}
+		if err != nil {
+			w.logger.Warn("read the files a push changed; its file path filters let it through", "repository", p.Repository, "branch", p.Branch, "commit", p.Commit, "err", err)
+			return nil, false
 		}
+		return files, true
+	})
+}
+
+// pushStarts reports whether a push of a branch or of a tag starts a source action. Where the
+// action's V2 pipeline declares a trigger for it, its push filters decide (pushFilterMatches);
+// otherwise a push to the branch the action names does, and a tag never.
+func pushStarts(sa executor.SourceAction, src runners.GitSource, branch, tag string, files changedFiles) bool {
+	if filters, declared := pushFilters(sa.Declaration.Triggers, *sa.Action.Name); declared {
+		return pushMatches(filters, branch, tag, files)
 	}
-	if filtered {
+	if tag != "" {
 		return false
 	}
 	if *sa.Action.ActionTypeId.Provider == "CodeStarSourceConnection" && !polls(sa.Action) {
@@ -124,13 +131,11 @@ func watchesBranch(sa executor.SourceAction, src runners.GitSource, branch strin
 	return src.Branch == branch
 }
 
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if ok, _ := doublestar.Match(p, name); ok {
-			return true
-		}
-	}
-	return false
+// watchesBranch reports whether a push to branch concerns a source action, whatever files it
+// changes: the branch it names, or, where a V2 pipeline declares a trigger for the action, a
+// branch its push filters include.
+func watchesBranch(sa executor.SourceAction, src runners.GitSource, branch string) bool {
+	return pushStarts(sa, src, branch, "", unknownFiles)
 }
 
 // start starts an execution of a source action's pipeline at revision, unless the action has
