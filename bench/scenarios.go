@@ -46,6 +46,7 @@ var scenarios = []scenario{
 	{name: "Engine: 3-stage executions, PARALLEL", kinds: []string{"sluice"}, unit: "executions/s", run: engineThroughput},
 	{name: "Job round trip: PutJobSuccessResult → next job polled", kinds: []string{"sluice"}, unit: "transitions/s", run: jobRoundTrip},
 	{name: "GetPipelineState during runs", kinds: []string{"sluice"}, unit: "requests/s", run: pipelineState},
+	{name: "S3 upload → execution start", kinds: []string{"sluice"}, unit: "uploads/s", run: uploadStart},
 }
 
 func getPipeline(ctx context.Context, t *target, o options) (result, error) {

@@ -53,6 +53,9 @@ type condEnv struct {
 	srv *testServer
 	cp  *cp.Client
 	s3  *s3.Client
+	// release is the key of the latest source putSource wrote; executions start on it.
+	release  string
+	releases int
 }
 
 func newCondEnv(t *testing.T, bin string, args ...string) *condEnv {
@@ -79,10 +82,15 @@ func newCondEnv(t *testing.T, bin string, args ...string) *condEnv {
 	return e
 }
 
-// putSource writes a new version of sources/app.zip holding page.txt and returns its version id.
+// putSource writes a new source zip holding page.txt and returns its version id.
+// The source is written under a key of its own, which no pipeline watches (a write to app.zip,
+// the key the S3 source watches, would start executions by itself); executions start on it with
+// an S3_OBJECT_KEY source revision.
 func (e *condEnv) putSource(page string) string {
 	e.t.Helper()
-	out, err := e.s3.PutObject(e.ctx, &s3.PutObjectInput{Bucket: aws.String("sources"), Key: aws.String("app.zip"),
+	e.releases++
+	e.release = fmt.Sprintf("releases/%d.zip", e.releases)
+	out, err := e.s3.PutObject(e.ctx, &s3.PutObjectInput{Bucket: aws.String("sources"), Key: aws.String(e.release),
 		Body: bytes.NewReader(zipOf(e.t, map[string]string{"page.txt": page}))})
 	if err != nil {
 		e.t.Fatal(err)
@@ -128,7 +136,7 @@ func sourceStage() types.StageDeclaration {
 	return types.StageDeclaration{Name: aws.String("Source"), Actions: []types.ActionDeclaration{{
 		Name:            aws.String("Source"),
 		ActionTypeId:    &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerAws, Provider: aws.String("S3"), Version: aws.String("1")},
-		Configuration:   map[string]string{"S3Bucket": "sources", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+		Configuration:   map[string]string{"S3Bucket": "sources", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false", "AllowOverrideForS3ObjectKey": "true"},
 		OutputArtifacts: []types.OutputArtifact{{Name: aws.String("Src")}},
 	}}}
 }
@@ -202,6 +210,9 @@ func (e *condEnv) create(decl *types.PipelineDeclaration) {
 func (e *condEnv) start(pipeline string, variables map[string]string) string {
 	e.t.Helper()
 	in := &cp.StartPipelineExecutionInput{Name: aws.String(pipeline)}
+	if e.release != "" {
+		in.SourceRevisions = []types.SourceRevisionOverride{{ActionName: aws.String("Source"), RevisionType: types.SourceRevisionTypeS3ObjectKey, RevisionValue: aws.String(e.release)}}
+	}
 	for _, k := range slices.Sorted(maps.Keys(variables)) {
 		in.Variables = append(in.Variables, types.PipelineVariable{Name: aws.String(k), Value: aws.String(variables[k])})
 	}

@@ -534,9 +534,11 @@ func TestRulesDeploymentWindowEndToEnd(t *testing.T) {
 	})
 }
 
-// putZip writes files zipped at key in the sources bucket.
+// putZip writes files zipped at key in the sources bucket; executions then start on their
+// pipeline's own key.
 func (e *condEnv) putZip(key string, files map[string]string) {
 	e.t.Helper()
+	e.release = ""
 	if _, err := e.s3.PutObject(e.ctx, &s3.PutObjectInput{Bucket: aws.String("sources"), Key: aws.String(key),
 		Body: bytes.NewReader(zipOf(e.t, files))}); err != nil {
 		e.t.Fatal(err)

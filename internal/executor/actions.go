@@ -81,6 +81,9 @@ func (s *step) startAction(execID string, a engine.Action) ([]engine.Event, erro
 	}
 	stageName := *decl.Stages[a.Stage].Name
 	ar := &actionRun{ID: a.ID, Stage: stageName, Name: a.Name, Status: engine.InProgress, Changed: s.now, Started: s.now}
+	if rev, ok := r.StartedBy[a.Name]; ok && a.Stage == 0 {
+		ar.Revision = &rev
+	}
 	if r.Actions == nil {
 		r.Actions = map[string]*actionRun{}
 	}

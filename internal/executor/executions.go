@@ -22,7 +22,10 @@ type Start struct {
 	Variables  []model.PipelineVariable
 	// SourceRevisions pin source actions to revisions; the source runners fetch them.
 	SourceRevisions []model.SourceRevisionOverride
-	ClientToken     string
+	// Revisions are the revisions of source actions that started the execution (a push, an
+	// upload, PutActionRevision), by action name: the actions run them, whenever they start.
+	Revisions   map[string]model.ActionRevision
+	ClientToken string
 }
 
 // Errors the API turns into AWS's exceptions.
@@ -103,7 +106,7 @@ func (s *step) start(id string, req Start, decl *model.PipelineDeclaration, vars
 	s.st.Engine.Mode = engine.Mode(*decl.ExecutionMode)
 	r := &run{
 		Pipeline: req.Pipeline, Version: req.Version, Generation: req.Generation, Started: s.now, ClientToken: req.ClientToken,
-		Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions,
+		Trigger: req.Trigger, Variables: vars, Mode: *decl.ExecutionMode, SourceRevisions: req.SourceRevisions, StartedBy: req.Revisions,
 	}
 	s.st.Runs[id] = r
 	s.touched[id] = true
@@ -377,9 +380,17 @@ func (s *step) executionRecord(e *engine.Execution, r *run) (store.Execution, er
 	for _, o := range r.SourceRevisions {
 		summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: o.ActionName, RevisionId: o.RevisionValue})
 	}
+	reported := map[string]bool{}
 	for _, a := range r.Actions {
 		if a.Revision != nil && len(e.Plan) > 0 && a.Stage == e.Plan[0].Name && !overridden(r, a.Name) {
 			summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: new(a.Name), RevisionId: a.Revision.RevisionId})
+			reported[a.Name] = true
+		}
+	}
+	// A source action that has not started yet runs the revision that started the execution.
+	for _, name := range slices.Sorted(maps.Keys(r.StartedBy)) {
+		if !reported[name] && !overridden(r, name) {
+			summary.SourceRevisions = append(summary.SourceRevisions, model.SourceRevision{ActionName: new(name), RevisionId: r.StartedBy[name].RevisionId})
 		}
 	}
 	var source *rollbackSource

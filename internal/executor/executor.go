@@ -140,6 +140,8 @@ type run struct {
 	Revisions []model.ArtifactRevision `json:"revisions,omitempty"`
 	// SourceRevisions are the revisions the execution's source actions were pinned to.
 	SourceRevisions []model.SourceRevisionOverride `json:"sourceRevisions,omitempty"`
+	// StartedBy are the revisions of source actions that started the execution, by action name.
+	StartedBy map[string]model.ActionRevision `json:"startedBy,omitempty"`
 	// Actions are this execution's action runs, by action execution id.
 	Actions map[string]*actionRun `json:"actions,omitempty"`
 	// Rules are this execution's rule runs, by rule execution id.

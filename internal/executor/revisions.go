@@ -49,16 +49,8 @@ func (x *Executor) PutRevision(ctx context.Context, pipeline string, version int
 		}
 		kept := append(s.st.Revisions[key], putRevision{Revision: rev, Execution: execID})
 		s.st.Revisions[key] = kept[max(0, len(kept)-keptRevisions):]
-		if err := s.start(execID, Start{Pipeline: pipeline, Version: version, Generation: generation, Trigger: trigger}, decl, vars); err != nil {
-			return err
-		}
-		for _, ar := range s.st.Runs[execID].Actions {
-			if ar.Stage == stage && ar.Name == action {
-				ar.Revision = &rev
-				s.mirror(execID, ar)
-			}
-		}
-		return nil
+		return s.start(execID, Start{Pipeline: pipeline, Version: version, Generation: generation, Trigger: trigger,
+			Revisions: map[string]model.ActionRevision{action: rev}}, decl, vars)
 	})
 	return isNew, execID, err
 }

@@ -146,6 +146,13 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		created = true
 	}
 	before := readRefs(path)
+	// The refs as they are, to put back if the push cannot be recorded.
+	raw, err := rawRefs(gitPath, path)
+	if err != nil {
+		s.logger.Error("read the refs of a hosted repository", "repository", name, "err", err)
+		http.Error(w, "Reading the repository's refs failed", http.StatusInternalServerError)
+		return
+	}
 	// git's answer waits until the moved branches were heard of.
 	answer := newHeldAnswer()
 	defer func() { answer.send(w) }()
@@ -179,12 +186,62 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 	for _, p := range moved {
 		s.logger.Info("push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit)
 		if err := s.onPush(context.WithoutCancel(r.Context()), p); err != nil {
-			s.logger.Error("record a push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "err", err)
+			// Undone, so that the client's next push of the same commits moves the refs again
+			// and is recorded then, instead of finding everything up to date.
+			s.logger.Error("record a push; undoing it", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "err", err)
+			if undoErr := restoreRefs(gitPath, path, raw); undoErr != nil {
+				s.logger.Error("undo a push that could not be recorded", "repository", name, "err", undoErr)
+			}
 			answer = newHeldAnswer()
-			http.Error(answer, "The push was stored but could not be recorded to start pipelines: "+err.Error(), http.StatusInternalServerError)
+			http.Error(answer, "The push could not be recorded to start pipelines and was undone; push again: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 	}
+}
+
+// rawRefs lists the refs of the repository at path as they are stored: each ref's object,
+// annotated tags unpeeled.
+func rawRefs(gitPath, path string) (map[string]string, error) {
+	out, err := exec.Command(gitPath, "--git-dir", path, "for-each-ref", "--format=%(objectname) %(refname)").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	refs := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		if object, ref, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			refs[ref] = object
+		}
+	}
+	return refs, nil
+}
+
+// restoreRefs puts the refs of the repository at path back as rawRefs found them: moved ones
+// back, new ones deleted.
+func restoreRefs(gitPath, path string, was map[string]string) error {
+	now, err := rawRefs(gitPath, path)
+	if err != nil {
+		return err
+	}
+	var stdin strings.Builder
+	for ref, object := range now {
+		switch old, had := was[ref]; {
+		case !had:
+			fmt.Fprintf(&stdin, "delete %s %s\n", ref, object)
+		case old != object:
+			fmt.Fprintf(&stdin, "update %s %s %s\n", ref, old, object)
+		}
+	}
+	for ref, old := range was {
+		if _, has := now[ref]; !has {
+			fmt.Fprintf(&stdin, "create %s %s\n", ref, old)
+		}
+	}
+	cmd := exec.Command(gitPath, "--git-dir", path, "update-ref", "--stdin")
+	cmd.Stdin = strings.NewReader(stdin.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("restore refs: %v: %s", err, out)
+	}
+	return nil
 }
 
 // heldAnswer is an HTTP answer kept until it may be sent.

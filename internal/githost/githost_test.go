@@ -180,11 +180,19 @@ func TestPushIsAnsweredOnlyOnceRecorded(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a push that could not be recorded looked accepted:\n%s", out)
 	}
+	// The refused push was undone: pushing the same commit again moves the branch and is recorded.
 	h.refuse = nil
-	mustGit(t, work, "commit", "-q", "--allow-empty", "-m", "again")
 	mustGit(t, work, "push", "-q", h.url+"owner/app", "main")
 	if len(h.pushes) != 1 {
 		t.Fatalf("pushes recorded after the retry: %+v", h.pushes)
+	}
+	mustGit(t, work, "commit", "-q", "--allow-empty", "-m", "again")
+	h.refuse = errors.New("down again")
+	if out, err := git(t, work, "push", h.url+"owner/app", "main"); err == nil {
+		t.Fatalf("a second unrecorded push looked accepted:\n%s", out)
+	}
+	if out := mustGit(t, t.TempDir(), "ls-remote", h.url+"owner/app"); !strings.Contains(out, h.pushes[0].Commit+"\trefs/heads/main") {
+		t.Fatalf("the unrecorded push was not undone; the remote has:\n%s", out)
 	}
 }
 

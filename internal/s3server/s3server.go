@@ -52,14 +52,43 @@ type Written func(ctx context.Context, bucket, key, version string) error
 // New returns the endpoint's handler; written may be nil.
 func New(store *objects.Store, issuer *credentials.Issuer, jobs JobAccess, written Written, logger *slog.Logger) http.Handler {
 	fake := gofakes3.New(backend{store: store, written: written}, gofakes3.WithTimeSkewLimit(maxClockSkew))
-	return &server{next: fake.Server(), issuer: issuer, jobs: jobs, logger: logger}
+	return &server{next: fake.Server(), store: store, issuer: issuer, jobs: jobs, logger: logger}
 }
 
 type server struct {
 	next   http.Handler
+	store  *objects.Store
 	issuer *credentials.Issuer
 	jobs   JobAccess
 	logger *slog.Logger
+}
+
+// copyAnswer corrects CopyObject's answer: gofakes3 names the copy source's version in
+// x-amz-version-id, where S3 names the version the copy wrote.
+type copyAnswer struct {
+	http.ResponseWriter
+	s          *server
+	bucket, at string
+	done       bool
+}
+
+func (c *copyAnswer) WriteHeader(code int) {
+	if !c.done {
+		c.done = true
+		if code == http.StatusOK {
+			if o, err := c.s.store.Head(context.Background(), c.bucket, c.at, ""); err == nil {
+				c.Header().Set("x-amz-version-id", string(versionID(o)))
+			}
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *copyAnswer) Write(b []byte) (int, error) {
+	if !c.done {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -75,6 +104,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refused.write(w)
 			return
 		}
+	}
+	if r.Method == http.MethodPut && r.Header.Get("x-amz-copy-source") != "" {
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		w = &copyAnswer{ResponseWriter: w, s: s, bucket: bucket, at: key}
 	}
 	s.next.ServeHTTP(w, r)
 }

@@ -516,12 +516,12 @@ func TestWritesAreHeardBeforeTheyAreAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip"), CopySource: aws.String("src/app.zip")}); err != nil {
-		t.Fatal(err)
-	}
-	copied, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip")})
+	copied, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip"), CopySource: aws.String("src/app.zip")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("copy.zip")}); err != nil || aws.ToString(head.VersionId) != aws.ToString(copied.VersionId) {
+		t.Fatalf("CopyObject answered version %s; the copy is version %v (%v)", aws.ToString(copied.VersionId), head, err)
 	}
 	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("src"), Key: aws.String("big.zip")})
 	if err != nil {

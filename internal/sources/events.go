@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/runners"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -87,7 +88,13 @@ func (w *Watcher) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encode source event: %w", err)
 	}
-	if err := w.inbox.events.AddSourceEvent(ctx, store.SourceEvent{ID: uuid.NewString(), Doc: doc, Created: time.Now()}); err != nil {
+	// A version 7 id grows with time, also within a millisecond: events are handled in the order
+	// they were recorded.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("make a source event id: %w", err)
+	}
+	if err := w.inbox.events.AddSourceEvent(ctx, store.SourceEvent{ID: id.String(), Doc: doc, Created: time.Now()}); err != nil {
 		return err
 	}
 	select {
@@ -100,6 +107,9 @@ func (w *Watcher) Record(ctx context.Context, e Event) error {
 // Deliver handles recorded source events until ctx ends: at once when one is recorded here, and
 // every second for those left over (recorded before a crash, or failed to start).
 func (w *Watcher) Deliver(ctx context.Context) {
+	if err := w.reconcile(ctx); err != nil && ctx.Err() == nil {
+		w.logger.Error("look for pushes a crash left unrecorded", "err", err)
+	}
 	ticker := time.NewTicker(retryEvents)
 	defer ticker.Stop()
 	for {
@@ -263,4 +273,42 @@ func (w *Watcher) watches(ctx context.Context, bucket, key string) (bool, error)
 		w.watched.objects, w.watched.read = objects, time.Now()
 	}
 	return w.watched.objects[[2]string{bucket, key}], nil
+}
+
+// reconcile records, as pushes, the moves of hosted branches that no event recorded: git moves a
+// branch before the push is recorded, so a server that died in between would otherwise never
+// start what the push called for. It compares the branch each source of a hosted repository
+// watches, and does not poll, with the revision that source last ran; handling the push again
+// where it was recorded after all starts nothing twice.
+func (w *Watcher) reconcile(ctx context.Context) error {
+	actions, err := w.exec.SourceActions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sa := range actions {
+		src, ok := runners.WatchedRepository(*sa.Action.ActionTypeId.Provider, sa.Action.Configuration)
+		if !ok || polls(sa.Action) || !w.remotes.Hosted(src.Repository) {
+			continue
+		}
+		current, err := w.exec.CurrentRevision(ctx, sa.Pipeline, sa.Stage, *sa.Action.Name)
+		if err != nil {
+			return err
+		}
+		if current == "" {
+			continue // never ran: nothing to tell a change from
+		}
+		rm, err := w.remotes.Resolve(src.Repository)
+		if err != nil {
+			continue
+		}
+		head, err := w.remotes.Head(ctx, rm, src.Branch)
+		if err != nil || head.ID == current {
+			continue
+		}
+		w.logger.Info("a hosted branch moved without a recorded push", "repository", src.Repository, "branch", src.Branch, "commit", head.ID)
+		if err := w.Record(ctx, Event{Push: &PushEvent{Repository: src.Repository, Branch: src.Branch, Before: current, Commit: head.ID}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
