@@ -12,5 +12,5 @@ export SLUICE_FAULT_ROUNDS="${1:-5}"
 export SLUICE_TEST_POSTGRES="${SLUICE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 echo "+ SLUICE_FAULT_ROUNDS=$SLUICE_FAULT_ROUNDS"
 go test -race -count=1 -timeout 60m -v \
-  -run 'TestRunsSurviveSIGKILL|TestAcknowledgedWritesSurviveRestartAndKill|TestBuildsDieWithTheServer|TestConditionsSurviveSIGKILL' ./cmd/sluice/
+  -run 'TestRunsSurviveSIGKILL|TestAcknowledgedWritesSurviveRestartAndKill|TestBuildsDieWithTheServer|TestConditionsSurviveSIGKILL|TestStartsSurviveSIGKILL' ./cmd/sluice/
 go test -race -count=1 -v -run 'TestCreatePipelineFaultStoresNothing' ./internal/api/
