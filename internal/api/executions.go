@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/catalog"
 	"github.com/sluicehq/sluice/internal/engine"
@@ -66,20 +67,26 @@ var revisionTypes = map[string][]model.SourceRevisionType{
 
 // checkSourceRevisions checks overrides against the pipeline's source actions.
 func checkSourceRevisions(decl *model.PipelineDeclaration, overrides []model.SourceRevisionOverride) error {
-	seen := map[string]bool{}
+	// An action takes one override, but for an S3 source's key and version, which go together.
+	seen := map[string][]model.SourceRevisionType{}
 	for _, o := range overrides {
 		name := *o.ActionName
-		if seen[name] {
+		if prior := seen[name]; len(prior) > 0 && (len(prior) > 1 || prior[0] == *o.RevisionType ||
+			!slices.Contains(revisionTypes["S3"], prior[0]) || !slices.Contains(revisionTypes["S3"], *o.RevisionType)) {
 			return model.ErrValidation("sourceRevisions names source action '%s' more than once", name)
 		}
-		seen[name] = true
+		seen[name] = append(seen[name], *o.RevisionType)
 		i := slices.IndexFunc(decl.Stages[0].Actions, func(a model.ActionDeclaration) bool { return *a.Name == name })
 		if i < 0 {
 			return model.ErrValidation("sourceRevisions names '%s', which is not a source action of pipeline '%s'", name, *decl.Name)
 		}
-		provider := *decl.Stages[0].Actions[i].ActionTypeId.Provider
+		a := decl.Stages[0].Actions[i]
+		provider := *a.ActionTypeId.Provider
 		if !slices.Contains(revisionTypes[provider], *o.RevisionType) {
 			return model.ErrValidation("Source action '%s' (provider %s) does not take a revision override of type %s", name, provider, *o.RevisionType)
+		}
+		if *o.RevisionType == model.SourceRevisionTypeS3ObjectKey && !strings.EqualFold(a.Configuration["AllowOverrideForS3ObjectKey"], "true") {
+			return model.ErrValidation("Source action '%s' does not allow its object key to be overridden: set its configuration AllowOverrideForS3ObjectKey to true", name)
 		}
 	}
 	return nil

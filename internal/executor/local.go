@@ -16,9 +16,10 @@ type LocalRun struct {
 	// Rule is the rule's declaration when the job is the run of a stage condition's rule (its
 	// type key has category "Rule"); nil for an action's run.
 	Rule *model.RuleDeclaration
-	// Pin is the revision the execution pins a source action to: from the sourceRevisions it
-	// was started with, or the revision that started it (PutActionRevision, a push, a poll).
-	Pin *model.SourceRevisionOverride
+	// Pins are the revisions the execution pins a source action to: those of the sourceRevisions
+	// it was started with (an S3 source may have a key and a version), or else the revision that
+	// started it (PutActionRevision, a push, an upload), without a type: the source's own kind.
+	Pins []model.SourceRevisionOverride
 	// Deadline is when the action times out.
 	Deadline time.Time
 	// Variables are the execution's pipeline-level variables.
@@ -56,11 +57,11 @@ func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) 
 	}
 	for _, o := range r.SourceRevisions {
 		if *o.ActionName == ar.Name {
-			out.Pin = &o
+			out.Pins = append(out.Pins, o)
 		}
 	}
-	if out.Pin == nil && ar.Revision != nil && ar.Revision.RevisionId != nil {
-		out.Pin = &model.SourceRevisionOverride{ActionName: new(ar.Name), RevisionValue: ar.Revision.RevisionId}
+	if len(out.Pins) == 0 && ar.Revision != nil && ar.Revision.RevisionId != nil {
+		out.Pins = []model.SourceRevisionOverride{{ActionName: new(ar.Name), RevisionValue: ar.Revision.RevisionId}}
 	}
 	if out.Action == nil {
 		return LocalRun{}, ErrJobNotFound

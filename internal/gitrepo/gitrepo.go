@@ -192,9 +192,10 @@ func describe(c *object.Commit) Commit {
 	return Commit{ID: c.Hash.String(), Message: c.Message, Author: c.Author.Name, AuthorAt: c.Author.When, Committed: c.Committer.When}
 }
 
-// Archive writes the tree of a commit of branch to a zip file at zipPath: the commit id given,
-// or the branch's tip. With clone, the archive is a clone of the branch checked out at the
-// commit, .git directory included, for builds that need git history.
+// Archive writes the tree of a commit of branch to a zip file at zipPath: the commit given (its
+// id, or a tag's name, which names the commit it tags), or the branch's tip. With clone, the
+// archive is a clone of the branch checked out at the commit, .git directory included, for
+// builds that need git history.
 func (r *Remotes) Archive(ctx context.Context, rm Remote, branch, commitID, zipPath string, clone bool) (Commit, error) {
 	repo, err := r.open(ctx, rm, branch)
 	if err != nil {
@@ -204,9 +205,9 @@ func (r *Remotes) Archive(ctx context.Context, rm Remote, branch, commitID, zipP
 	if commitID == "" {
 		c, err = tip(repo, rm, branch)
 	} else {
-		c, err = repo.CommitObject(plumbing.NewHash(commitID))
-		if errors.Is(err, plumbing.ErrObjectNotFound) || !plumbing.IsHash(commitID) {
-			err = fmt.Errorf("%s has no commit %s: %w", rm.Describe(), commitID, ErrNoCommit)
+		c, err = commitOrTag(repo, commitID)
+		if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, plumbing.ErrReferenceNotFound) {
+			err = fmt.Errorf("%s has no commit or tag %s: %w", rm.Describe(), commitID, ErrNoCommit)
 		}
 	}
 	if err != nil {
@@ -218,6 +219,22 @@ func (r *Remotes) Archive(ctx context.Context, rm Remote, branch, commitID, zipP
 		err = treeArchive(c, zipPath)
 	}
 	return describe(c), err
+}
+
+// commitOrTag finds a commit by its full id, or by the name of a tag that points at it
+// (annotated or not).
+func commitOrTag(repo *git.Repository, name string) (*object.Commit, error) {
+	if plumbing.IsHash(name) {
+		return repo.CommitObject(plumbing.NewHash(name))
+	}
+	ref, err := repo.Tag(name)
+	if err != nil {
+		return nil, plumbing.ErrReferenceNotFound
+	}
+	if tag, err := repo.TagObject(ref.Hash()); err == nil {
+		return tag.Commit()
+	}
+	return repo.CommitObject(ref.Hash())
 }
 
 // treeArchive zips the files of a commit's tree.

@@ -46,8 +46,8 @@ func (g gitSource) run(ctx context.Context, j *job) executor.Result {
 	provider := *j.data.ActionTypeId.Provider
 	src, _ := WatchedRepository(provider, config)
 	commit := ""
-	if j.run.Pin != nil {
-		commit = *j.run.Pin.RevisionValue
+	for _, pin := range j.run.Pins {
+		commit = *pin.RevisionValue
 	}
 	rm, err := g.remotes.Resolve(src.Repository)
 	if err != nil {

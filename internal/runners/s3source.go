@@ -20,7 +20,7 @@ type s3Source struct {
 func (s s3Source) run(ctx context.Context, j *job) executor.Result {
 	config := j.data.ActionConfiguration.Configuration
 	bucket, key, version := config["S3Bucket"], config["S3ObjectKey"], ""
-	if pin := j.run.Pin; pin != nil {
+	for _, pin := range j.run.Pins {
 		if pin.RevisionType != nil && *pin.RevisionType == model.SourceRevisionTypeS3ObjectKey {
 			key = *pin.RevisionValue
 		} else {
