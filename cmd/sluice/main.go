@@ -3,6 +3,8 @@
 //	sluice serve [flags]    run the server
 //	sluice worker [flags]   run a job worker
 //	sluice logs PIPELINE    print the logs of an execution's built-in actions
+//	sluice connection-secret --connection-id ID
+//	                        print the secret a Git server signs a connection's webhooks with
 //
 // Every flag can also be set through the environment: --account-id through SLUICE_ACCOUNT_ID, and
 // so on. A flag on the command line wins over the environment.
@@ -10,12 +12,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -36,6 +41,8 @@ commands:
   serve    run the CodePipeline server
   worker   run a job worker: poll for jobs of an action type and run a command for each
   logs     print (or follow) the logs of a pipeline execution's built-in actions
+  connection-secret
+           print the secret a Git server signs a connection's webhook deliveries with
 
 Run 'sluice <command> -h' for the flags of a command.
 `
@@ -63,11 +70,53 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runWorker(ctx, args[1:], stderr)
 	case "logs":
 		return runLogs(ctx, args[1:], os.Stdout, stderr)
+	case "connection-secret":
+		return runConnectionSecret(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+}
+
+// runConnectionSecret prints the secret of a connection's webhook endpoint, read from the server
+// (GET /_sluice/connections/ID/secret), and with --url its webhook URL instead.
+func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("connection-secret", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := fs.String("endpoint", "http://127.0.0.1:4566", "the Sluice server's URL")
+	id := fs.String("connection-id", "", "the connection's id, the last part of its ARN (the whole ARN works too)")
+	printURL := fs.Bool("url", false, "print the connection's webhook URL instead of its secret")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, afterSlash, ok := strings.Cut(*id, ":connection/"); ok {
+		*id = afterSlash
+	}
+	if *id == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: sluice connection-secret [--endpoint URL] --connection-id ID [--url]")
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/_sluice/connections/"+url.PathEscape(*id)+"/secret", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var answer struct{ Secret, WebhookURL, Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read the secret of connection %s: %s %s", *id, resp.Status, answer.Message)
+	}
+	if *printURL {
+		fmt.Fprintln(stdout, answer.WebhookURL)
+	} else {
+		fmt.Fprintln(stdout, answer.Secret)
+	}
+	return nil
 }
 
 // serveFlags are the flags of `sluice serve`: the server's configuration and how it logs and

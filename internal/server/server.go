@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/artifacts"
+	"github.com/sluicehq/sluice/internal/connections"
 	"github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/githost"
@@ -246,6 +247,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// Deliveries to the URLs PutWebhook hands out; other methods on the path are answered 405.
 	mux.Handle("POST "+webhooks.Path, hooks)
 	mux.Handle(webhooks.Path, hooks)
+	// Connections' webhook endpoints, for Git servers' push and pull request events, and the
+	// secrets they sign with; each answers its other methods 405.
+	conns := connections.New(connections.Config{Secrets: st, Recorder: watcher, PublicURL: publicURL, Logger: cfg.Logger})
+	mux.HandleFunc(connections.WebhookPattern, conns.ServeWebhook)
+	mux.HandleFunc(connections.SecretPattern, conns.ServeSecret)
 	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))

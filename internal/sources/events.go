@@ -17,7 +17,8 @@ import (
 )
 
 // Event is a change to a source that may start pipelines: a push to a hosted repository, an
-// object version written through the built-in S3 endpoint, or a webhook delivery. It is recorded
+// object version written through the built-in S3 endpoint, a webhook delivery, or a push or pull
+// request event that a Git server delivered to a connection's webhook endpoint. It is recorded
 // in the store before the change is acknowledged and handled from the record, so that a change
 // acknowledged just before a crash still starts its executions; handling one again starts
 // nothing twice.
@@ -25,6 +26,7 @@ type Event struct {
 	Push    *PushEvent    `json:"push,omitempty"`
 	Upload  *UploadEvent  `json:"upload,omitempty"`
 	Webhook *WebhookEvent `json:"webhook,omitempty"`
+	Git     *GitEvent     `json:"git,omitempty"`
 }
 
 // PushEvent is a branch of a hosted repository that a push moved to a new commit, from the
@@ -172,6 +174,8 @@ func (w *Watcher) handle(ctx context.Context, id string, e Event) error {
 		return w.uploaded(ctx, *e.Upload)
 	case e.Webhook != nil:
 		return w.delivered(ctx, id, *e.Webhook)
+	case e.Git != nil:
+		return w.gitEvent(ctx, id, *e.Git)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sources
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -19,6 +20,12 @@ import (
 // one file the push changed matches those; a push of a tag matches a filter with tags when the
 // tag matches them. A source action whose pipeline declares a trigger for it starts on the
 // pushes that match one of the trigger's push filters, and on no other push.
+//
+// A pull request filter names branches (optionally with file paths) and the pull request events
+// it takes (OPEN, UPDATED, CLOSED): an event of a pull request matches it when the filter takes
+// the event, its branches include the pull request's target branch, and, if it has file paths,
+// one file the pull request changes matches those. A pull request starts only the source actions
+// whose trigger has a pull request filter it matches.
 
 // changedFiles lists the files a push changed; known is false when they could not be read, and
 // a filter on file paths then lets the push through rather than lose a run.
@@ -68,6 +75,49 @@ func pushFilterMatches(f model.GitPushFilter, branch, tag string, files changedF
 		return !known || FilePathsMatch(f.FilePaths, changed)
 	}
 	return false
+}
+
+// pullRequestFilters returns the pull request filters of the trigger a pipeline declares for a
+// source action: none when it declares no trigger, or one with push filters only, and then a
+// pull request starts nothing.
+func pullRequestFilters(triggers []model.PipelineTriggerDeclaration, action string) []model.GitPullRequestFilter {
+	var filters []model.GitPullRequestFilter
+	for _, t := range triggers {
+		gc := t.GitConfiguration
+		if gc != nil && gc.SourceActionName != nil && *gc.SourceActionName == action {
+			filters = append(filters, gc.PullRequest...)
+		}
+	}
+	return filters
+}
+
+// pullRequestMatches reports whether a pull request event (OPEN, UPDATED or CLOSED) of a pull
+// request into the branch target matches one of filters.
+func pullRequestMatches(filters []model.GitPullRequestFilter, event model.GitPullRequestEventType, target string, files changedFiles) bool {
+	for _, f := range filters {
+		if pullRequestFilterMatches(f, event, target, files) {
+			return true
+		}
+	}
+	return false
+}
+
+// pullRequestFilterMatches reports whether a pull request event matches a pull request filter:
+// the filter lists the event (a filter that lists none takes all three), its branches include
+// the pull request's target branch, and, if it has file paths, one of the files the pull request
+// changes matches them.
+func pullRequestFilterMatches(f model.GitPullRequestFilter, event model.GitPullRequestEventType, target string, files changedFiles) bool {
+	if len(f.Events) > 0 && !slices.Contains(f.Events, event) {
+		return false
+	}
+	if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) || !BranchMatches(f.Branches, target) {
+		return false
+	}
+	if f.FilePaths == nil || !declares(f.FilePaths.Includes, f.FilePaths.Excludes) {
+		return true
+	}
+	changed, known := files()
+	return !known || FilePathsMatch(f.FilePaths, changed)
 }
 
 // declares reports whether a filter criteria names any pattern.
