@@ -41,16 +41,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/sources"
 )
 
@@ -158,17 +157,17 @@ func (h *Handler) ServeSecret(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeMessage(w, http.StatusMethodNotAllowed, "A connection's secret is read with GET")
+		delivery.WriteMessage(w, http.StatusMethodNotAllowed, "A connection's secret is read with GET")
 		return
 	}
 	if !ValidID(id) {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("%q is not a connection id: the last part of the connection's ARN, of letters, digits, '.', '_' and '-'", id))
+		delivery.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("%q is not a connection id: the last part of the connection's ARN, of letters, digits, '.', '_' and '-'", id))
 		return
 	}
 	secret, err := h.secret(r.Context(), id)
 	if err != nil {
 		h.cfg.Logger.Error("connection secret", "connection", id, "err", err)
-		writeMessage(w, http.StatusInternalServerError, "The secret could not be read")
+		delivery.WriteMessage(w, http.StatusInternalServerError, "The secret could not be read")
 		return
 	}
 	h.cfg.Logger.Info("connection secret read", "connection", id, "remote", r.RemoteAddr)
@@ -176,42 +175,6 @@ func (h *Handler) ServeSecret(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(SecretAnswer{ConnectionID: id, Secret: secret, WebhookURL: h.cfg.PublicURL + WebhookPath(id),
 		ContentType: "application/json", Events: []string{"push", "pull_request"}})
-}
-
-func writeMessage(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Message string `json:"message"`
-	}{message})
-}
-
-// delivery is what the log says of one delivery.
-type delivery struct {
-	h     *Handler
-	w     http.ResponseWriter
-	attrs []any
-}
-
-func (d *delivery) answer(status int, level slog.Level, logMessage, reason, message string) {
-	attrs := append(slices.Clip(d.attrs), "status", status)
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	d.h.cfg.Logger.Log(context.Background(), level, logMessage, attrs...)
-	writeMessage(d.w, status, message)
-}
-
-func (d *delivery) refuse(status int, reason, message string) {
-	d.answer(status, slog.LevelInfo, "connection webhook refused", reason, message)
-}
-
-func (d *delivery) ignore(reason string) {
-	d.answer(http.StatusOK, slog.LevelInfo, "connection webhook ignored", reason, "Ignored: "+reason)
-}
-
-func (d *delivery) fail(err error, message string) {
-	d.answer(http.StatusInternalServerError, slog.LevelError, "connection webhook failed", err.Error(), message)
 }
 
 // firstHeader is the first of names that header has, and its value.
@@ -227,46 +190,46 @@ func firstHeader(header http.Header, names ...string) (name, value string) {
 // ServeWebhook serves a delivery to a connection's webhook endpoint.
 func (h *Handler) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	d := &delivery{h: h, w: w, attrs: []any{"connection", id, "remote", r.RemoteAddr}}
+	d := &delivery.Outcome{W: w, Logger: h.cfg.Logger, Name: "connection webhook", Attrs: []any{"connection", id, "remote", r.RemoteAddr}}
 	_, deliveryID := firstHeader(r.Header, "X-GitHub-Delivery", "X-Forgejo-Delivery", "X-Gitea-Delivery", "X-Gogs-Delivery")
 	if deliveryID != "" {
-		d.attrs = append(d.attrs, "delivery", deliveryID)
+		d.Attrs = append(d.Attrs, "delivery", deliveryID)
 	}
 	_, event := firstHeader(r.Header, "X-GitHub-Event", "X-Forgejo-Event", "X-Gitea-Event", "X-Gogs-Event")
 	if event != "" {
-		d.attrs = append(d.attrs, "event", event)
+		d.Attrs = append(d.Attrs, "event", event)
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		d.refuse(http.StatusMethodNotAllowed, "method "+r.Method, "Webhook deliveries are POST requests")
+		d.Refuse(http.StatusMethodNotAllowed, "method "+r.Method, "Webhook deliveries are POST requests")
 		return
 	}
 	if !ValidID(id) {
-		d.refuse(http.StatusNotFound, "not a connection id", fmt.Sprintf("%q is not a connection id: the last part of the connection's ARN", id))
+		d.Refuse(http.StatusNotFound, "not a connection id", fmt.Sprintf("%q is not a connection id: the last part of the connection's ARN", id))
 		return
 	}
-	body, status, err := readBody(w, r, h.cfg.MaxBodyBytes)
+	body, status, err := delivery.ReadBody(w, r, h.cfg.MaxBodyBytes)
 	if err != nil {
 		message := "The body could not be read"
 		if status == http.StatusRequestEntityTooLarge {
 			message = fmt.Sprintf("The body is larger than %d bytes", h.cfg.MaxBodyBytes)
 		}
-		d.refuse(status, err.Error(), message)
+		d.Refuse(status, err.Error(), message)
 		return
 	}
 	secret, err := h.secret(r.Context(), id)
 	if err != nil {
-		d.fail(err, "The connection's secret could not be read: nothing was started")
+		d.Fail(err, "The connection's secret could not be read: nothing was started")
 		return
 	}
 	doc, form, err := document(body, r.Header.Get("Content-Type"))
 	if err != nil {
 		// Checked before the signature: the Gitea form's signature is over its payload field.
-		d.refuse(http.StatusBadRequest, err.Error(), "The body is not a form with a payload field")
+		d.Refuse(http.StatusBadRequest, err.Error(), "The body is not a form with a payload field")
 		return
 	}
 	if reason := checkSignature(r.Header, body, doc, form, secret); reason != "" {
-		d.refuse(http.StatusUnauthorized, reason, "The delivery's signature does not match the connection's secret")
+		d.Refuse(http.StatusUnauthorized, reason, "The delivery's signature does not match the connection's secret")
 		return
 	}
 	var (
@@ -275,69 +238,53 @@ func (h *Handler) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 	)
 	switch event {
 	case "":
-		d.refuse(http.StatusBadRequest, "no event header", "The delivery names no event: X-GitHub-Event, X-Gitea-Event or X-Forgejo-Event")
+		d.Refuse(http.StatusBadRequest, "no event header", "The delivery names no event: X-GitHub-Event, X-Gitea-Event or X-Forgejo-Event")
 		return
 	case "ping":
-		d.answer(http.StatusOK, slog.LevelInfo, "connection webhook ping", "", "Pong: the connection's webhook is set up")
+		d.Answer(http.StatusOK, slog.LevelInfo, "ping", "", "Pong: the connection's webhook is set up")
 		return
 	case "push":
 		git, reason, err = pushEvent(doc)
 	case "pull_request":
 		git, reason, err = pullRequestEvent(doc)
 	default:
-		d.ignore(fmt.Sprintf("event %s starts nothing: only push and pull_request do", event))
+		d.Ignore(fmt.Sprintf("event %s starts nothing: only push and pull_request do", event), "Ignored: "+fmt.Sprintf("event %s starts nothing: only push and pull_request do", event))
 		return
 	}
 	if err != nil {
-		d.refuse(http.StatusBadRequest, err.Error(), fmt.Sprintf("The %s payload cannot be read: %v", event, err))
+		d.Refuse(http.StatusBadRequest, err.Error(), fmt.Sprintf("The %s payload cannot be read: %v", event, err))
 		return
 	}
 	if git == nil {
-		d.ignore(reason)
+		d.Ignore(reason, "Ignored: "+reason)
 		return
 	}
 	h.record(r.Context(), d, id, deliveryID, git)
 }
 
 // record records an event and answers the delivery.
-func (h *Handler) record(ctx context.Context, d *delivery, id, deliveryID string, git *sources.GitEvent) {
+func (h *Handler) record(ctx context.Context, d *delivery.Outcome, id, deliveryID string, git *sources.GitEvent) {
 	git.Connection, git.Delivery = id, deliveryID
-	d.attrs = append(d.attrs, "repository", git.Repository)
+	d.Attrs = append(d.Attrs, "repository", git.Repository)
 	what := ""
 	switch {
 	case git.Push != nil && git.Push.Tag != "":
 		what = "tag " + git.Push.Tag
-		d.attrs = append(d.attrs, "tag", git.Push.Tag, "commit", git.Push.After)
+		d.Attrs = append(d.Attrs, "tag", git.Push.Tag, "commit", git.Push.After)
 	case git.Push != nil:
 		what = "branch " + git.Push.Branch
-		d.attrs = append(d.attrs, "branch", git.Push.Branch, "commit", git.Push.After)
+		d.Attrs = append(d.Attrs, "branch", git.Push.Branch, "commit", git.Push.After)
 	case git.PullRequest != nil:
 		pr := git.PullRequest
 		what = fmt.Sprintf("pull request #%d %s", pr.Number, pr.Event)
-		d.attrs = append(d.attrs, "pull_request", pr.Number, "pr_event", pr.Event, "commit", pr.HeadCommit)
+		d.Attrs = append(d.Attrs, "pull_request", pr.Number, "pr_event", pr.Event, "commit", pr.HeadCommit)
 	}
 	if err := h.cfg.Recorder.Record(ctx, sources.Event{Git: git}); err != nil {
-		d.fail(fmt.Errorf("record the event: %w", err), "The event could not be recorded: nothing was started")
+		d.Fail(fmt.Errorf("record the event: %w", err), "The event could not be recorded: nothing was started")
 		return
 	}
-	d.answer(http.StatusOK, slog.LevelInfo, "connection webhook accepted", "",
+	d.Answer(http.StatusOK, slog.LevelInfo, "accepted", "",
 		fmt.Sprintf("Accepted: %s of %s starts the pipelines whose filters match it", what, git.Repository))
-}
-
-// readBody reads a delivery's body up to limit bytes: 413 past it.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("a body of %d bytes is over the limit of %d", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the limit of %d bytes", limit)
-	}
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
-	}
-	return body, 0, nil
 }
 
 // document is the JSON document of a delivery: the body, or, for a form

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/arn"
+	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/model"
 	"github.com/sluicehq/sluice/internal/sources"
 	"github.com/sluicehq/sluice/internal/store"
@@ -130,72 +130,39 @@ func urlToken(raw string) string {
 	return u.Query().Get("t")
 }
 
-// delivery is what the log says of one delivery.
-type delivery struct {
-	h     *Handler
-	w     http.ResponseWriter
-	attrs []any
-}
-
-func (d *delivery) answer(status int, level slog.Level, logMessage, reason, message string) {
-	attrs := append(slices.Clip(d.attrs), "status", status)
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	d.h.cfg.Logger.Log(context.Background(), level, logMessage, attrs...)
-	d.w.Header().Set("Content-Type", "application/json")
-	d.w.WriteHeader(status)
-	_ = json.NewEncoder(d.w).Encode(struct {
-		Message string `json:"message"`
-	}{message})
-}
-
-func (d *delivery) refuse(status int, reason, message string) {
-	d.answer(status, slog.LevelInfo, "webhook delivery refused", reason, message)
-}
-
-func (d *delivery) ignore(reason string) {
-	d.answer(http.StatusOK, slog.LevelInfo, "webhook delivery ignored", reason,
-		"The delivery does not match the webhook's filters: no pipeline was started")
-}
-
-func (d *delivery) fail(err error, message string) {
-	d.answer(http.StatusInternalServerError, slog.LevelError, "webhook delivery failed", err.Error(), message)
-}
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d := &delivery{h: h, w: w, attrs: []any{"remote", r.RemoteAddr}}
+	d := &delivery.Outcome{W: w, Logger: h.cfg.Logger, Name: "webhook delivery", Attrs: []any{"remote", r.RemoteAddr}}
 	if id := r.Header.Get("X-GitHub-Delivery"); id != "" {
-		d.attrs = append(d.attrs, "delivery", id)
+		d.Attrs = append(d.Attrs, "delivery", id)
 	}
 	if event := r.Header.Get("X-GitHub-Event"); event != "" {
-		d.attrs = append(d.attrs, "event", event)
+		d.Attrs = append(d.Attrs, "event", event)
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		d.refuse(http.StatusMethodNotAllowed, "method "+r.Method, "Webhook deliveries are POST requests")
+		d.Refuse(http.StatusMethodNotAllowed, "method "+r.Method, "Webhook deliveries are POST requests")
 		return
 	}
 	hook, ok, err := h.find(r.Context(), r.URL.Query().Get("t"))
 	if err != nil {
-		d.fail(fmt.Errorf("find the webhook: %w", err), "The webhook could not be read")
+		d.Fail(fmt.Errorf("find the webhook: %w", err), "The webhook could not be read")
 		return
 	}
 	if !ok {
-		d.refuse(http.StatusNotFound, "no webhook has this URL's token", "No webhook has this URL")
+		d.Refuse(http.StatusNotFound, "no webhook has this URL's token", "No webhook has this URL")
 		return
 	}
-	d.attrs = append(d.attrs, "webhook", hook.Name)
+	d.Attrs = append(d.Attrs, "webhook", hook.Name)
 	var def model.WebhookDefinition
 	if err := json.Unmarshal(hook.Definition, &def); err != nil {
-		d.fail(fmt.Errorf("decode webhook %s: %w", hook.Name, err), "The webhook could not be read")
+		d.Fail(fmt.Errorf("decode webhook %s: %w", hook.Name, err), "The webhook could not be read")
 		return
 	}
 	if def.TargetPipeline == nil || def.TargetAction == nil || def.Authentication == nil {
-		d.fail(fmt.Errorf("webhook %s has no target or authentication", hook.Name), "The webhook could not be read")
+		d.Fail(fmt.Errorf("webhook %s has no target or authentication", hook.Name), "The webhook could not be read")
 		return
 	}
-	d.attrs = append(d.attrs, "pipeline", *def.TargetPipeline)
+	d.Attrs = append(d.Attrs, "pipeline", *def.TargetPipeline)
 	conf := def.AuthenticationConfiguration
 	if conf == nil {
 		conf = &model.WebhookAuthConfiguration{}
@@ -204,17 +171,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// IP is checked before the body is read: a refused client's body is not worth reading.
 	if *def.Authentication == model.WebhookAuthenticationTypeIp {
 		if reason := checkIP(r.RemoteAddr, conf.AllowedIPRange); reason != "" {
-			d.refuse(http.StatusForbidden, reason, "The client address is not in the webhook's allowed IP range")
+			d.Refuse(http.StatusForbidden, reason, "The client address is not in the webhook's allowed IP range")
 			return
 		}
 	}
-	body, status, err := readBody(w, r, h.cfg.MaxBodyBytes)
+	body, status, err := delivery.ReadBody(w, r, h.cfg.MaxBodyBytes)
 	if err != nil {
 		message := "The body could not be read"
 		if status == http.StatusRequestEntityTooLarge {
 			message = fmt.Sprintf("The body is larger than %d bytes", h.cfg.MaxBodyBytes)
 		}
-		d.refuse(status, err.Error(), message)
+		d.Refuse(status, err.Error(), message)
 		return
 	}
 	switch *def.Authentication {
@@ -224,27 +191,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			secret = *conf.SecretToken
 		}
 		if reason := checkSignature(r.Header, body, secret); reason != "" {
-			d.refuse(http.StatusUnauthorized, reason, "The delivery's signature does not match the webhook's secret")
+			d.Refuse(http.StatusUnauthorized, reason, "The delivery's signature does not match the webhook's secret")
 			return
 		}
 	case model.WebhookAuthenticationTypeIp, model.WebhookAuthenticationTypeUnauthenticated:
 	default:
-		d.refuse(http.StatusForbidden, fmt.Sprintf("unknown authentication %q", *def.Authentication), "The webhook's authentication is not supported")
+		d.Refuse(http.StatusForbidden, fmt.Sprintf("unknown authentication %q", *def.Authentication), "The webhook's authentication is not supported")
 		return
 	}
 
 	configuration, reason, err := h.targetConfiguration(r.Context(), *def.TargetPipeline, *def.TargetAction)
 	if err != nil {
-		d.fail(err, "The webhook's target pipeline could not be read")
+		d.Fail(err, "The webhook's target pipeline could not be read")
 		return
 	}
 	if reason != "" {
-		d.refuse(http.StatusNotFound, reason, "The webhook's target pipeline or action does not exist")
+		d.Refuse(http.StatusNotFound, reason, "The webhook's target pipeline or action does not exist")
 		return
 	}
 	if len(def.Filters) > 0 {
 		if reason := applyFilters(def.Filters, body, r.Header.Get("Content-Type"), configuration); reason != "" {
-			d.ignore(reason)
+			d.Ignore(reason, "The delivery does not match the webhook's filters: no pipeline was started")
 			return
 		}
 	}
@@ -252,31 +219,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	webhookARN := arn.Webhook(h.cfg.Region, h.cfg.AccountID, hook.Name)
 	event := sources.Event{Webhook: &sources.WebhookEvent{Name: hook.Name, ARN: webhookARN, Pipeline: *def.TargetPipeline, Action: *def.TargetAction}}
 	if err := h.cfg.Recorder.Record(r.Context(), event); err != nil {
-		d.fail(fmt.Errorf("record the delivery: %w", err), "The delivery could not be recorded: no pipeline was started")
+		d.Fail(fmt.Errorf("record the delivery: %w", err), "The delivery could not be recorded: no pipeline was started")
 		return
 	}
 	if err := h.cfg.Store.SetWebhookTriggered(r.Context(), hook.Name, h.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		// The delivery is recorded and will start the pipeline: only lastTriggered is stale.
-		h.cfg.Logger.Warn("record when a webhook was triggered", append(slices.Clip(d.attrs), "err", err)...)
+		h.cfg.Logger.Warn("record when a webhook was triggered", append(slices.Clip(d.Attrs), "err", err)...)
 	}
-	d.answer(http.StatusOK, slog.LevelInfo, "webhook delivery accepted", "",
+	d.Answer(http.StatusOK, slog.LevelInfo, "accepted", "",
 		fmt.Sprintf("The delivery starts pipeline %s", *def.TargetPipeline))
-}
-
-// readBody reads a delivery's body up to limit bytes: 413 past it.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("a body of %d bytes is over the limit of %d", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the limit of %d bytes", limit)
-	}
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
-	}
-	return body, 0, nil
 }
 
 // checkIP says why the client at remoteAddr (the TCP peer: X-Forwarded-For is not trusted) is
