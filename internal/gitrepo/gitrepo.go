@@ -123,7 +123,8 @@ func (r *Remotes) lock(path string) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// open returns the repository to read rm from, fetching branch into its mirror first.
+// open returns the repository to read rm from, fetching branch, and the remote's tags, into its
+// mirror first.
 func (r *Remotes) open(ctx context.Context, rm Remote, branch string) (*git.Repository, error) {
 	if rm.url == "" {
 		repo, err := git.PlainOpen(rm.path)
@@ -143,7 +144,7 @@ func (r *Remotes) open(ctx context.Context, rm Remote, branch string) (*git.Repo
 		return nil, fmt.Errorf("open the mirror of %s: %w", rm.Describe(), err)
 	}
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/heads/%s", branch, branch))
-	err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: rm.auth, Force: true, Tags: git.NoTags})
+	err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec, "+refs/tags/*:refs/tags/*"}, Auth: rm.auth, Force: true, Tags: git.NoTags})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 		return repo, nil

@@ -168,3 +168,34 @@ func TestCloneArchiveOfACommitOffTheBranch(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveOfATagOfARemote: a remote repository's tags come into its mirror, so that a source
+// pinned to a tag's name (annotated or not) runs the commit it tags.
+func TestArchiveOfATagOfARemote(t *testing.T) {
+	origin := NewRemotes(t.TempDir(), t.TempDir(), nil)
+	w := newWork(t, origin, "app")
+	first := w.commit(map[string]string{"page.txt": "one\n"})
+	if _, err := w.repo.CreateTag("light", plumbing.NewHash(first), nil); err != nil {
+		t.Fatal(err)
+	}
+	sig := &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}
+	if _, err := w.repo.CreateTag("v1", plumbing.NewHash(first), &git.CreateTagOptions{Tagger: sig, Message: "release 1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.commit(map[string]string{"page.txt": "two\n"})
+
+	r := NewRemotes(t.TempDir(), t.TempDir(), map[string]string{"app": w.dir})
+	rm, err := r.Resolve("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"v1", "light"} {
+		c, err := r.Archive(context.Background(), rm, "main", tag, filepath.Join(t.TempDir(), "src.zip"), false)
+		if err != nil || c.ID != first {
+			t.Fatalf("archive of tag %s: commit %s, %v; want %s", tag, c.ID, err, first)
+		}
+	}
+	if _, err := r.Archive(context.Background(), rm, "main", "v9", filepath.Join(t.TempDir(), "src.zip"), false); !errors.Is(err, ErrNoCommit) {
+		t.Fatalf("archive of a missing tag: %v, want ErrNoCommit", err)
+	}
+}
