@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,13 +28,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicehq/sluice/internal/connections"
 	"github.com/sluicehq/sluice/internal/store/storetest"
+	"github.com/sluicehq/sluice/internal/webhooks"
 )
 
 // This file kills the server with SIGKILL right after it acknowledged a source change — a git
-// push to a hosted repository, an object version written through the built-in S3 endpoint — and
-// checks that after a restart the change starts exactly one execution, with polling off so that
-// only the recorded change can start it.
+// push to a hosted repository, an object version written through the built-in S3 endpoint, a
+// delivery to a PutWebhook URL, a pull request event delivered to a connection's webhook
+// endpoint — and checks that after a restart the change starts exactly one execution, with
+// polling off so that only the recorded change can start it.
 //
 // The kill comes from a proxy between the client and the server: once the server has sent its
 // whole answer, and before the client sees it, the proxy kills the server, then hands the answer
@@ -206,12 +214,51 @@ func waiting(t *testing.T, args []string, revision string) bool {
 	return found
 }
 
+// waitingSince reports whether a source event recorded at since or later, whose record names
+// marker, still waits to be handled: for a webhook delivery, whose record names the webhook but no
+// delivery, the time tells it from the records of earlier deliveries.
+func waitingSince(t *testing.T, args []string, marker string, since time.Time) bool {
+	t.Helper()
+	db := openStore(t, args)
+	defer db.Close()
+	// Milliseconds, as the store keeps them.
+	rows, err := db.Query(fmt.Sprintf(`SELECT doc FROM source_events WHERE created_ms >= %d`, since.UnixMilli()))
+	if err != nil {
+		t.Fatalf("read the recorded source events: %v", err)
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			t.Fatal(err)
+		}
+		found = found || strings.Contains(doc, marker)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// pendingEvents counts the recorded source events not handled yet.
+func pendingEvents(t *testing.T, args []string) int {
+	t.Helper()
+	db := openStore(t, args)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM source_events`).Scan(&n); err != nil {
+		t.Fatalf("read the recorded source events: %v", err)
+	}
+	return n
+}
+
 // TestStartsSurviveSIGKILL kills the server right after it acknowledged a git push to a hosted
-// repository or an S3 upload, again and again (SLUICE_FAULT_ROUNDS multiplies the rounds), and
-// checks that every acknowledged change has exactly one execution, which succeeds. It also
-// checks a push the server stored but died before acknowledging: retried, git finds the branch
-// already moved and answers "Everything up-to-date", so the retry's acknowledgment must mean
-// that the pushed commit runs too.
+// repository, an S3 upload, a PutWebhook delivery or a connection's pull request event, again and
+// again (SLUICE_FAULT_ROUNDS multiplies the rounds), and checks that every acknowledged change has
+// exactly one execution, which succeeds. It also checks a push the server stored but died before
+// acknowledging: retried, git finds the branch already moved and answers "Everything
+// up-to-date", so the retry's acknowledgment must mean that the pushed commit runs too.
 func TestStartsSurviveSIGKILL(t *testing.T) {
 	bin := buildBinary(t)
 	rounds := faultRounds(t)
@@ -282,15 +329,141 @@ func (r *gitRepo) tryPush(url, branch string) (string, error) {
 	return string(out), err
 }
 
+// The webhook start paths watch acme/widgets, a repository the server hosts: a delivery to the
+// PutWebhook URL of webhook widgets starts "hooked", whose GitHub (version 1) source fetches the
+// head of main; a pull request opened into main, delivered to the connection's webhook endpoint,
+// starts "reviewed", whose connection source runs the pull request's head commit.
+const (
+	crashHookName   = "widgets"
+	crashHookSecret = "crash-hook-s3cret"
+)
+
+// crashHooks is what the webhook start paths need: the webhook, the connection's secret, and the
+// heads of the pull requests, one a round, each pushed on its branch already.
+type crashHooks struct {
+	hookURI    string // the path and query of the webhook's URL
+	hookARN    string
+	connSecret string
+	base       string   // main of acme/widgets, which "hooked" runs
+	heads      []string // the head commit of pull request i+1, on branch pr-i
+}
+
+// newCrashHooks pushes acme/widgets' main and n pull request branches, waits until the pushes are
+// handled (so that the push of main, which would start "hooked", cannot start it once it exists),
+// and creates "hooked", its webhook and "reviewed".
+func newCrashHooks(t *testing.T, e *startsEnv, n int, args []string) *crashHooks {
+	t.Helper()
+	repo := newGitRepo(t)
+	h := &crashHooks{base: repo.commit("widgets", map[string]string{"page.txt": "widgets\n"})}
+	push := []string{"push", "-q", "http://" + e.srv.addr + "/v1/repos/acme/widgets", "main:refs/heads/main"}
+	for i := range n {
+		branch := fmt.Sprintf("pr-%d", i)
+		repo.git("checkout", "-q", "-b", branch, "main")
+		h.heads = append(h.heads, repo.commit(fmt.Sprintf("pull request %d", i+1), map[string]string{"page.txt": fmt.Sprintf("pull request %d\n", i+1)}))
+		push = append(push, branch+":refs/heads/"+branch)
+	}
+	repo.git(push...)
+	waitFor(t, "the pushes to acme/widgets to be handled", func() bool { return pendingEvents(t, args) == 0 },
+		func() string { return fmt.Sprintf("%d source events wait", pendingEvents(t, args)) })
+
+	for _, p := range []struct {
+		name     string
+		owner    types.ActionOwner
+		provider string
+		config   map[string]string
+		triggers []types.PipelineTriggerDeclaration
+	}{
+		{"hooked", types.ActionOwnerThirdParty, "GitHub",
+			map[string]string{"Owner": "acme", "Repo": "widgets", "Branch": "main", "OAuthToken": "oauth-token", "PollForSourceChanges": "false"}, nil},
+		{"reviewed", types.ActionOwnerAws, "CodeStarSourceConnection",
+			map[string]string{"ConnectionArn": gitEventsConnection, "FullRepositoryId": "acme/widgets", "BranchName": "main"},
+			[]types.PipelineTriggerDeclaration{prTrigger([]types.GitPullRequestEventType{types.GitPullRequestEventTypeOpen}, []string{"main"}, nil)}},
+	} {
+		crashCreatePipeline(t, e.cp, &types.PipelineDeclaration{
+			Name: aws.String(p.name), RoleArn: aws.String("arn:aws:iam::000000000000:role/cp"), PipelineType: types.PipelineTypeV2, ExecutionMode: types.ExecutionModeParallel,
+			ArtifactStore: &types.ArtifactStore{Type: types.ArtifactStoreTypeS3, Location: aws.String("artifacts")},
+			Triggers:      p.triggers,
+			Stages: []types.StageDeclaration{{Name: aws.String("Source"), Actions: []types.ActionDeclaration{{
+				Name:            aws.String("Source"),
+				ActionTypeId:    &types.ActionTypeId{Category: types.ActionCategorySource, Owner: p.owner, Provider: aws.String(p.provider), Version: aws.String("1")},
+				Configuration:   p.config,
+				OutputArtifacts: []types.OutputArtifact{{Name: aws.String("Src")}},
+			}}}, {Name: aws.String("Deploy"), Actions: []types.ActionDeclaration{deployTo(p.name + ".zip")}}},
+		})
+	}
+	out, err := e.cp.PutWebhook(e.ctx, &cp.PutWebhookInput{Webhook: &types.WebhookDefinition{
+		Name: aws.String(crashHookName), TargetPipeline: aws.String("hooked"), TargetAction: aws.String("Source"),
+		Filters:        []types.WebhookFilterRule{{JsonPath: aws.String("$.ref"), MatchEquals: aws.String("refs/heads/{Branch}")}},
+		Authentication: types.WebhookAuthenticationTypeGithubHmac, AuthenticationConfiguration: &types.WebhookAuthConfiguration{SecretToken: aws.String(crashHookSecret)}}})
+	if err != nil {
+		t.Fatalf("put webhook %s: %v", crashHookName, err)
+	}
+	u, err := url.Parse(aws.ToString(out.Webhook.Url))
+	if err != nil || u.Path != webhooks.Path || u.Query().Get("t") == "" {
+		t.Fatalf("webhook %s has URL %q, want one on %s with a token", crashHookName, aws.ToString(out.Webhook.Url), webhooks.Path)
+	}
+	h.hookURI, h.hookARN = u.RequestURI(), aws.ToString(out.Webhook.Arn)
+	h.connSecret = connectionSecret(t, e.srv.addr, gitEventsConnectionID)
+	return h
+}
+
+// deliverSigned posts payload to url as GitHub delivers an event: JSON, signed with secret in
+// X-Hub-Signature-256, under a delivery id; it returns the answer's status and message.
+func deliverSigned(t *testing.T, url, event, delivery, secret string, payload any) (int, string) {
+	t.Helper()
+	body, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/test")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("deliver %s %s: %v", event, delivery, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var answer struct{ Message string }
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return resp.StatusCode, string(raw)
+	}
+	return resp.StatusCode, answer.Message
+}
+
+// crashDeliveryID is the id, in GitHub's form, of a delivery of kind (1 a webhook's, 2 a pull
+// request's) in round i.
+func crashDeliveryID(kind, i int) string {
+	return fmt.Sprintf("c4a5e0de-0000-4%03d-8000-%012d", kind, i+1)
+}
+
 func testAcknowledgedStartsSurvive(t *testing.T, bin string, n int, args ...string) {
 	e, repo := newCrashStartsEnv(t, bin, args...)
+	hooks := newCrashHooks(t, e, n, args)
 	proxy := newKillProxy(t, e.srv)
 	viaProxy := startsS3Client("http://" + proxy.addr)
+	connectionURL := "http://" + proxy.addr + connections.WebhookPath(gitEventsConnectionID)
 
 	// Most kills come at once; some a little later, to land while the change is being handled.
 	delays := []time.Duration{0, 0, time.Millisecond, 0, 5 * time.Millisecond}
 	var commits, versions []string
+	deliveries := 0
 	unhandled := map[string]bool{} // changes whose record still waited to be handled at the kill
+	caughtBy := map[string]int{}   // how many of each kind of change
+	note := func(kind, change string, waited bool) {
+		unhandled[change] = waited
+		if waited {
+			caughtBy[kind]++
+		}
+	}
 	started := time.Now()
 	for i := range n {
 		// A push, answered by the server, which dies before git has read the answer.
@@ -304,7 +477,7 @@ func testAcknowledgedStartsSurvive(t *testing.T, bin string, n int, args ...stri
 			t.Fatalf("push %d: the server was not killed after answering it", i+1)
 		}
 		commits = append(commits, commit)
-		unhandled[commit] = waiting(t, args, commit)
+		note("pushes", commit, waiting(t, args, commit))
 		e.srv.start()
 
 		// An upload, likewise.
@@ -323,7 +496,37 @@ func testAcknowledgedStartsSurvive(t *testing.T, bin string, n int, args ...stri
 			t.Fatalf("upload %d into a versioned bucket was answered without a version id", i+1)
 		}
 		versions = append(versions, version)
-		unhandled[version] = waiting(t, args, version)
+		note("uploads", version, waiting(t, args, version))
+		e.srv.start()
+
+		// A delivery to the webhook's URL, likewise: a push to main, signed with its secret.
+		kills = proxy.killCount()
+		proxy.arm(http.MethodPost, webhooks.Path, delays[(i+1)%len(delays)])
+		sent := time.Now()
+		status, message := deliverSigned(t, "http://"+proxy.addr+hooks.hookURI, "push", crashDeliveryID(1, i), crashHookSecret,
+			gitPushPayload("acme/widgets", "main", hooks.base, hooks.base, "page.txt"))
+		if status != http.StatusOK || !strings.Contains(message, "starts pipeline hooked") {
+			t.Fatalf("webhook delivery %d was not accepted: %d %q", i+1, status, message)
+		}
+		if !proxy.fired(kills) {
+			t.Fatalf("webhook delivery %d: the server was not killed after answering it", i+1)
+		}
+		deliveries++
+		note("webhook deliveries", fmt.Sprintf("webhook delivery %d", i+1), waitingSince(t, args, hooks.hookARN, sent))
+		e.srv.start()
+
+		// A pull request opened into main, delivered to the connection's webhook endpoint, likewise.
+		kills = proxy.killCount()
+		proxy.arm(http.MethodPost, connections.WebhookPath(gitEventsConnectionID), delays[(i+3)%len(delays)])
+		status, message = deliverSigned(t, connectionURL, "pull_request", crashDeliveryID(2, i), hooks.connSecret,
+			pullRequestPayload("acme/widgets", i+1, "opened", "main", hooks.base, fmt.Sprintf("pr-%d", i), hooks.heads[i]))
+		if status != http.StatusOK || !strings.HasPrefix(message, "Accepted") {
+			t.Fatalf("pull request %d's opened event was not accepted: %d %q", i+1, status, message)
+		}
+		if !proxy.fired(kills) {
+			t.Fatalf("pull request %d's opened event: the server was not killed after answering it", i+1)
+		}
+		note("pull request events", hooks.heads[i], waiting(t, args, crashDeliveryID(2, i)))
 		e.srv.start()
 	}
 	killed := time.Since(started)
@@ -351,14 +554,64 @@ func testAcknowledgedStartsSurvive(t *testing.T, bin string, n int, args ...stri
 			t.Errorf("%s has %d executions, want %d: one for each acknowledged change:%s", c.pipeline, len(all), want, describeRuns(all))
 		}
 	}
+
+	// Every acknowledged pull request event has exactly one execution, of the pull request's head,
+	// started by the connection's webhook, and it succeeds.
+	for i, head := range hooks.heads {
+		x := e.run("reviewed", head, types.PipelineExecutionStatusSucceeded)
+		detail := fmt.Sprintf("%s pull request #%d OPEN", gitEventsConnection, i+1)
+		if x.Trigger == nil || x.Trigger.TriggerType != types.TriggerTypeWebhookV2 || aws.ToString(x.Trigger.TriggerDetail) != detail {
+			t.Errorf("the execution of pull request %d was triggered by %+v, want %s %q", i+1, x.Trigger, types.TriggerTypeWebhookV2, detail)
+		}
+		if d := actionDetails(t, e.cp, "reviewed", aws.ToString(x.PipelineExecutionId))["Source"]; d.Output == nil || d.Output.OutputVariables["CommitId"] != head {
+			t.Errorf("the execution of pull request %d ran a source without its head commit %s: %+v", i+1, head, d.Output)
+		}
+	}
+	if all := e.executions("reviewed"); len(all) != len(hooks.heads) {
+		t.Errorf("reviewed has %d executions, want %d: one for each acknowledged pull request event:%s", len(all), len(hooks.heads), describeRuns(all))
+	}
+
+	// Every acknowledged webhook delivery has exactly one execution, started by the webhook, which
+	// ran main's head and succeeded. The deliveries name no revision: they are counted. Source
+	// events are handled in the order they were recorded, so with the last pull request's
+	// execution there, every delivery has started its own; a short wait covers a late one.
+	var hooked []types.PipelineExecutionSummary
+	ended := func() bool {
+		hooked = e.executions("hooked")
+		for _, x := range hooked {
+			if !crashEnded(x.Status) {
+				return false
+			}
+		}
+		return len(hooked) >= deliveries
+	}
+	for deadline := time.Now().Add(10 * time.Second); !ended() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(hooked) != deliveries {
+		t.Errorf("hooked has %d executions, want %d: one for each acknowledged webhook delivery:%s", len(hooked), deliveries, describeRuns(hooked))
+	}
+	for _, x := range hooked {
+		id := aws.ToString(x.PipelineExecutionId)
+		if x.Trigger == nil || x.Trigger.TriggerType != types.TriggerTypeWebhook || aws.ToString(x.Trigger.TriggerDetail) != hooks.hookARN {
+			t.Errorf("execution %s of hooked was triggered by %+v, want %s %s", id, x.Trigger, types.TriggerTypeWebhook, hooks.hookARN)
+		}
+		if x.Status != types.PipelineExecutionStatusSucceeded {
+			t.Errorf("execution %s of hooked ended %s, want %s:%s", id, x.Status, types.PipelineExecutionStatusSucceeded, describeActions(t, e.cp, "hooked"))
+		} else if d := actionDetails(t, e.cp, "hooked", id)["Source"]; d.Output == nil || d.Output.OutputVariables["CommitId"] != hooks.base {
+			t.Errorf("execution %s of hooked ran a source without main's head %s: %+v", id, hooks.base, d.Output)
+		}
+	}
+
 	caught := 0
 	for _, u := range unhandled {
 		if u {
 			caught++
 		}
 	}
-	t.Logf("%d pushes and %d uploads, each acknowledged and followed by SIGKILL (%s after the answer, or 1-5 ms more in 2 rounds of 5) and a restart, in %v: each has exactly one execution, which succeeded; %d of the %d changes were still waiting to be handled at the kill",
-		len(commits), len(versions), proxy.describeLags(), killed.Round(time.Millisecond), caught, len(unhandled))
+	t.Logf("%d pushes, %d uploads, %d webhook deliveries and %d pull request events, each acknowledged and followed by SIGKILL (%s after the answer, or 1-5 ms more in 2 rounds of 5) and a restart, in %v: each has exactly one execution, which succeeded; %d of the %d changes were still waiting to be handled at the kill (%d pushes, %d uploads, %d webhook deliveries, %d pull request events)",
+		len(commits), len(versions), deliveries, len(hooks.heads), proxy.describeLags(), killed.Round(time.Millisecond), caught, len(unhandled),
+		caughtBy["pushes"], caughtBy["uploads"], caughtBy["webhook deliveries"], caughtBy["pull request events"])
 	if caught == 0 {
 		t.Errorf("no change was still waiting to be handled when the server was killed: the kills came too late to test that recorded changes start their executions after a restart")
 	}

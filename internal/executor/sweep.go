@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -18,7 +20,9 @@ const maxDispatches = 3
 // deadline fail.
 func (x *Executor) Sweep(ctx context.Context, ackTimeout time.Duration) error {
 	now := x.cfg.Now()
-	exhausted, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout), maxDispatches)
+	// The server's own runners take every job of their types, so a job of theirs handed out
+	// again and again is one that crashes of the server interrupted, not one nobody takes.
+	exhausted, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout), maxDispatches, slices.Sorted(maps.Keys(x.cfg.LocalProviders)))
 	if err != nil {
 		return fmt.Errorf("requeue unacknowledged jobs: %w", err)
 	}

@@ -183,7 +183,9 @@ type Runtime interface {
 	// RequeueJobs puts back in the queue the jobs handed out before dispatchedBefore and never
 	// acknowledged, unless they were handed out maxDispatches times already: those it returns,
 	// still Dispatched, for their actions to fail.
-	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]Job, error)
+	// Jobs of the unlimited types (those the server's own runners take, which a crash of the
+	// server hands out again) are always put back.
+	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) ([]Job, error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
 	// AddSourceEvent records a source event.

@@ -414,15 +414,25 @@ func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
 	})(s.query(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`))
 }
 
-func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int) ([]store.Job, error) {
+func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) ([]store.Job, error) {
+	// Jobs of the unlimited types go back to the queue however often they were handed out.
+	counted, args := "dispatches < ?", []any{ms(dispatchedBefore), maxDispatches}
+	exhausted := "dispatches >= ?"
+	if len(unlimited) > 0 {
+		in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(unlimited)), ", ") + ")"
+		counted = "(" + counted + " OR type_key IN " + in + ")"
+		exhausted += " AND type_key NOT IN " + in
+		for _, key := range unlimited {
+			args = append(args, key)
+		}
+	}
 	var out []store.Job
 	err := s.tx(ctx, func(tx txn) error {
-		if _, err := tx.exec(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches < ?`,
-			ms(dispatchedBefore), maxDispatches); err != nil {
+		if _, err := tx.exec(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND `+counted, args...); err != nil {
 			return err
 		}
 		var err error
-		out, err = scanAll(scanJob)(tx.query(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND dispatches >= ?`, ms(dispatchedBefore), maxDispatches))
+		out, err = scanAll(scanJob)(tx.query(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND `+exhausted, args...))
 		return err
 	})
 	return out, err
