@@ -238,6 +238,27 @@ func commitOrTag(repo *git.Repository, name string) (*object.Commit, error) {
 	return repo.CommitObject(ref.Hash())
 }
 
+// Tags lists the tags of rm (fetched into its mirror, with branch, for a remote) and the commit
+// each tags.
+func (r *Remotes) Tags(ctx context.Context, rm Remote, branch string) (map[string]string, error) {
+	repo, err := r.open(ctx, rm, branch)
+	if err != nil {
+		return nil, err
+	}
+	iter, err := repo.Tags()
+	if err != nil {
+		return nil, fmt.Errorf("list the tags of %s: %w", rm.Describe(), err)
+	}
+	tags := map[string]string{}
+	err = iter.ForEach(func(ref *plumbing.Reference) error {
+		if c, err := commitOrTag(repo, ref.Name().Short()); err == nil {
+			tags[ref.Name().Short()] = c.Hash.String()
+		}
+		return nil
+	})
+	return tags, err
+}
+
 // treeArchive zips the files of a commit's tree.
 func treeArchive(c *object.Commit, zipPath string) error {
 	tree, err := c.Tree()

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,12 +35,20 @@ type Watcher struct {
 	logger    *slog.Logger
 	inbox     inbox
 	watched   watchedObjects
+	// tags are the tags each polling source of a remote repository last saw, by pipeline and
+	// action.
+	tags struct {
+		mu   sync.Mutex
+		seen map[string]map[string]string
+	}
 }
 
 // New returns a watcher that records source events in events.
 func New(exec *executor.Executor, events Events, arts artifacts.Store, remotes *gitrepo.Remotes, accountID, region string, logger *slog.Logger) *Watcher {
-	return &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger,
+	w := &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger,
 		inbox: inbox{events: events, wake: make(chan struct{}, 1), failing: map[string]time.Time{}}}
+	w.tags.seen = map[string]map[string]string{}
+	return w
 }
 
 // polls reports whether a source action polls for changes: the property's default is true.
@@ -166,6 +176,9 @@ func (w *Watcher) Poll(ctx context.Context) error {
 		if !polls(sa.Action) {
 			continue
 		}
+		if err := w.pollTags(ctx, sa); err != nil {
+			w.logger.Debug("poll a source's tags", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
+		}
 		current, err := w.exec.CurrentRevision(ctx, sa.Pipeline, sa.Stage, *sa.Action.Name)
 		if err != nil {
 			return err
@@ -183,6 +196,48 @@ func (w *Watcher) Poll(ctx context.Context) error {
 			kind := model.TriggerTypePollForSourceChanges
 			if err := w.start(ctx, sa, head, model.ExecutionTrigger{TriggerType: &kind, TriggerDetail: sa.Action.Name}); err != nil {
 				w.logger.Error("start an execution for a polled change", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// pollTags starts a source action of a remote repository for each tag that appeared on the
+// remote, or moved, since the last poll, where the action's push filters take the tag. Tags of
+// hosted repositories start pipelines as they are pushed; a Git server's push webhook does the
+// same for remote ones at once. The tags seen are kept in memory: a server's first poll only
+// learns them, and tags that appear while no server polls start nothing.
+func (w *Watcher) pollTags(ctx context.Context, sa executor.SourceAction) error {
+	filters, declared := pushFilters(sa.Declaration.Triggers, *sa.Action.Name)
+	if !declared || !slices.ContainsFunc(filters, func(f model.GitPushFilter) bool { return f.Tags != nil }) {
+		return nil
+	}
+	src, ok := runners.WatchedRepository(*sa.Action.ActionTypeId.Provider, sa.Action.Configuration)
+	if !ok || w.remotes.Hosted(src.Repository) {
+		return nil
+	}
+	rm, err := w.remotes.Resolve(src.Repository)
+	if err != nil {
+		return err
+	}
+	tags, err := w.remotes.Tags(ctx, rm, src.Branch)
+	if err != nil {
+		return err
+	}
+	key := sa.Pipeline + "\x00" + *sa.Action.Name
+	w.tags.mu.Lock()
+	seen, known := w.tags.seen[key]
+	w.tags.seen[key] = tags
+	w.tags.mu.Unlock()
+	if !known {
+		w.logger.Debug("learned the tags of a remote source", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "tags", len(tags))
+		return nil
+	}
+	for _, tag := range slices.Sorted(maps.Keys(tags)) {
+		if commit := tags[tag]; seen[tag] != commit && pushMatches(filters, "", tag, unknownFiles) {
+			trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypePollForSourceChanges), TriggerDetail: sa.Action.Name}
+			if err := w.start(ctx, sa, commit, trigger); err != nil {
+				return err
 			}
 		}
 	}
