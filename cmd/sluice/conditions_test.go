@@ -20,6 +20,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"github.com/sluicehq/sluice/internal/store/storetest"
 )
 
@@ -62,7 +63,7 @@ func newCondEnv(t *testing.T, bin string, args ...string) *condEnv {
 	t.Helper()
 	srv := newTestServer(t, bin, append([]string{"--start-on-create=false", "--source-poll-interval", "0", "--sweep-interval", "200ms"}, args...)...)
 	e := &condEnv{t: t, ctx: context.Background(), srv: srv, cp: srv.client,
-		s3: s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + srv.addr), UsePathStyle: true, RetryMaxAttempts: 1,
+		s3: s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + srv.addr), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 			Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})}
 	for _, bucket := range []string{"sources", "site"} {
 		if _, err := e.s3.CreateBucket(e.ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"github.com/sluicehq/sluice/internal/store/storetest"
 )
 
@@ -163,7 +164,7 @@ func TestRulesCloudWatchAlarmEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	motoURL := startMoto(t)
-	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(motoURL), RetryMaxAttempts: 1,
+	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(motoURL), Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		// moto speaks CloudWatch's Query protocol, not always the CBOR one the SDK now prefers.
 		func(o *cloudwatch.Options) { o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801) })

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"net"
 	"net/http"
 	"os"
@@ -87,7 +88,7 @@ func newTestServerEnv(t *testing.T, bin string, env []string, args ...string) *t
 	s := &testServer{t: t, bin: bin, addr: addr, args: args, env: env, logPath: filepath.Join(t.TempDir(), "server.log")}
 	s.client = cp.New(cp.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), Retryer: sdktest.ConnectionRetries(),
 	})
 	t.Cleanup(func() {
 		s.stop(syscall.SIGKILL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func newStartsEnv(t *testing.T, bin string, args ...string) *startsEnv {
 
 // startsS3Client is an S3 client of endpoint, path style, one attempt per call.
 func startsS3Client(endpoint string) *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true, RetryMaxAttempts: 1,
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
 }
 

@@ -21,6 +21,7 @@ import (
 	sluicecreds "github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/objects"
 	"github.com/sluicehq/sluice/internal/protocol"
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -112,10 +113,10 @@ func newEnvTB(t testing.TB, st store.Store, configure func(*api.Config)) *env {
 	srv := httptest.NewServer(&protocol.Handler{Service: svc})
 	t.Cleanup(srv.Close)
 	client := cp.New(cp.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		RetryMaxAttempts: 1,
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		Retryer:      sdktest.ConnectionRetries(),
 	})
 	return &env{client: client, url: srv.URL, store: st, svc: svc, clock: clk}
 }

@@ -32,6 +32,7 @@ import (
 
 	sluicecreds "github.com/sluicehq/sluice/internal/credentials"
 	"github.com/sluicehq/sluice/internal/objects"
+	"github.com/sluicehq/sluice/internal/sdktest"
 )
 
 var ctx = context.Background()
@@ -51,7 +52,7 @@ func newClient(tb testing.TB) *s3.Client {
 	}
 	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, nil, slog.New(slog.DiscardHandler)))
 	tb.Cleanup(func() { srv.Close(); objs.Close() })
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
 }
 
@@ -251,7 +252,7 @@ func newJobServer(t testing.TB) (string, *s3.Client, *s3.Client) {
 	srv := httptest.NewServer(New(objs, issuer, oneJob{}, nil, slog.New(slog.DiscardHandler)))
 	t.Cleanup(func() { srv.Close(); objs.Close() })
 	client := func(creds aws.CredentialsProvider) *s3.Client {
-		return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+		return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 			Credentials: creds, DisableLogOutputChecksumValidationSkipped: true})
 	}
 	jc := issuer.ForJob(jobID)
@@ -503,7 +504,7 @@ func TestWritesAreHeardBeforeTheyAreAnswered(t *testing.T) {
 	}
 	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, written, slog.New(slog.DiscardHandler)))
 	t.Cleanup(func() { srv.Close(); objs.Close() })
-	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("src")}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"io"
 	"net"
 	"sync"
@@ -84,7 +85,7 @@ func BenchmarkJobRoundTrips(b *testing.B) {
 	ctx := context.Background()
 	url := serveTB(b, Config{JobAckTimeout: time.Minute})
 	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: sdktest.ConnectionRetries()})
 	source := &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerCustom, Provider: aws.String("Bench"), Version: aws.String("1")}
 	build := &types.ActionTypeId{Category: types.ActionCategoryBuild, Owner: types.ActionOwnerCustom, Provider: aws.String("Bench"), Version: aws.String("1")}
 	for _, id := range []*types.ActionTypeId{source, build} {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"io"
 	"net/http"
 	neturl "net/url"
@@ -26,7 +27,7 @@ import (
 )
 
 func s3Client(url string, creds aws.CredentialsProvider) *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true, Credentials: creds, RetryMaxAttempts: 1,
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true, Credentials: creds, Retryer: sdktest.ConnectionRetries(),
 		DisableLogOutputChecksumValidationSkipped: true})
 }
 
@@ -54,7 +55,7 @@ func TestJobCredentialsReachOnlyTheirJobsArtifacts(t *testing.T) {
 	ctx := context.Background()
 	url := serveTB(t, Config{StartOnCreate: true})
 	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), Retryer: sdktest.ConnectionRetries()})
 	id := &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerCustom, Provider: aws.String("Fetch"), Version: aws.String("1")}
 	if _, err := client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{Category: id.Category, Provider: id.Provider, Version: id.Version,
 		InputArtifactDetails: &types.ArtifactDetails{}, OutputArtifactDetails: &types.ArtifactDetails{MaximumCount: 1}}); err != nil {
@@ -130,7 +131,7 @@ func buildJobs(t *testing.T) (url string, client *cp.Client, one, two types.Job)
 	ctx := context.Background()
 	url = serveTB(t, Config{StartOnCreate: true})
 	client = cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), Retryer: sdktest.ConnectionRetries()})
 	fetch := &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerCustom, Provider: aws.String("Fetch"), Version: aws.String("1")}
 	build := &types.ActionTypeId{Category: types.ActionCategoryBuild, Owner: types.ActionOwnerCustom, Provider: aws.String("Make"), Version: aws.String("1")}
 	for _, id := range []*types.ActionTypeId{fetch, build} {

@@ -25,6 +25,7 @@ import (
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/store/storetest"
 	"github.com/sluicehq/sluice/internal/webhooks"
@@ -92,7 +93,7 @@ func start(t *testing.T, database string) *env {
 		srv.Close()
 	})
 	client := cp.New(cp.Options{Region: region, BaseEndpoint: aws.String(base),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), Retryer: sdktest.ConnectionRetries()})
 	return &env{url: base, client: client, log: logs}
 }
 

@@ -15,6 +15,7 @@ import (
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
+	"github.com/sluicehq/sluice/internal/sdktest"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/worker"
 )
@@ -44,7 +45,7 @@ func runPipeline(t *testing.T, script string) types.ActionExecutionDetail {
 	ctx := context.Background()
 	url := serve(t)
 	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
-	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: creds, RetryMaxAttempts: 1})
+	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: creds, Retryer: sdktest.ConnectionRetries()})
 	id := types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerCustom, Provider: aws.String("Script"), Version: aws.String("1")}
 	if _, err := client.CreateCustomActionType(ctx, &cp.CreateCustomActionTypeInput{Category: id.Category, Provider: id.Provider, Version: id.Version,
 		InputArtifactDetails: &types.ArtifactDetails{}, OutputArtifactDetails: &types.ArtifactDetails{MaximumCount: 1}}); err != nil {
