@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -122,11 +123,13 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 // serveFlags are the flags of `sluice serve`: the server's configuration and how it logs and
 // listens.
 type serveFlags struct {
-	cfg                 server.Config
-	listen, debugListen string
-	logLevel, logFormat string
-	workerProviders     string
-	gitRemotes          remoteMap
+	cfg                  server.Config
+	listen, debugListen  string
+	allowUnauthenticated bool
+	tlsCert, tlsKey      string
+	logLevel, logFormat  string
+	workerProviders      string
+	gitRemotes           remoteMap
 }
 
 func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -135,6 +138,9 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f := &serveFlags{cfg: server.Config{Limits: api.DefaultLimits}, gitRemotes: remoteMap{}}
 	c := &f.cfg
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on")
+	fs.BoolVar(&f.allowUnauthenticated, "allow-unauthenticated", false, "serve on an address other than loopback although nothing asks who is calling (authentication is not implemented yet): anyone who reaches the port can run commands on this machine through builds")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, together with --tls-key (default: plain HTTP)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.DataDir, "data", "./sluice-data", "directory for the embedded database and artifacts")
 	fs.StringVar(&c.Database, "database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
@@ -191,6 +197,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkExposure(ln.Addr(), f.allowUnauthenticated, logger); err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if f.tlsCert != "" || f.tlsKey != "" {
+		tlsConfig, err := loadTLS(f.tlsCert, f.tlsKey)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
 	if f.debugListen != "" {
 		stop, err := serveProfiler(f.debugListen, logger)
 		if err != nil {
@@ -201,7 +220,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg := f.cfg
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = scheme + "://" + ln.Addr().String()
 	}
 	cfg.WorkerProviders = splitList(f.workerProviders)
 	cfg.GitRemotes = f.gitRemotes
@@ -213,6 +232,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 	return srv.Serve(ctx, ln)
+}
+
+// checkExposure refuses to serve on an address other than loopback unless the operator allows
+// it, since nothing asks who is calling; when allowed, it says so in the log.
+func checkExposure(addr net.Addr, allowed bool, logger *slog.Logger) error {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return nil
+	}
+	if !allowed {
+		return fmt.Errorf("refusing to listen on %s, which is not a loopback address, without authentication: anyone who reaches it could create pipelines whose builds run commands on this machine. Listen on 127.0.0.1, or pass --allow-unauthenticated (SLUICE_ALLOW_UNAUTHENTICATED=true) to serve it anyway", addr)
+	}
+	logger.Warn("serving without authentication on an address other than loopback (--allow-unauthenticated): anyone who reaches it can create pipelines whose builds run commands on this machine, and read every job and artifact", "listen", addr.String())
+	return nil
+}
+
+// loadTLS reads the certificate and key to serve HTTPS with; both are needed.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert %s and --tls-key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // serverGCPercent is the garbage collector's target for the server, unless GOGC says otherwise.
