@@ -40,8 +40,8 @@ func (e *RollbackError) Error() string { return e.Message }
 // source is what a rollback to the execution of r takes from it.
 func (r *run) source(id string, firstStage string) *rollbackSource {
 	src := &rollbackSource{
-		Execution: id, Version: r.Version, Generation: r.Generation, Variables: r.Variables, Outputs: r.Outputs,
-		Artifacts: r.Artifacts, Revisions: r.Revisions, SourceRevisions: slices.Clone(r.SourceRevisions),
+		Execution: id, Version: r.Version, Generation: r.Generation, Variables: maps.Clone(r.Variables), Outputs: maps.Clone(r.Outputs),
+		Artifacts: maps.Clone(r.Artifacts), Revisions: slices.Clone(r.Revisions), SourceRevisions: slices.Clone(r.SourceRevisions),
 	}
 	for _, aid := range slices.Sorted(maps.Keys(r.Actions)) {
 		a := r.Actions[aid]
@@ -95,7 +95,7 @@ func (s *step) startRollback(target *rollbackSource, stage int, trigger model.Ex
 	id := newID()
 	r := &run{
 		Pipeline: s.pipeline, Version: target.Version, Generation: target.Generation, Started: s.now,
-		Trigger: trigger, Variables: target.Variables, Outputs: target.Outputs, Mode: *decl.ExecutionMode,
+		Trigger: trigger, Variables: maps.Clone(target.Variables), Outputs: maps.Clone(target.Outputs), Mode: *decl.ExecutionMode,
 		SourceRevisions: target.SourceRevisions, Revisions: target.Revisions, Artifacts: maps.Clone(target.Artifacts),
 		RollbackOf: target.Execution,
 	}
