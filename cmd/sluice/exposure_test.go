@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -62,8 +63,10 @@ func TestServingBeyondLoopbackNeedsConsent(t *testing.T) {
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	}, logs)
-	if !strings.Contains(logs(), "serving without authentication on an address other than loopback") {
-		t.Fatalf("no warning in the log of a server exposed with --allow-unauthenticated:\n%s", logs())
+	for _, warning := range []string{"serving without authentication on an address other than loopback", "set --public-url"} {
+		if !strings.Contains(logs(), warning) {
+			t.Fatalf("no warning %q in the log of a server exposed with --allow-unauthenticated:\n%s", warning, logs())
+		}
 	}
 }
 
@@ -107,11 +110,23 @@ func TestTLS(t *testing.T) {
 	if _, err := client.ListPipelines(context.Background(), &cp.ListPipelinesInput{}); err != nil {
 		t.Fatalf("ListPipelines over HTTPS: %v", err)
 	}
-	if resp, err := http.Get("http://" + addr + "/_sluice/health"); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Fatal("the HTTPS server answered plain HTTP")
-		}
+	// The URLs it hands out are https:// ones.
+	var secret struct {
+		WebhookURL string `json:"webhookUrl"`
+	}
+	resp, err := httpsClient.Get("https://" + addr + "/_sluice/connections/abc/secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&secret)
+	resp.Body.Close()
+	if err != nil || !strings.HasPrefix(secret.WebhookURL, "https://"+addr+"/") {
+		t.Fatalf("a connection's webhook URL %q (%v), want it under https://%s", secret.WebhookURL, err, addr)
+	}
+	// Plain HTTP gets no answer: the connection is TLS from its first byte.
+	if plain, err := http.Get("http://" + addr + "/_sluice/health"); err == nil {
+		plain.Body.Close()
+		t.Fatalf("plain HTTP to the HTTPS server was answered %s", plain.Status)
 	}
 }
 

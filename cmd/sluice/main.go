@@ -31,9 +31,11 @@ import (
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/archive"
+	"github.com/sluicehq/sluice/internal/connections"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/runners"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/sources"
 )
 
 const usage = `usage: sluice <command> [flags]
@@ -91,8 +93,8 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, afterSlash, ok := strings.Cut(*id, ":connection/"); ok {
-		*id = afterSlash
+	if strings.HasPrefix(*id, "arn:") {
+		*id = sources.ConnectionID(*id)
 	}
 	if *id == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: sluice connection-secret [--endpoint URL] --connection-id ID [--url]")
@@ -108,7 +110,10 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	defer resp.Body.Close()
-	var answer struct{ Secret, WebhookURL, Message string }
+	var answer struct {
+		connections.SecretAnswer
+		Message string `json:"message"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("read the secret of connection %s: %s %s", *id, resp.Status, answer.Message)
 	}
@@ -143,7 +148,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.DataDir, "data", "./sluice-data", "directory for the embedded database and artifacts")
 	fs.StringVar(&c.Database, "database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
-	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN, or https://LISTEN with --tls-cert)")
 	fs.StringVar(&c.AccountID, "account-id", "000000000000", "AWS account id that ARNs and messages name")
 	fs.StringVar(&c.Region, "region", "us-east-1", "AWS region that ARNs name")
 	fs.BoolVar(&c.StartOnCreate, "start-on-create", true, "start a first execution of every new pipeline, as AWS does")
@@ -221,6 +226,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := f.cfg
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = scheme + "://" + ln.Addr().String()
+		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+			logger.Warn("the URLs this server hands out (webhooks, connections' endpoints) name the unspecified address, which other machines cannot reach: set --public-url to the address they reach it at", "public_url", cfg.PublicURL)
+		}
 	}
 	cfg.WorkerProviders = splitList(f.workerProviders)
 	cfg.GitRemotes = f.gitRemotes
