@@ -30,7 +30,7 @@ func (s *Service) actionTypes(ctx context.Context) pipeline.ActionTypes {
 			t, ok := catalog.LookupActionType(*id.Category, *id.Owner, *id.Provider, *id.Version)
 			return t, ok, nil
 		}
-		rec, err := s.store.GetActionType(ctx, executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version))
+		rec, err := s.store.GetActionType(ctx, executor.KeyOf(&id))
 		if errors.Is(err, store.ErrNotFound) {
 			return catalog.ActionType{}, false, nil
 		}
@@ -127,7 +127,7 @@ func (s *Service) ListActionTypes(ctx context.Context, in *model.ListActionTypes
 }
 
 func typeKey(t model.ActionType) string {
-	return executor.TypeKey(string(*t.Id.Category), string(*t.Id.Owner), *t.Id.Provider, *t.Id.Version)
+	return executor.KeyOf(t.Id)
 }
 
 // allActionTypes lists the catalog's action types and the stored ones, of one owner or all, by key.

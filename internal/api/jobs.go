@@ -16,7 +16,7 @@ const maxOutputVariablesBytes = 122880
 
 func (s *Service) PollForJobs(ctx context.Context, in *model.PollForJobsInput) (*model.PollForJobsOutput, error) {
 	id := in.ActionTypeId
-	key := executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version)
+	key := executor.KeyOf(id)
 	switch *id.Owner {
 	case model.ActionOwnerCustom:
 		if _, err := s.store.GetActionType(ctx, key); errors.Is(err, store.ErrNotFound) {

@@ -22,7 +22,7 @@ func (s *Service) PollForThirdPartyJobs(ctx context.Context, in *model.PollForTh
 	if in.MaxBatchSize != nil {
 		batch = *in.MaxBatchSize
 	}
-	jobs, err := s.exec.Poll(ctx, executor.TypeKey(string(*id.Category), string(*id.Owner), *id.Provider, *id.Version), "", batch)
+	jobs, err := s.exec.Poll(ctx, executor.KeyOf(id), "", batch)
 	if err != nil {
 		return nil, internal("poll for third-party jobs", err)
 	}

@@ -39,12 +39,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -65,9 +62,8 @@ func WebhookPath(id string) string { return "/_sluice/connections/" + id + "/web
 // SecretName names the installation secret in the store that connections' secrets derive from.
 const SecretName = "connection-webhooks"
 
-// MaxBodyBytes bounds a delivery's body unless Config says otherwise: 25 MiB, GitHub's cap on a
-// webhook payload, as for PutWebhook's deliveries.
-const MaxBodyBytes = 25 << 20
+// MaxBodyBytes bounds a delivery's body unless Config says otherwise.
+const MaxBodyBytes = delivery.MaxBodyBytes
 
 // Recorder records a source event durably; the watcher starts what it calls for.
 type Recorder interface {
@@ -222,7 +218,7 @@ func (h *Handler) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		d.Fail(err, "The connection's secret could not be read: nothing was started")
 		return
 	}
-	doc, form, err := document(body, r.Header.Get("Content-Type"))
+	doc, form, err := delivery.Document(body, r.Header.Get("Content-Type"))
 	if err != nil {
 		// Checked before the signature: the Gitea form's signature is over its payload field.
 		d.Refuse(http.StatusBadRequest, err.Error(), "The body is not a form with a payload field")
@@ -287,19 +283,6 @@ func (h *Handler) record(ctx context.Context, d *delivery.Outcome, id, deliveryI
 		fmt.Sprintf("Accepted: %s of %s starts the pipelines whose filters match it", what, git.Repository))
 }
 
-// document is the JSON document of a delivery: the body, or, for a form
-// (application/x-www-form-urlencoded, which GitHub and Gitea offer), its payload field.
-func document(body []byte, contentType string) (doc []byte, form bool, err error) {
-	if media, _, _ := mime.ParseMediaType(contentType); media != "application/x-www-form-urlencoded" {
-		return body, false, nil
-	}
-	values, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, true, errors.New("the form body cannot be read")
-	}
-	return []byte(values.Get("payload")), true, nil
-}
-
 // signatureHeaders are the headers that carry a delivery's HMAC-SHA256, and the prefix of each.
 var signatureHeaders = []struct{ name, prefix string }{
 	{"X-Hub-Signature-256", "sha256="},
@@ -313,10 +296,10 @@ var signatureHeaders = []struct{ name, prefix string }{
 // payload field: GitHub signs the body it sends, Gitea and Forgejo the payload), and one is
 // present. X-Hub-Signature (SHA-1) is not taken.
 func checkSignature(header http.Header, body, doc []byte, form bool, secret string) string {
-	want := sign(secret, body)
+	want := delivery.Sign(sha256.New, secret, body)
 	var wantDoc []byte
 	if form {
-		wantDoc = sign(secret, doc)
+		wantDoc = delivery.Sign(sha256.New, secret, doc)
 	}
 	checked := 0
 	for _, s := range signatureHeaders {
@@ -344,10 +327,4 @@ func checkSignature(header http.Header, body, doc []byte, form bool, secret stri
 		return "no X-Hub-Signature-256, X-Gitea-Signature or X-Forgejo-Signature header (is the webhook's secret set?)"
 	}
 	return ""
-}
-
-func sign(secret string, body []byte) []byte {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return mac.Sum(nil)
 }

@@ -6,14 +6,45 @@ package delivery
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 )
+
+// MaxBodyBytes bounds a delivery's body unless an endpoint is told otherwise: 25 MiB, GitHub's
+// cap on a webhook payload ("Payloads are capped at 25 MB"), so that every delivery GitHub, Gitea
+// or Forgejo makes fits.
+const MaxBodyBytes = 25 << 20
+
+// Document is the JSON document a delivery carries: its body, or, for a form
+// (application/x-www-form-urlencoded, which GitHub and Gitea offer), its payload field; form
+// reports which.
+func Document(body []byte, contentType string) (doc []byte, form bool, err error) {
+	if media, _, _ := mime.ParseMediaType(contentType); media != "application/x-www-form-urlencoded" {
+		return body, false, nil
+	}
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, true, errors.New("the form body cannot be read")
+	}
+	return []byte(values.Get("payload")), true, nil
+}
+
+// Sign is the HMAC of body under secret with the hash newHash makes, as Git servers sign their
+// deliveries.
+func Sign(newHash func() hash.Hash, secret string, body []byte) []byte {
+	mac := hmac.New(newHash, []byte(secret))
+	mac.Write(body)
+	return mac.Sum(nil)
+}
 
 // ReadBody reads a request's body up to limit bytes. A body over the limit is refused before it
 // is read when its Content-Length says so: status is then 413, else 400 for a body that cannot

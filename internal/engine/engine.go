@@ -354,10 +354,7 @@ func (p *Pipeline) Override(executionID, stage string, kind Kind, ids IDs) ([]Ev
 	if e.Phase != kind || kind == OnFailure || e.Status != InProgress {
 		return nil, ErrNotOverridable
 	}
-	for _, r := range e.runningRules() {
-		r.Status = Abandoned
-		p.emit(RuleAbandoned{Execution: e.ID, Rule: *r})
-	}
+	p.abandonRunning(e) // while a condition is evaluated, only its rules run
 	p.conditionDone(e, true, Overridden, ids)
 	p.advance(ids)
 	return p.flush(), nil
@@ -575,7 +572,7 @@ func (p *Pipeline) step(e *Execution, ids IDs) bool {
 	case e.Plan[e.Stage].OnSuccess != nil && !e.Rollback:
 		p.startRules(e, OnSuccess, ids)
 	default:
-		p.stageSucceeded(e)
+		p.endStage(e, Succeeded)
 	}
 	return true
 }
@@ -618,7 +615,7 @@ func (p *Pipeline) conditionDone(e *Execution, met bool, status Status, ids IDs)
 	case OnSuccess:
 		switch {
 		case met:
-			p.stageSucceeded(e)
+			p.endStage(e, Succeeded)
 		case cond.Result == ResultRollback:
 			p.endStage(e, Failed)
 			p.emit(RollbackRequested{Execution: e.ID, Stage: e.Stage})
@@ -688,11 +685,6 @@ func (p *Pipeline) retry(e *Execution, trigger RetryTrigger, failedOnly bool, id
 			}
 		}
 	}
-}
-
-// stageSucceeded ends e's current stage as succeeded and moves it to the next stage, or ends it.
-func (p *Pipeline) stageSucceeded(e *Execution) {
-	p.endStage(e, Succeeded)
 }
 
 // endStage gives e's current stage its final status and moves e on: to the next stage after a

@@ -265,24 +265,30 @@ func (s *step) finishAction(execID, actionID string, status engine.Status, summa
 
 // actionDetail reads an action run's record as this step last wrote it or, before that, as stored.
 func (s *step) actionDetail(actionID string) (*model.ActionExecutionDetail, error) {
-	var doc []byte
-	for i := len(s.change.Actions) - 1; i >= 0 && doc == nil; i-- {
-		if s.change.Actions[i].ID == actionID {
-			doc = s.change.Actions[i].Doc
+	return lastDoc[model.ActionExecutionDetail](s.change.Actions, func(a store.ActionExecution) (string, []byte) { return a.ID, a.Doc }, actionID,
+		func() ([]byte, error) { rec, err := s.cur.ActionExecution(actionID); return rec.Doc, err })
+}
+
+// lastDoc decodes the document of the record id: as the step last wrote it among written, else
+// as read finds it stored.
+func lastDoc[D, R any](written []R, doc func(R) (id string, doc []byte), id string, read func() ([]byte, error)) (*D, error) {
+	var raw []byte
+	for i := len(written) - 1; i >= 0 && raw == nil; i-- {
+		if rid, d := doc(written[i]); rid == id {
+			raw = d
 		}
 	}
-	if doc == nil {
-		rec, err := s.cur.ActionExecution(actionID)
-		if err != nil {
+	if raw == nil {
+		var err error
+		if raw, err = read(); err != nil {
 			return nil, err
 		}
-		doc = rec.Doc
 	}
-	var detail model.ActionExecutionDetail
-	if err := json.Unmarshal(doc, &detail); err != nil {
+	var out D
+	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, err
 	}
-	return &detail, nil
+	return &out, nil
 }
 
 // putActionDoc writes an action run's record.

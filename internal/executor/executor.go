@@ -55,11 +55,11 @@ type Executor struct {
 	cfg   Config
 	store store.Store
 	// declarations caches pipeline versions, which never change once written; customTypes caches
-	// the definitions of custom action types, which keep theirs for life; buckets the artifact
-	// buckets found ready.
+	// the definitions of custom action types, which keep theirs for life; readyBuckets the
+	// artifact buckets found ready.
 	declarations sync.Map
 	customTypes  sync.Map
-	buckets      buckets
+	readyBuckets sync.Map
 	// states holds, per pipeline, the state its last step here wrote and that step's token: a
 	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map

@@ -188,11 +188,7 @@ func (s *step) finishRuleJob(j store.Job, rr *ruleRun, res Result) error {
 	if res.ExternalID != "" {
 		result.ExternalExecutionId = new(res.ExternalID)
 	}
-	events, err := s.settleRule(j.ExecutionID, rr.ID, status, res.Summary, result)
-	if err != nil {
-		return err
-	}
-	return s.handle(events)
+	return s.concludeRule(j.ExecutionID, rr.ID, status, res.Summary, result)
 }
 
 // recordOutputs makes an action's output variables available under its namespace.

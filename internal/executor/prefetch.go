@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/catalog"
@@ -61,15 +60,12 @@ func (x *Executor) fetch(ctx context.Context, m *missing, failures map[string]st
 	return err
 }
 
-// buckets caches the artifact buckets found ready, and those that do not exist with the reason
-// their actions fail.
-type buckets struct{ m sync.Map }
-
 // bucketReady makes sure an artifact bucket exists, creating it where the store can, and returns
-// "" once it is ready, or why actions that write to it fail. Only answers that last are cached.
+// "" once it is ready, or why actions that write to it fail. Only readiness, which lasts, is
+// cached.
 func (x *Executor) bucketReady(ctx context.Context, bucket string) (string, error) {
-	if v, ok := x.buckets.m.Load(bucket); ok {
-		return v.(string), nil
+	if _, ok := x.readyBuckets.Load(bucket); ok {
+		return "", nil
 	}
 	failure := ""
 	if err := x.cfg.Artifacts.EnsureBucket(ctx, bucket); errors.Is(err, artifacts.ErrNoSuchBucket) {
@@ -78,7 +74,7 @@ func (x *Executor) bucketReady(ctx context.Context, bucket string) (string, erro
 		return "", fmt.Errorf("ready the artifact bucket %s: %w", bucket, err)
 	}
 	if failure == "" {
-		x.buckets.m.Store(bucket, failure)
+		x.readyBuckets.Store(bucket, true)
 	}
 	return failure, nil
 }
@@ -141,8 +137,8 @@ func (s *step) actionType(id *model.ActionTypeId) (catalog.ActionType, error) {
 // bucket says whether an artifact bucket is ready: "" if it is, else why actions writing to it
 // fail.
 func (s *step) bucket(name string) (string, error) {
-	if v, ok := s.x.buckets.m.Load(name); ok {
-		return v.(string), nil
+	if _, ok := s.x.readyBuckets.Load(name); ok {
+		return "", nil
 	}
 	if failure, ok := s.failures[name]; ok {
 		return failure, nil

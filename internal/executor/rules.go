@@ -182,6 +182,15 @@ func (s *step) settleRule(execID, ruleID string, status engine.Status, summary s
 	return s.st.Engine.RuleFinished(execID, ruleID, status == engine.Succeeded, newID)
 }
 
+// concludeRule settles a rule run and carries out what follows.
+func (s *step) concludeRule(execID, ruleID string, status engine.Status, summary string, result *model.RuleExecutionResult) error {
+	events, err := s.settleRule(execID, ruleID, status, summary, result)
+	if err != nil {
+		return err
+	}
+	return s.handle(events)
+}
+
 // abandonRule ends an abandoned rule run and its job.
 func (s *step) abandonRule(execID string, rule engine.Rule) error {
 	if _, rr := s.findRuleRun(rule.ID); rr != nil && rr.JobID != "" {
@@ -225,24 +234,8 @@ func (s *step) finishRule(execID, ruleID string, status engine.Status, summary s
 
 // ruleDetail reads a rule run's record as this step last wrote it or, before that, as stored.
 func (s *step) ruleDetail(ruleID string) (*model.RuleExecutionDetail, error) {
-	var doc []byte
-	for i := len(s.change.Rules) - 1; i >= 0 && doc == nil; i-- {
-		if s.change.Rules[i].ID == ruleID {
-			doc = s.change.Rules[i].Doc
-		}
-	}
-	if doc == nil {
-		rec, err := s.cur.RuleExecution(ruleID)
-		if err != nil {
-			return nil, err
-		}
-		doc = rec.Doc
-	}
-	var detail model.RuleExecutionDetail
-	if err := json.Unmarshal(doc, &detail); err != nil {
-		return nil, err
-	}
-	return &detail, nil
+	return lastDoc[model.RuleExecutionDetail](s.change.Rules, func(r store.RuleExecution) (string, []byte) { return r.ID, r.Doc }, ruleID,
+		func() ([]byte, error) { rec, err := s.cur.RuleExecution(ruleID); return rec.Doc, err })
 }
 
 // putRuleDoc writes a rule run's record.

@@ -103,11 +103,7 @@ func (s *step) expire() error {
 				}
 			}
 			message := fmt.Sprintf("The rule timed out: it did not finish within %s", rr.Deadline.Sub(rr.Started).Round(time.Second))
-			events, err := s.settleRule(execID, rr.ID, engine.Failed, message, nil)
-			if err != nil {
-				return err
-			}
-			if err := s.handle(events); err != nil {
+			if err := s.concludeRule(execID, rr.ID, engine.Failed, message, nil); err != nil {
 				return err
 			}
 		}
@@ -125,11 +121,7 @@ func (s *step) abandonUnacknowledged(jobID, message string) error {
 		if err := s.endJob(jobID, jobFailed); err != nil {
 			return err
 		}
-		events, err := s.settleRule(execID, rr.ID, engine.Failed, message, nil)
-		if err != nil {
-			return err
-		}
-		return s.handle(events)
+		return s.concludeRule(execID, rr.ID, engine.Failed, message, nil)
 	}
 	execID, ar := s.findAction(j.ActionExecutionID)
 	if ar == nil || ar.Status != engine.InProgress {

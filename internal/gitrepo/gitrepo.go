@@ -123,9 +123,9 @@ func (r *Remotes) lock(path string) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// open returns the repository to read rm from, fetching branch, and the remote's tags, into its
-// mirror first.
-func (r *Remotes) open(ctx context.Context, rm Remote, branch string) (*git.Repository, error) {
+// open returns the repository to read rm from, fetching branch into its mirror first, and the
+// remote's tags too when tags is set.
+func (r *Remotes) open(ctx context.Context, rm Remote, branch string, tags bool) (*git.Repository, error) {
 	if rm.url == "" {
 		repo, err := git.PlainOpen(rm.path)
 		if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -143,8 +143,11 @@ func (r *Remotes) open(ctx context.Context, rm Remote, branch string) (*git.Repo
 	if err != nil {
 		return nil, fmt.Errorf("open the mirror of %s: %w", rm.Describe(), err)
 	}
-	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/heads/%s", branch, branch))
-	err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec, "+refs/tags/*:refs/tags/*"}, Auth: rm.auth, Force: true, Tags: git.NoTags})
+	specs := []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/heads/%s", branch, branch))}
+	if tags {
+		specs = append(specs, "+refs/tags/*:refs/tags/*")
+	}
+	err = repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: rm.auth, Force: true, Tags: git.NoTags})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 		return repo, nil
@@ -167,7 +170,7 @@ type Commit struct {
 
 // Head returns the commit at the tip of branch.
 func (r *Remotes) Head(ctx context.Context, rm Remote, branch string) (Commit, error) {
-	repo, err := r.open(ctx, rm, branch)
+	repo, err := r.open(ctx, rm, branch, false)
 	if err != nil {
 		return Commit{}, err
 	}
@@ -198,7 +201,9 @@ func describe(c *object.Commit) Commit {
 // archive is a clone of the branch checked out at the commit, .git directory included, for
 // builds that need git history.
 func (r *Remotes) Archive(ctx context.Context, rm Remote, branch, commitID, zipPath string, clone bool) (Commit, error) {
-	repo, err := r.open(ctx, rm, branch)
+	// A pinned commit may be reachable from a tag only (or be named by one): it needs the
+	// remote's tags; the tip only the branch.
+	repo, err := r.open(ctx, rm, branch, commitID != "")
 	if err != nil {
 		return Commit{}, err
 	}
@@ -241,7 +246,7 @@ func commitOrTag(repo *git.Repository, name string) (*object.Commit, error) {
 // Tags lists the tags of rm (fetched into its mirror, with branch, for a remote) and the commit
 // each tags.
 func (r *Remotes) Tags(ctx context.Context, rm Remote, branch string) (map[string]string, error) {
-	repo, err := r.open(ctx, rm, branch)
+	repo, err := r.open(ctx, rm, branch, true)
 	if err != nil {
 		return nil, err
 	}

@@ -397,7 +397,7 @@ func (v *validator) conditions(index int, stage *model.StageDeclaration) error {
 			if result == nil {
 				result = c.Result
 			} else if c.Result != nil && *c.Result != *result {
-				return model.ErrInvalidStageDeclaration("The %s condition of stage '%s' declares the result %s, but its onFailure result is %s", d.kind.name, name, *c.Result, *result)
+				return model.ErrInvalidStageDeclaration("The %s condition of stage '%s' declares the result %s, which conflicts with the result %s declared for its %s", d.kind.name, name, *c.Result, *result, d.kind.name)
 			}
 		}
 		if result == nil {

@@ -244,8 +244,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	var git http.Handler = githost.New(remotes, watcher.Pushed, cfg.Logger)
 	hooks := webhooks.New(webhooks.Config{Store: st, Recorder: watcher, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
 	mux := http.NewServeMux()
-	// Deliveries to the URLs PutWebhook hands out; other methods on the path are answered 405.
-	mux.Handle("POST "+webhooks.Path, hooks)
+	// Deliveries to the URLs PutWebhook hands out; the handler answers other methods 405.
 	mux.Handle(webhooks.Path, hooks)
 	// Connections' webhook endpoints, for Git servers' push and pull request events, and the
 	// secrets they sign with; each answers its other methods 405.

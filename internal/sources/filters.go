@@ -63,16 +63,16 @@ func pushMatches(filters []model.GitPushFilter, branch, tag string, files change
 func pushFilterMatches(f model.GitPushFilter, branch, tag string, files changedFiles) bool {
 	switch {
 	case tag != "":
-		return f.Tags != nil && declares(f.Tags.Includes, f.Tags.Excludes) && TagMatches(f.Tags, tag)
+		return f.Tags != nil && declares(f.Tags.Includes, f.Tags.Excludes) && tagMatches(f.Tags, tag)
 	case branch != "":
-		if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) || !BranchMatches(f.Branches, branch) {
+		if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) || !branchMatches(f.Branches, branch) {
 			return false
 		}
 		if f.FilePaths == nil || !declares(f.FilePaths.Includes, f.FilePaths.Excludes) {
 			return true
 		}
 		changed, known := files()
-		return !known || FilePathsMatch(f.FilePaths, changed)
+		return !known || filePathsMatch(f.FilePaths, changed)
 	}
 	return false
 }
@@ -110,32 +110,32 @@ func pullRequestFilterMatches(f model.GitPullRequestFilter, event model.GitPullR
 	if len(f.Events) > 0 && !slices.Contains(f.Events, event) {
 		return false
 	}
-	if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) || !BranchMatches(f.Branches, target) {
+	if f.Branches == nil || !declares(f.Branches.Includes, f.Branches.Excludes) || !branchMatches(f.Branches, target) {
 		return false
 	}
 	if f.FilePaths == nil || !declares(f.FilePaths.Includes, f.FilePaths.Excludes) {
 		return true
 	}
 	changed, known := files()
-	return !known || FilePathsMatch(f.FilePaths, changed)
+	return !known || filePathsMatch(f.FilePaths, changed)
 }
 
 // declares reports whether a filter criteria names any pattern.
 func declares(includes, excludes []string) bool { return len(includes)+len(excludes) > 0 }
 
-// BranchMatches reports whether a branch passes a branch filter.
-func BranchMatches(c *model.GitBranchFilterCriteria, branch string) bool {
+// branchMatches reports whether a branch passes a branch filter.
+func branchMatches(c *model.GitBranchFilterCriteria, branch string) bool {
 	return c != nil && included(c.Includes, c.Excludes, branch)
 }
 
-// TagMatches reports whether a tag passes a tag filter.
-func TagMatches(c *model.GitTagFilterCriteria, tag string) bool {
+// tagMatches reports whether a tag passes a tag filter.
+func tagMatches(c *model.GitTagFilterCriteria, tag string) bool {
 	return c != nil && included(c.Includes, c.Excludes, tag)
 }
 
-// FilePathsMatch reports whether one of the changed files passes a file path filter: a change
+// filePathsMatch reports whether one of the changed files passes a file path filter: a change
 // to excluded files only, or to no file, does not.
-func FilePathsMatch(c *model.GitFilePathFilterCriteria, files []string) bool {
+func filePathsMatch(c *model.GitFilePathFilterCriteria, files []string) bool {
 	if c == nil {
 		return false
 	}
@@ -158,7 +158,7 @@ func included(includes, excludes []string, name string) bool {
 
 func matchAny(patterns []string, name string) bool {
 	for _, p := range patterns {
-		if GlobMatch(p, name) {
+		if globMatch(p, name) {
 			return true
 		}
 	}
@@ -168,7 +168,7 @@ func matchAny(patterns []string, name string) bool {
 // globs caches compiled patterns: pattern → *regexp.Regexp, nil for a pattern that is no glob.
 var globs sync.Map
 
-// GlobMatch reports whether name matches a glob pattern the way CodePipeline's trigger filters
+// globMatch reports whether name matches a glob pattern the way CodePipeline's trigger filters
 // match it, in the syntax of Java's "glob:" path matcher ("Working with glob patterns in syntax"
 // in the CodePipeline User Guide): '*' matches any characters but '/', '**' any characters at
 // all, '?' one character but '/', '[abc]', '[a-z]' and '[!a-z]' one character of (or not of) a
@@ -176,7 +176,7 @@ var globs sync.Map
 // '\' quotes the character after it. A pattern matches the whole name. A pattern also matches
 // its own text, so that a name holding glob characters (a default trigger's branch "a{b") is
 // matched by itself; a pattern that is not a valid glob matches nothing else.
-func GlobMatch(pattern, name string) bool {
+func globMatch(pattern, name string) bool {
 	if pattern == name {
 		return true
 	}

@@ -73,8 +73,8 @@ func TestGlobMatch(t *testing.T) {
 		// Unicode is a character like any other.
 		{"r?sum?", "résumé", true},
 	} {
-		if got := GlobMatch(tc.pattern, tc.name); got != tc.want {
-			t.Errorf("GlobMatch(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		if got := globMatch(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
 		}
 	}
 }
@@ -97,15 +97,15 @@ func TestFilterCriteria(t *testing.T) {
 		{"one of several includes", branches([]string{"main", "dev"}, nil), "dev", true},
 		{"no criteria", nil, "main", false},
 	} {
-		if got := BranchMatches(tc.c, tc.branch); got != tc.want {
-			t.Errorf("%s: BranchMatches(%+v, %q) = %v, want %v", tc.name, tc.c, tc.branch, got, tc.want)
+		if got := branchMatches(tc.c, tc.branch); got != tc.want {
+			t.Errorf("%s: branchMatches(%+v, %q) = %v, want %v", tc.name, tc.c, tc.branch, got, tc.want)
 		}
 	}
 
 	tags := &model.GitTagFilterCriteria{Includes: []string{"v*", "release-*"}, Excludes: []string{"*-rc*"}}
 	for tag, want := range map[string]bool{"v1.0": true, "release-2": true, "v2.0-rc1": false, "nightly": false} {
-		if got := TagMatches(tags, tag); got != want {
-			t.Errorf("TagMatches(%q) = %v, want %v", tag, got, want)
+		if got := tagMatches(tags, tag); got != want {
+			t.Errorf("tagMatches(%q) = %v, want %v", tag, got, want)
 		}
 	}
 
@@ -121,11 +121,11 @@ func TestFilterCriteria(t *testing.T) {
 		{[]string{"docs/a.txt", "src/generated/x.go", "src/a.go"}, true}, // one included path is enough
 		{nil, false}, // a change to no file
 	} {
-		if got := FilePathsMatch(paths, tc.files); got != tc.want {
-			t.Errorf("FilePathsMatch(%q) = %v, want %v", tc.files, got, tc.want)
+		if got := filePathsMatch(paths, tc.files); got != tc.want {
+			t.Errorf("filePathsMatch(%q) = %v, want %v", tc.files, got, tc.want)
 		}
 	}
-	if FilePathsMatch(&model.GitFilePathFilterCriteria{Excludes: []string{"docs/**"}}, []string{"docs/a", "main.go"}) != true {
+	if filePathsMatch(&model.GitFilePathFilterCriteria{Excludes: []string{"docs/**"}}, []string{"docs/a", "main.go"}) != true {
 		t.Errorf("an excludes-only file path filter refused a change outside them")
 	}
 }

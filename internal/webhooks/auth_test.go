@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/delivery"
 )
 
 func TestCheckIP(t *testing.T) {
@@ -41,8 +43,8 @@ func TestCheckSignature(t *testing.T) {
 	if reason := checkSignature(example, []byte("Hello, World!"), "It's a Secret to Everybody"); reason != "" {
 		t.Fatalf("GitHub's example: %s", reason)
 	}
-	good256 := "sha256=" + hex.EncodeToString(sign(sha256.New, "s", body))
-	good1 := "sha1=" + hex.EncodeToString(sign(sha1.New, "s", body))
+	good256 := "sha256=" + hex.EncodeToString(delivery.Sign(sha256.New, "s", body))
+	good1 := "sha1=" + hex.EncodeToString(delivery.Sign(sha1.New, "s", body))
 	for _, c := range []struct {
 		name   string
 		header http.Header

@@ -26,9 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -47,10 +45,8 @@ import (
 // Path is where deliveries arrive; PutWebhook's URLs point here, under the public URL.
 const Path = "/_sluice/webhooks/trigger"
 
-// MaxBodyBytes bounds a delivery's body unless Config says otherwise: 25 MiB, GitHub's cap on a
-// webhook payload ("Payloads are capped at 25 MB. If an event generates a larger payload, GitHub
-// will not deliver a payload for that webhook event."), so every delivery GitHub makes fits.
-const MaxBodyBytes = 25 << 20
+// MaxBodyBytes bounds a delivery's body unless Config says otherwise.
+const MaxBodyBytes = delivery.MaxBodyBytes
 
 // Recorder records a source event durably; the watcher starts what it calls for.
 type Recorder interface {
@@ -275,16 +271,10 @@ func checkSignature(header http.Header, body []byte, secret string) string {
 	if err != nil {
 		return fmt.Sprintf("%s is not a hex digest", name)
 	}
-	if !hmac.Equal(got, sign(newHash, secret, body)) {
+	if !hmac.Equal(got, delivery.Sign(newHash, secret, body)) {
 		return fmt.Sprintf("%s does not match the body signed with the webhook's secret", name)
 	}
 	return ""
-}
-
-func sign(newHash func() hash.Hash, secret string, body []byte) []byte {
-	mac := hmac.New(newHash, []byte(secret))
-	mac.Write(body)
-	return mac.Sum(nil)
 }
 
 // targetConfiguration returns the configuration of the webhook's target action in the latest
@@ -318,13 +308,9 @@ func (h *Handler) targetConfiguration(ctx context.Context, pipeline, action stri
 // body is the JSON document, or, for a form (GitHub's content type
 // application/x-www-form-urlencoded), its payload field.
 func applyFilters(filters []model.WebhookFilterRule, body []byte, contentType string, configuration map[string]string) string {
-	doc := body
-	if media, _, _ := mime.ParseMediaType(contentType); media == "application/x-www-form-urlencoded" {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return "the form body cannot be read"
-		}
-		doc = []byte(form.Get("payload"))
+	doc, _, err := delivery.Document(body, contentType)
+	if err != nil {
+		return err.Error()
 	}
 	parsed, err := filter.Parse(doc)
 	if err != nil {

@@ -206,17 +206,24 @@ func scanAction(row scanner) (store.ActionExecution, error) {
 }
 
 func (s *DB) ListActionExecutions(ctx context.Context, pipeline, executionID string, page store.Page) ([]store.ActionExecution, error) {
+	query, args := historyPage("action_executions", actionColumns, pipeline, executionID, page)
+	return scanAll(scanAction)(s.query(ctx, query, args...))
+}
+
+// historyPage is the query of a page of a history table (action or rule runs): a pipeline's
+// runs, or one execution's, newest first, after the run keyed page.After.
+func historyPage(table, columns, pipeline, executionID string, page store.Page) (string, []any) {
 	before := page.After
 	if before == "" {
 		before = "~"
 	}
-	query := `SELECT ` + actionColumns + ` FROM action_executions WHERE pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
 	args := []any{pipeline, before, limit(page)}
+	where := "pipeline = ?"
 	if executionID != "" {
-		query = `SELECT ` + actionColumns + ` FROM action_executions WHERE execution_id = ? AND pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
+		where = "execution_id = ? AND pipeline = ?"
 		args = append([]any{executionID}, args...)
 	}
-	return scanAll(scanAction)(s.query(ctx, query, args...))
+	return `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`, args
 }
 
 func (s *DB) GetActionExecution(ctx context.Context, id string) (store.ActionExecution, error) {
@@ -252,16 +259,7 @@ func scanRule(row scanner) (store.RuleExecution, error) {
 }
 
 func (s *DB) ListRuleExecutions(ctx context.Context, pipeline, executionID string, page store.Page) ([]store.RuleExecution, error) {
-	before := page.After
-	if before == "" {
-		before = "~"
-	}
-	query := `SELECT ` + ruleColumns + ` FROM rule_executions WHERE pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
-	args := []any{pipeline, before, limit(page)}
-	if executionID != "" {
-		query = `SELECT ` + ruleColumns + ` FROM rule_executions WHERE execution_id = ? AND pipeline = ? AND sort_key < ? ORDER BY sort_key DESC LIMIT ?`
-		args = append([]any{executionID}, args...)
-	}
+	query, args := historyPage("rule_executions", ruleColumns, pipeline, executionID, page)
 	rules, err := scanAll(scanRule)(s.query(ctx, query, args...))
 	if err != nil {
 		return nil, fmt.Errorf("list rule executions of %s: %w", pipeline, err)
@@ -312,7 +310,7 @@ func (s *DB) SourceEvents(ctx context.Context, limit int) ([]store.SourceEvent, 
 		var doc string
 		var created int64
 		err := row.Scan(&e.ID, &doc, &created)
-		e.Doc, e.Created = []byte(doc), time.UnixMilli(created).UTC()
+		e.Doc, e.Created = []byte(doc), fromMS(created)
 		return e, err
 	})(s.query(ctx, `SELECT id, doc, created_ms FROM source_events ORDER BY created_ms, id LIMIT ?`, limit))
 	if err != nil {
