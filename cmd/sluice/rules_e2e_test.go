@@ -156,8 +156,7 @@ func gated(name string, rule types.RuleDeclaration) *types.PipelineDeclaration {
 
 // TestRulesCloudWatchAlarmEndToEnd gates a stage on an alarm in a real CloudWatch API (moto),
 // set up and moved between states with the CloudWatch SDK: OK lets the stage in, ALARM fails
-// the execution at the entry condition with the alarm's name and state; a server without
-// --cloudwatch-endpoint fails the rule saying so.
+// the execution at the entry condition with the alarm's name and state.
 func TestRulesCloudWatchAlarmEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("moto_server"); err != nil {
 		t.Skip("moto_server is not installed (pip install 'moto[server]'): the CloudWatchAlarm rule is tested end to end against it")
@@ -235,14 +234,20 @@ func TestRulesCloudWatchAlarmEndToEnd(t *testing.T) {
 		again := e.start("alarm-gated", nil)
 		e.waitEnd("alarm-gated", again, types.PipelineExecutionStatusSucceeded)
 		e.wantRan("alarm-gated", again, "Ship", "After")
+	})
+}
 
-		// A server without --cloudwatch-endpoint fails the rule, naming the flag.
-		bare := newCondEnv(t, bin, freshStore(t, args)...)
-		bare.create(gated("alarm-gated", rule))
-		id := bare.start("alarm-gated", nil)
-		bare.waitEnd("alarm-gated", id, types.PipelineExecutionStatusFailed)
-		bare.wantNoRun("alarm-gated", id, "Ship", "After")
-		r = bare.onlyRuleRun("alarm-gated", id, "Gate", "NoAlarm", types.RuleExecutionStatusFailed)
+// TestRulesCloudWatchAlarmWithoutEndpoint: a server started as a newcomer starts it, without
+// --cloudwatch-endpoint, fails a CloudWatchAlarm rule saying which flag it needs.
+func TestRulesCloudWatchAlarmWithoutEndpoint(t *testing.T) {
+	bin := buildBinary(t)
+	eachStoreArgs(t, func(t *testing.T, args ...string) {
+		e := newCondEnv(t, bin, args...)
+		e.create(gated("alarm-gated", awsRule("NoAlarm", "CloudWatchAlarm", map[string]string{"AlarmName": "api-errors", "AlarmStates": "ALARM"})))
+		id := e.start("alarm-gated", nil)
+		e.waitEnd("alarm-gated", id, types.PipelineExecutionStatusFailed)
+		e.wantNoRun("alarm-gated", id, "Ship", "After")
+		r := e.onlyRuleRun("alarm-gated", id, "Gate", "NoAlarm", types.RuleExecutionStatusFailed)
 		wantRuleText(t, "no endpoint", r, "start the server with --cloudwatch-endpoint URL")
 	})
 }
