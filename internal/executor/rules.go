@@ -44,17 +44,22 @@ func (s *step) ruleDeclaration(r *run, rule engine.Rule) (*model.PipelineDeclara
 	return nil, nil, fmt.Errorf("pipeline %s version %d has no %s rule %s in stage %d", r.Pipeline, r.Version, rule.Kind, rule.Name, rule.Stage)
 }
 
-// findRule returns the rule of a stage's condition of the given kind.
-func findRule(stage *model.StageDeclaration, kind engine.Kind, name string) *model.RuleDeclaration {
-	var conds []model.Condition
+// declaredConditions returns the conditions a stage declares of the given kind.
+func declaredConditions(stage *model.StageDeclaration, kind engine.Kind) []model.Condition {
 	switch {
 	case kind == engine.BeforeEntry && stage.BeforeEntry != nil:
-		conds = stage.BeforeEntry.Conditions
+		return stage.BeforeEntry.Conditions
 	case kind == engine.OnSuccess && stage.OnSuccess != nil:
-		conds = stage.OnSuccess.Conditions
+		return stage.OnSuccess.Conditions
 	case kind == engine.OnFailure && stage.OnFailure != nil:
-		conds = stage.OnFailure.Conditions
+		return stage.OnFailure.Conditions
 	}
+	return nil
+}
+
+// findRule returns the rule of a stage's condition of the given kind.
+func findRule(stage *model.StageDeclaration, kind engine.Kind, name string) *model.RuleDeclaration {
+	conds := declaredConditions(stage, kind)
 	for i := range conds {
 		for j := range conds[i].Rules {
 			if *conds[i].Rules[j].Name == name {

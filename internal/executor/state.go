@@ -126,9 +126,9 @@ func (x *Executor) StageStates(ctx context.Context, pipeline string, decl *model
 			if latest.Rollback {
 				ss.LatestExecution.Type = new(model.ExecutionTypeRollback)
 			}
-			ss.BeforeEntryConditionState = conditionState(latest.Conditions[engine.BeforeEntry], stage.BeforeEntry != nil)
-			ss.OnSuccessConditionState = conditionState(latest.Conditions[engine.OnSuccess], stage.OnSuccess != nil)
-			ss.OnFailureConditionState = conditionState(latest.Conditions[engine.OnFailure], stage.OnFailure != nil && len(stage.OnFailure.Conditions) > 0)
+			ss.BeforeEntryConditionState = conditionState(latest.Conditions[engine.BeforeEntry], &stage, engine.BeforeEntry)
+			ss.OnSuccessConditionState = conditionState(latest.Conditions[engine.OnSuccess], &stage, engine.OnSuccess)
+			ss.OnFailureConditionState = conditionState(latest.Conditions[engine.OnFailure], &stage, engine.OnFailure)
 			if r := latest.Retries; r != nil {
 				ss.RetryStageMetadata = &model.RetryStageMetadata{LatestRetryTrigger: new(model.RetryTrigger(r.Latest))}
 				if r.Auto > 0 {
@@ -181,10 +181,10 @@ func stageStatus(s engine.Status) model.StageExecutionStatus {
 	return model.StageExecutionStatus(s)
 }
 
-// conditionState describes the latest evaluation of a stage condition as GetPipelineState does,
-// if the stage declares the condition and the condition was evaluated.
-func conditionState(c *conditionRun, declared bool) *model.StageConditionState {
-	if c == nil || !declared {
+// conditionState describes the latest evaluation of a stage's condition of the given kind as
+// GetPipelineState does, if the stage declares the condition and the condition was evaluated.
+func conditionState(c *conditionRun, stage *model.StageDeclaration, kind engine.Kind) *model.StageConditionState {
+	if c == nil || len(declaredConditions(stage, kind)) == 0 {
 		return nil
 	}
 	cs := model.ConditionState{

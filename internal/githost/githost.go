@@ -362,30 +362,11 @@ func readRefs(path string) refs {
 		case ref.Name().IsBranch():
 			out.branches[ref.Name().Short()] = ref.Hash().String()
 		case ref.Name().IsTag():
-			if commit, ok := tagged(repo, ref.Hash()); ok {
-				out.tags[ref.Name().Short()] = commit
+			if c, err := gitrepo.Peel(repo, ref.Hash()); err == nil {
+				out.tags[ref.Name().Short()] = c.Hash.String()
 			}
 		}
 		return nil
 	})
 	return out
-}
-
-// tagged is the commit a tag ref's object is or, through annotated tags (of tags), points at.
-func tagged(repo *git.Repository, h plumbing.Hash) (string, bool) {
-	for range 10 {
-		tag, err := repo.TagObject(h)
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			// Not a tag object: a lightweight tag names its commit directly.
-			if _, err := repo.CommitObject(h); err != nil {
-				return "", false
-			}
-			return h.String(), true
-		}
-		if err != nil || (tag.TargetType != plumbing.CommitObject && tag.TargetType != plumbing.TagObject) {
-			return "", false
-		}
-		h = tag.Target
-	}
-	return "", false
 }

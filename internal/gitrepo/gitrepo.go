@@ -237,10 +237,26 @@ func commitOrTag(repo *git.Repository, name string) (*object.Commit, error) {
 	if err != nil {
 		return nil, plumbing.ErrReferenceNotFound
 	}
-	if tag, err := repo.TagObject(ref.Hash()); err == nil {
-		return tag.Commit()
+	return Peel(repo, ref.Hash())
+}
+
+// Peel returns the commit that the object h names: a commit, or a tag (annotated, or a tag of a
+// tag) that leads to one.
+func Peel(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
+	for range 10 {
+		tag, err := repo.TagObject(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return repo.CommitObject(h) // not a tag object: a lightweight tag names its commit
+		}
+		if err != nil {
+			return nil, err
+		}
+		if tag.TargetType != plumbing.CommitObject && tag.TargetType != plumbing.TagObject {
+			return nil, fmt.Errorf("tag %s points at a %s, not a commit", tag.Name, tag.TargetType)
+		}
+		h = tag.Target
 	}
-	return repo.CommitObject(ref.Hash())
+	return nil, fmt.Errorf("tag %s: tags nested too deep", h)
 }
 
 // Tags lists the tags of rm (fetched into its mirror, with branch, for a remote) and the commit
@@ -256,7 +272,7 @@ func (r *Remotes) Tags(ctx context.Context, rm Remote, branch string) (map[strin
 	}
 	tags := map[string]string{}
 	err = iter.ForEach(func(ref *plumbing.Reference) error {
-		if c, err := commitOrTag(repo, ref.Name().Short()); err == nil {
+		if c, err := Peel(repo, ref.Hash()); err == nil {
 			tags[ref.Name().Short()] = c.Hash.String()
 		}
 		return nil
