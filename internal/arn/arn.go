@@ -1,5 +1,5 @@
-// Package arn writes and reads the ARNs of CodePipeline's resources — pipelines, webhooks and
-// custom action types — in the one form AWS gives them.
+// Package arn writes and reads the ARNs of CodePipeline's resources — pipelines, their stages and
+// actions, webhooks and action types — in the one form AWS gives them.
 package arn
 
 import (
@@ -29,6 +29,17 @@ func Pipeline(region, account, name string) string {
 	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", region, account, name)
 }
 
+// Stage is the ARN of a pipeline's stage, the resource IAM checks for calls on one stage.
+func Stage(region, account, pipeline, stage string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s/%s", region, account, pipeline, stage)
+}
+
+// Action is the ARN of an action in a pipeline's stage, the resource IAM checks for calls on one
+// action.
+func Action(region, account, pipeline, stage, action string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s/%s/%s", region, account, pipeline, stage, action)
+}
+
 // Webhook is a webhook's ARN.
 func Webhook(region, account, name string) string {
 	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s:%s", region, account, KindWebhook, name)
@@ -37,6 +48,12 @@ func Webhook(region, account, name string) string {
 // ActionType is a custom action type's ARN.
 func ActionType(region, account, category, provider, version string) string {
 	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s:Custom/%s/%s/%s", region, account, KindActionType, category, provider, version)
+}
+
+// OwnedActionType is the ARN of an action type of any owner ("AWS", "ThirdParty" or "Custom");
+// for "Custom" it is ActionType's.
+func OwnedActionType(region, account, owner, category, provider, version string) string {
+	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s:%s/%s/%s/%s", region, account, KindActionType, owner, category, provider, version)
 }
 
 // ErrNotCodePipeline: the string is not the ARN of a CodePipeline resource.

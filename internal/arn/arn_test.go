@@ -23,6 +23,19 @@ func TestParseReadsWhatTheWritersWrite(t *testing.T) {
 	}
 }
 
+func TestWriters(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{Stage("us-east-1", "111111111111", "p", "Build"), "arn:aws:codepipeline:us-east-1:111111111111:p/Build"},
+		{Action("us-east-1", "111111111111", "p", "Build", "Make"), "arn:aws:codepipeline:us-east-1:111111111111:p/Build/Make"},
+		{OwnedActionType("us-east-1", "1", "AWS", "Source", "S3", "1"), "arn:aws:codepipeline:us-east-1:1:actiontype:AWS/Source/S3/1"},
+		{OwnedActionType("us-east-1", "1", "Custom", "Build", "Make", "1"), ActionType("us-east-1", "1", "Build", "Make", "1")},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
 // FuzzParse: Parse never panics, and what it reads of a pipeline ARN it wrote back is the same.
 func FuzzParse(f *testing.F) {
 	f.Add("arn:aws:codepipeline:us-east-1:1:p")
