@@ -21,6 +21,8 @@ var (
 	ErrConflict      = errors.New("concurrent modification")
 	ErrLimitExceeded = errors.New("limit exceeded")
 	ErrTooManyTags   = errors.New("too many tags")
+	// ErrOtherAccount: the store holds another account's records.
+	ErrOtherAccount = errors.New("the store belongs to another account")
 )
 
 // Pipeline is one version of a pipeline.
@@ -125,6 +127,11 @@ type Store interface {
 	UntagResource(ctx context.Context, resourceARN string, keys []string) error
 
 	Runtime
+
+	// Claim records that the store holds the records of account, the first time, and after
+	// that checks that it does: ErrOtherAccount if it holds another's. Each account has a store of
+	// its own; one that existed before accounts belongs to the account that claims it first.
+	Claim(ctx context.Context, account string) error
 
 	// Secret returns the named random secret of this installation, creating it on first use, so
 	// that every replica sharing the store signs and checks tokens alike.

@@ -612,6 +612,23 @@ func (s *DB) Ready(ctx context.Context) error {
 
 // Secrets.
 
+func (s *DB) Claim(ctx context.Context, account string) error {
+	var owner string
+	err := s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`INSERT INTO store_account (singleton, id) VALUES (1, ?) ON CONFLICT (singleton) DO NOTHING`, account); err != nil {
+			return err
+		}
+		return tx.queryRow(`SELECT id FROM store_account WHERE singleton = 1`).Scan(&owner)
+	})
+	if err != nil {
+		return fmt.Errorf("claim the store for account %s: %w", account, err)
+	}
+	if owner != account {
+		return fmt.Errorf("%w: it holds the records of account %s, not %s", store.ErrOtherAccount, owner, account)
+	}
+	return nil
+}
+
 func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {

@@ -28,6 +28,20 @@ func PostgresURL(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		admin.Exec(fmt.Sprintf("DROP SCHEMA %s CASCADE", schema))
+		// The schemas of a server's other accounts are named after its own.
+		if rows, err := admin.Query("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", schema+`\_account\_%`); err == nil {
+			var others []string
+			for rows.Next() {
+				var name string
+				if rows.Scan(&name) == nil {
+					others = append(others, name)
+				}
+			}
+			rows.Close()
+			for _, name := range others {
+				admin.Exec(fmt.Sprintf("DROP SCHEMA %s CASCADE", name))
+			}
+		}
 		admin.Close()
 	})
 	u, err := url.Parse(base)

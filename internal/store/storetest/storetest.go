@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"Webhooks":                   testWebhooks,
 		"Tags":                       testTags,
 		"Secret":                     testSecret,
+		"Claim":                      testClaim,
 		"SurvivesReopen":             testSurvivesReopen,
 		"Ready":                      testReady,
 	}
@@ -536,6 +538,18 @@ func testSecret(t *testing.T, open func() store.Store) {
 	if len(a) != 32 || string(a) != string(b) || string(a) == string(c) {
 		t.Fatalf("secrets %x %x %x", a, b, c)
 	}
+}
+
+func testClaim(t *testing.T, open func() store.Store) {
+	s := open()
+	must(t, s.Claim(ctx, "111111111111"))
+	must(t, s.Claim(ctx, "111111111111"))
+	must(t, s.Close())
+	s = openStore(t, open)
+	if err := s.Claim(ctx, "222222222222"); !errors.Is(err, store.ErrOtherAccount) || !strings.Contains(err.Error(), "111111111111") {
+		t.Fatalf("claim by another account after reopening: %v, want ErrOtherAccount naming the owner", err)
+	}
+	must(t, s.Claim(ctx, "111111111111"))
 }
 
 func testSurvivesReopen(t *testing.T, open func() store.Store) {
