@@ -5,6 +5,10 @@ endpoint="${SLUICE_ENDPOINT:-http://127.0.0.1:4566}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-sluice}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-sluice}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" AWS_PAGER=""
 aws() { command aws --endpoint-url "$endpoint" "$@"; }
+# A server with authentication on asks git for credentials: git presents the same access key,
+# its id as user name and its secret as password, as for CodeCommit's HTTPS Git credentials.
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=credential.helper
+export GIT_CONFIG_VALUE_0='!f() { test "$1" = get && echo "username=$AWS_ACCESS_KEY_ID" && echo "password=$AWS_SECRET_ACCESS_KEY"; }; f'
 
 # latest_execution PIPELINE prints the id of the pipeline's newest execution.
 latest_execution() {

@@ -48,4 +48,6 @@ run scripts/js-client.sh
 run scripts/conformance.sh
 run go run ./bench -short -out "$(mktemp)"
 run scripts/examples.sh
+run scripts/examples.sh --auth
 run scripts/quickstart.sh
+run scripts/quickstart.sh --auth

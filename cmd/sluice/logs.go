@@ -36,7 +36,11 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return flag.ErrHelp
 	}
 	pipeline := fs.Arg(0)
-	client := cp.New(cp.Options{Region: "us-east-1", BaseEndpoint: endpoint, Credentials: aws.AnonymousCredentials{}})
+	awsCfg, err := loadAWSConfig(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	client := cp.NewFromConfig(awsCfg, func(o *cp.Options) { o.BaseEndpoint = endpoint })
 	execID := fs.Arg(1)
 	if execID == "" {
 		out, err := client.ListPipelineExecutions(ctx, &cp.ListPipelineExecutionsInput{PipelineName: &pipeline, MaxResults: aws.Int32(1)})
@@ -73,7 +77,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(stdout, "==> %s / %s (%s) <==\n", aws.ToString(a.StageName), aws.ToString(a.ActionName), id)
 			}
 			actionRunning := a.Status == types.ActionExecutionStatusInProgress
-			n, complete, err := printLog(ctx, stdout, url, printed[id], *follow && actionRunning)
+			n, complete, err := printLog(ctx, awsCfg, stdout, url, printed[id], *follow && actionRunning)
 			printed[id] += n
 			if errors.Is(err, errNoLog) && actionRunning {
 				continue // the run has not started yet
@@ -115,13 +119,9 @@ func actionExecutions(ctx context.Context, client *cp.Client, pipeline, execID s
 var errNoLog = errors.New("no log yet")
 
 // printLog copies a log from offset to w, following it while it is written if follow is set.
-func printLog(ctx context.Context, w io.Writer, url string, offset int64, follow bool) (int64, bool, error) {
+func printLog(ctx context.Context, cfg aws.Config, w io.Writer, url string, offset int64, follow bool) (int64, bool, error) {
 	url = fmt.Sprintf("%s?offset=%d&follow=%t", url, offset, follow)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, false, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getSigned(ctx, cfg, url)
 	if err != nil {
 		return 0, false, err
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/archive"
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/connections"
 	"github.com/sluicehq/sluice/internal/protocol"
 	"github.com/sluicehq/sluice/internal/runners"
@@ -101,11 +102,11 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 		fs.PrintDefaults()
 		return flag.ErrHelp
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/_sluice/connections/"+url.PathEscape(*id)+"/secret", nil)
+	awsCfg, err := loadAWSConfig(ctx, "", true)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getSigned(ctx, awsCfg, strings.TrimSuffix(*endpoint, "/")+"/_sluice/connections/"+url.PathEscape(*id)+"/secret")
 	if err != nil {
 		return err
 	}
@@ -131,6 +132,7 @@ type serveFlags struct {
 	cfg                  server.Config
 	listen, debugListen  string
 	allowUnauthenticated bool
+	authMode, identities string
 	tlsCert, tlsKey      string
 	logLevel, logFormat  string
 	workerProviders      string
@@ -143,7 +145,9 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f := &serveFlags{cfg: server.Config{Limits: api.DefaultLimits}, gitRemotes: remoteMap{}}
 	c := &f.cfg
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on")
-	fs.BoolVar(&f.allowUnauthenticated, "allow-unauthenticated", false, "serve on an address other than loopback although nothing asks who is calling (authentication is not implemented yet): anyone who reaches the port can run commands on this machine through builds")
+	fs.StringVar(&f.authMode, "auth", authOff, "'off' (local development: every request is the root of --account-id) or 'sigv4' (requests must be signed with an access key of --identities, as AWS checks them)")
+	fs.StringVar(&f.identities, "identities", "", "YAML or JSON file of the accounts, users, access keys and policies --auth sigv4 checks requests against; read again on SIGHUP")
+	fs.BoolVar(&f.allowUnauthenticated, "allow-unauthenticated", false, "with --auth off, serve on an address other than loopback although nothing asks who is calling: anyone who reaches the port can run commands on this machine through builds")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, together with --tls-key (default: plain HTTP)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.DataDir, "data", "./sluice-data", "directory for the embedded database and artifacts")
@@ -202,9 +206,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkExposure(ln.Addr(), f.allowUnauthenticated, logger); err != nil {
+	identities, err := loadIdentities(f.authMode, f.identities)
+	if err != nil {
 		ln.Close()
 		return err
+	}
+	if identities == nil {
+		if err := checkExposure(ln.Addr(), f.allowUnauthenticated, logger); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	scheme := "http"
 	if f.tlsCert != "" || f.tlsKey != "" {
@@ -233,13 +244,71 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.WorkerProviders = splitList(f.workerProviders)
 	cfg.GitRemotes = f.gitRemotes
 	cfg.Logger = logger
+	cfg.Identities = identities
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer srv.Close()
+	if identities != nil {
+		defer reloadOnHangup(ctx, identities, logger)()
+	}
 	return srv.Serve(ctx, ln)
+}
+
+// Modes of --auth.
+const (
+	authOff   = "off"
+	authSigV4 = "sigv4"
+)
+
+// loadIdentities reads the identities --auth sigv4 checks requests against; with --auth off
+// there are none.
+func loadIdentities(mode, path string) (*auth.Identities, error) {
+	switch mode {
+	case authOff:
+		if path != "" {
+			return nil, errors.New("--identities is read with --auth sigv4 only: add --auth sigv4 to check requests against it")
+		}
+		return nil, nil
+	case authSigV4:
+		if path == "" {
+			return nil, errors.New("--auth sigv4 needs --identities FILE, the accounts, users and access keys to check requests against")
+		}
+		return auth.LoadIdentities(path)
+	}
+	return nil, fmt.Errorf("--auth %q is neither %s nor %s", mode, authOff, authSigV4)
+}
+
+// reloadOnHangup reads the identities again on every SIGHUP until ctx ends or the returned
+// function is called; a file that cannot be read leaves the identities as they were.
+func reloadOnHangup(ctx context.Context, identities *auth.Identities, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-quit:
+				return
+			case <-hup:
+				if err := identities.Reload(); err != nil {
+					logger.Error("identities not reloaded: the ones read before stay in force", "err", err)
+					continue
+				}
+				logger.Info("identities reloaded", "accounts", len(identities.Accounts()))
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(quit)
+		<-done
+	}
 }
 
 // checkExposure refuses to serve on an address other than loopback unless the operator allows

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
@@ -67,16 +66,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := []func(*awsconfig.LoadOptions) error{}
-	if *region != "" {
-		opts = append(opts, awsconfig.WithRegion(*region))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWSConfig(ctx, *region, false)
 	if err != nil {
-		return fmt.Errorf("load the AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
+		return err
 	}
 	client := cp.NewFromConfig(awsCfg, func(o *cp.Options) {
 		if *endpoint != "" {

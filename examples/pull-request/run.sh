@@ -34,7 +34,7 @@ if [ -n "${SLUICE_BIN:-}" ]; then
   secret="$("$SLUICE_BIN" connection-secret --endpoint "$endpoint" --connection-id "$connection_arn")"
   url="$("$SLUICE_BIN" connection-secret --endpoint "$endpoint" --connection-id "$connection_arn" --url)"
 else
-  answer="$(curl -fsS "$endpoint/_sluice/connections/$connection_id/secret")"
+  answer="$(curl -fsS -u "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$endpoint/_sluice/connections/$connection_id/secret")"
   secret="$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')"
   url="$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["webhookUrl"])')"
 fi

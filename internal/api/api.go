@@ -61,6 +61,8 @@ type Config struct {
 	ClientID func(jobID string) string
 	// LogURL is where the log of a built-in runner's action execution is served.
 	LogURL func(actionExecutionID string) string
+	// WebhookURL is the URL PutWebhook hands out for a new webhook, whose deliveries carry token.
+	WebhookURL func(token string) string
 	// CheckStateCache makes every execution step check its cached state against the store, for
 	// tests (executor.Config).
 	CheckStateCache bool

@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
 	"github.com/sluicehq/sluice/internal/store/storetest"
+	"github.com/sluicehq/sluice/internal/webhooks"
 )
 
 const account = "123456789012"
@@ -100,7 +101,8 @@ func newEnvTB(t testing.TB, st store.Store, configure func(*api.Config)) *env {
 	t.Cleanup(func() { objs.Close() })
 	issuer := sluicecreds.NewIssuer([]byte("test key"))
 	cfg := api.Config{AccountID: account, Region: "us-east-1", PublicURL: "http://sluice.test", Now: clk.now,
-		Artifacts: artifacts.NewLocal(objs, issuer, "http://sluice.test"), ClientID: issuer.ClientID,
+		WebhookURL: func(token string) string { return webhooks.URL("http://sluice.test", token, "") },
+		Artifacts:  artifacts.NewLocal(objs, issuer, "http://sluice.test", account, account), ClientID: issuer.ClientID,
 		WorkerProviders: map[string]bool{"CloudFormation": true}, CheckStateCache: checkStateCache(t)}
 	configure(&cfg)
 	if cfg.Limits == (api.Limits{}) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/arn"
 	"github.com/sluicehq/sluice/internal/catalog"
@@ -68,7 +67,7 @@ func (s *Service) PutWebhook(ctx context.Context, in *model.PutWebhookInput) (*m
 		if _, err := rand.Read(token); err != nil {
 			return nil, internal("put webhook", err)
 		}
-		url = strings.TrimSuffix(s.cfg.PublicURL, "/") + "/_sluice/webhooks/trigger?t=" + hex.EncodeToString(token) + "&v=1"
+		url = s.cfg.WebhookURL(hex.EncodeToString(token))
 	}
 	doc, err := json.Marshal(def)
 	if err != nil {

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -81,6 +82,9 @@ type Config struct {
 	Recorder Recorder
 	// PublicURL is where Git servers reach Sluice, for the webhook URL the secret endpoint shows.
 	PublicURL string
+	// Account, if set, is added to that URL as its account parameter: the server routes
+	// deliveries to the account it names, and to its own account without one.
+	Account string
 	// MaxBodyBytes bounds a delivery's body; 0 means MaxBodyBytes.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -169,7 +173,7 @@ func (h *Handler) ServeSecret(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Logger.Info("connection secret read", "connection", id, "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(SecretAnswer{ConnectionID: id, Secret: secret, WebhookURL: h.cfg.PublicURL + WebhookPath(id),
+	_ = json.NewEncoder(w).Encode(SecretAnswer{ConnectionID: id, Secret: secret, WebhookURL: h.webhookURL(id),
 		ContentType: "application/json", Events: []string{"push", "pull_request"}})
 }
 
@@ -327,4 +331,13 @@ func checkSignature(header http.Header, body, doc []byte, form bool, secret stri
 		return "no X-Hub-Signature-256, X-Gitea-Signature or X-Forgejo-Signature header (is the webhook's secret set?)"
 	}
 	return ""
+}
+
+// webhookURL is where a Git server delivers the events of connection id.
+func (h *Handler) webhookURL(id string) string {
+	u := h.cfg.PublicURL + WebhookPath(id)
+	if h.cfg.Account != "" {
+		u += "?" + delivery.AccountParameter + "=" + url.QueryEscape(h.cfg.Account)
+	}
+	return u
 }

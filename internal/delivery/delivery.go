@@ -24,6 +24,10 @@ import (
 // or Forgejo makes fits.
 const MaxBodyBytes = 25 << 20
 
+// AccountParameter names, in the URLs handed out for an account's deliveries, the account they
+// belong to; a delivery without one goes to the server's own account.
+const AccountParameter = "account"
+
 // Document is the JSON document a delivery carries: its body, or, for a form
 // (application/x-www-form-urlencoded, which GitHub and Gitea offer), its payload field; form
 // reports which.

@@ -45,7 +45,10 @@ type Server struct {
 	// onPush is told of every branch and tag a push moved, before the push is answered: an
 	// error fails the answer, so that a push the client sees accepted was heard of.
 	onPush func(ctx context.Context, p Push) error
-	logger *slog.Logger
+	// authorize, if set, tells whether the request's caller may perform action
+	// (codecommit:GitPull or codecommit:GitPush) on the repository.
+	authorize func(ctx context.Context, action, repository string) error
+	logger    *slog.Logger
 	// pushing serialises pushes to one repository, so that each sees which branches it moved:
 	// it holds a lock per repository that a push holds or waits for, and no more.
 	mu      sync.Mutex
@@ -59,9 +62,15 @@ type repoLock struct {
 }
 
 // New returns a server of the repositories remotes hosts.
-func New(remotes *gitrepo.Remotes, onPush func(context.Context, Push) error, logger *slog.Logger) *Server {
-	return &Server{remotes: remotes, onPush: onPush, logger: logger, pushing: map[string]*repoLock{}}
+func New(remotes *gitrepo.Remotes, onPush func(context.Context, Push) error, authorize func(ctx context.Context, action, repository string) error, logger *slog.Logger) *Server {
+	return &Server{remotes: remotes, onPush: onPush, authorize: authorize, logger: logger, pushing: map[string]*repoLock{}}
 }
+
+// IAM's actions for git's two directions, as CodeCommit names them.
+const (
+	ActionPull = "codecommit:GitPull"
+	ActionPush = "codecommit:GitPush"
+)
 
 // lock waits until no other push into the repository at path runs, and returns the function
 // that lets the next one go.
@@ -108,6 +117,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.remotes.Hosted(name) {
 		http.Error(w, fmt.Sprintf("The repository %s is mapped to another remote (--git-remote): push there", name), http.StatusNotFound)
 		return
+	}
+	if s.authorize != nil {
+		action := ActionPull
+		if endpoint == "/git-receive-pack" || r.URL.Query().Get("service") == "git-receive-pack" {
+			action = ActionPush
+		}
+		if err := s.authorize(r.Context(), action, name); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
 	}
 	gitPath, err := exec.LookPath("git")
 	if err != nil {

@@ -44,7 +44,7 @@ func newHost(t *testing.T) *host {
 		}
 		h.pushes = append(h.pushes, p)
 		return nil
-	}, slog.New(slog.DiscardHandler)))
+	}, nil, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL + githost.Prefix
 	return h

@@ -51,6 +51,9 @@ type Bucket struct {
 	Name       string
 	Created    time.Time
 	Versioning string
+	// Owner is the 12-digit account the bucket belongs to; empty for a bucket created before
+	// owners were recorded, which belongs to the server's default account.
+	Owner string
 }
 
 // Object describes one version of an object.
@@ -82,6 +85,7 @@ type Store struct {
 	db  *sql.DB
 }
 
+// schema is the index as it was first laid out; migrations bring it up to date.
 const schema = `
 CREATE TABLE IF NOT EXISTS buckets (
 	name TEXT PRIMARY KEY,
@@ -106,6 +110,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS objects_version ON objects (bucket, key, versi
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (bucket, latest, key);
 `
 
+// migrations change the index after schema, forward only: migrations[i] brings an index at
+// version i (PRAGMA user_version) to version i+1. Append to it; never edit an entry.
+var migrations = []string{
+	// 1: buckets record the account that owns them; those from before have none.
+	`ALTER TABLE buckets ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+	CREATE INDEX buckets_owner ON buckets (owner, name);`,
+}
+
 // Open opens (creating if need be) the store in dir.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
@@ -126,19 +138,51 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open object index: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	s := &Store{dir: abs, db: db}
+	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create object index: %w", err)
+		return nil, err
 	}
-	return &Store{dir: abs, db: db}, nil
+	return s, nil
+}
+
+// migrate lays out the index and brings it up to date, in one transaction, so that stores
+// opened at once by several processes each see it whole.
+func (s *Store) migrate(ctx context.Context) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("the index is at version %d, newer than this Sluice knows (%d)", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", i+1, err)
+			}
+		}
+		// PRAGMA takes no parameters; len(migrations) is a constant of this program.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create object index: %w", err)
+	}
+	return nil
 }
 
 // Close closes the index.
 func (s *Store) Close() error { return s.db.Close() }
 
-// CreateBucket creates a bucket, or fails with ErrBucketExists.
-func (s *Store) CreateBucket(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO buckets (name, created) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, time.Now().UnixMilli())
+// CreateBucket creates a bucket owned by the account owner, or fails with ErrBucketExists
+// whoever owns the one there is.
+func (s *Store) CreateBucket(ctx context.Context, name, owner string) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO buckets (name, created, owner) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		name, time.Now().UnixMilli(), owner)
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", name, err)
 	}
@@ -152,7 +196,7 @@ func (s *Store) CreateBucket(ctx context.Context, name string) error {
 func (s *Store) Bucket(ctx context.Context, name string) (Bucket, error) {
 	b := Bucket{Name: name}
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT created, versioning FROM buckets WHERE name = ?`, name).Scan(&created, &b.Versioning)
+	err := s.db.QueryRowContext(ctx, `SELECT created, versioning, owner FROM buckets WHERE name = ?`, name).Scan(&created, &b.Versioning, &b.Owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ErrNoSuchBucket
 	}
@@ -163,9 +207,19 @@ func (s *Store) Bucket(ctx context.Context, name string) (Bucket, error) {
 	return b, nil
 }
 
-// Buckets lists the buckets by name.
-func (s *Store) Buckets(ctx context.Context) ([]Bucket, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, created, versioning FROM buckets ORDER BY name`)
+// Buckets lists by name the buckets that one of owners owns; "" among them names the buckets
+// created before owners were recorded, which the default account's callers include. With no
+// owner at all, it lists every bucket.
+func (s *Store) Buckets(ctx context.Context, owners ...string) ([]Bucket, error) {
+	q := `SELECT name, created, versioning, owner FROM buckets ORDER BY name`
+	args := make([]any, len(owners))
+	if len(owners) > 0 {
+		for i, o := range owners {
+			args[i] = o
+		}
+		q = `SELECT name, created, versioning, owner FROM buckets WHERE owner IN (?` + strings.Repeat(", ?", len(owners)-1) + `) ORDER BY name`
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list buckets: %w", err)
 	}
@@ -174,7 +228,7 @@ func (s *Store) Buckets(ctx context.Context) ([]Bucket, error) {
 	for rows.Next() {
 		var b Bucket
 		var created int64
-		if err := rows.Scan(&b.Name, &created, &b.Versioning); err != nil {
+		if err := rows.Scan(&b.Name, &created, &b.Versioning, &b.Owner); err != nil {
 			return nil, err
 		}
 		b.Created = time.UnixMilli(created).UTC()

@@ -39,9 +39,22 @@ const (
 
 // Handler answers CodePipeline requests.
 type Handler struct {
-	Service      model.Service
+	// Service answers every request, unless Gate says which service answers whom.
+	Service model.Service
+	// Gate, if set, admits each request before its operation runs.
+	Gate         Gate
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+}
+
+// Gate admits requests: it tells who sent one and whether they may call its operation. Its
+// refusals are *model.Error, written as any operation's errors are.
+type Gate interface {
+	// Authenticate tells who sent r, whose body is body: it returns r's context carrying who it
+	// is, and the service that answers them.
+	Authenticate(r *http.Request, body []byte) (context.Context, model.Service, error)
+	// Authorize tells whether whoever ctx carries may call the operation op with input in.
+	Authorize(ctx context.Context, op string, in any) error
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,23 +96,34 @@ func (h *Handler) serve(r *http.Request) (opName string, out any, err error) {
 	if err != nil {
 		return opName, nil, err
 	}
+	ctx, svc := r.Context(), h.Service
+	if h.Gate != nil {
+		if ctx, svc, err = h.Gate.Authenticate(r, body); err != nil {
+			return opName, nil, err
+		}
+	}
 	in := op.NewInput()
 	if err := decode(body, in); err != nil {
 		return opName, nil, err
 	}
-	out, err = h.invoke(r.Context(), op, in)
+	if h.Gate != nil {
+		if err := h.Gate.Authorize(ctx, op.Name, in); err != nil {
+			return opName, nil, err
+		}
+	}
+	out, err = h.invoke(ctx, svc, op, in)
 	return opName, out, err
 }
 
 // invoke calls the operation, turning a panic in it into an internal failure so that one bad
 // request cannot take the connection, or the server, down.
-func (h *Handler) invoke(ctx context.Context, op *model.Operation, in any) (out any, err error) {
+func (h *Handler) invoke(ctx context.Context, svc model.Service, op *model.Operation, in any) (out any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("operation %s panicked: %v", op.Name, p)
 		}
 	}()
-	return op.Invoke(ctx, h.Service, in)
+	return op.Invoke(ctx, svc, in)
 }
 
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {

@@ -25,7 +25,7 @@ func localArtifacts(t *testing.T) artifacts.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { objs.Close() })
-	return artifacts.NewLocal(objs, credentials.NewIssuer([]byte("test-key-of-32-bytes-0123456789a")), "http://127.0.0.1:4566")
+	return artifacts.NewLocal(objs, credentials.NewIssuer([]byte("test-key-of-32-bytes-0123456789a")), "http://127.0.0.1:4566", "000000000000", "000000000000")
 }
 
 // putArtifact stores files, zipped, as the artifact name in the store's bucket "artifacts".

@@ -20,6 +20,12 @@ type backend struct {
 	store *objects.Store
 	// written, if set, hears of every object version written, before the write is answered.
 	written Written
+	// account owns the buckets created through gofakes3, which it creates only with
+	// authentication off.
+	account string
+	// listAll says ListBuckets lists every bucket, as it does with authentication off; with it
+	// on, the server answers ListBuckets itself, with the caller's buckets only.
+	listAll bool
 }
 
 var (
@@ -34,6 +40,9 @@ const beyondPrefix = "\U0010FFFF"
 const listBatch = 1000
 
 func (b backend) ListBuckets() ([]gofakes3.BucketInfo, error) {
+	if !b.listAll {
+		return nil, errors.New("ListBuckets reached gofakes3 with authentication on")
+	}
 	buckets, err := b.store.Buckets(context.Background())
 	if err != nil {
 		return nil, err
@@ -89,7 +98,7 @@ func (b backend) ListBucket(name string, prefix *gofakes3.Prefix, page gofakes3.
 }
 
 func (b backend) CreateBucket(name string) error {
-	err := b.store.CreateBucket(context.Background(), name)
+	err := b.store.CreateBucket(context.Background(), name, b.account)
 	if errors.Is(err, objects.ErrBucketExists) {
 		return gofakes3.ResourceError(gofakes3.ErrBucketAlreadyExists, name)
 	}

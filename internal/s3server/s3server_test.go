@@ -50,7 +50,7 @@ func newClient(tb testing.TB) *s3.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, nil, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(Config{Store: objs, Issuer: sluicecreds.NewIssuer([]byte("k")), Jobs: noJobs{}, Logger: slog.New(slog.DiscardHandler)}))
 	tb.Cleanup(func() { srv.Close(); objs.Close() })
 	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})
@@ -249,7 +249,7 @@ func newJobServer(t testing.TB) (string, *s3.Client, *s3.Client) {
 		t.Fatal(err)
 	}
 	issuer := sluicecreds.NewIssuer([]byte("k"))
-	srv := httptest.NewServer(New(objs, issuer, oneJob{}, nil, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(Config{Store: objs, Issuer: issuer, Jobs: oneJob{}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(func() { srv.Close(); objs.Close() })
 	client := func(creds aws.CredentialsProvider) *s3.Client {
 		return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
@@ -502,7 +502,7 @@ func TestWritesAreHeardBeforeTheyAreAnswered(t *testing.T) {
 		heard = append(heard, bucket+"/"+key+"@"+version)
 		return nil
 	}
-	srv := httptest.NewServer(New(objs, sluicecreds.NewIssuer([]byte("k")), noJobs{}, written, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(Config{Store: objs, Issuer: sluicecreds.NewIssuer([]byte("k")), Jobs: noJobs{}, Written: written, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(func() { srv.Close(); objs.Close() })
 	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Retryer: sdktest.ConnectionRetries(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), DisableLogOutputChecksumValidationSkipped: true})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,7 +74,7 @@ func classify(r *http.Request, bucket, key string) operation {
 	case versionQuery(q) != "":
 		ops = byMethod{http.MethodGet: {"GetObject", readObject}, http.MethodHead: {"HeadObject", readObject},
 			http.MethodDelete: {"DeleteObject", writeObject}}
-	case key != "":
+	case bucket != "" && key != "":
 		put := operation{"PutObject", writeObject}
 		if _, ok := r.Header["X-Amz-Copy-Source"]; ok {
 			put = operation{"CopyObject", copyObject}
@@ -186,23 +187,11 @@ func copySource(src Location, version string) string {
 }
 
 // authorizeDeletes checks a multi-object delete: every key it names must be writable, or nothing
-// is deleted. It reads the body, bounded, and puts it back for gofakes3, which decodes it as
-// here.
+// is deleted.
 func (sc scope) authorizeDeletes(r *http.Request, bucket string) *s3Error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxDeleteBody+1))
-	if err != nil {
-		return &s3Error{http.StatusBadRequest, "IncompleteBody", "The request body could not be read: " + err.Error()}
-	}
-	if len(body) > maxDeleteBody {
-		return &s3Error{http.StatusBadRequest, "MaxMessageLengthExceeded", "Your request was too big."}
-	}
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{bytes.NewReader(body), r.Body}
-	var in gofakes3.DeleteRequest
-	if err := xml.NewDecoder(bytes.NewReader(body)).Decode(&in); err != nil {
-		return &s3Error{http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: " + err.Error()}
+	in, refused := readDeletes(r)
+	if refused != nil {
+		return refused
 	}
 	for _, o := range in.Objects {
 		if l := (Location{Bucket: bucket, Key: o.Key}); !sc.writable(l) {
@@ -210,6 +199,30 @@ func (sc scope) authorizeDeletes(r *http.Request, bucket string) *s3Error {
 		}
 	}
 	return nil
+}
+
+// readDeletes reads the body of a multi-object delete, bounded, and puts it back for gofakes3,
+// which decodes it as here.
+func readDeletes(r *http.Request) (gofakes3.DeleteRequest, *s3Error) {
+	var in gofakes3.DeleteRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxDeleteBody+1))
+	if refused := (*s3Error)(nil); errors.As(err, &refused) {
+		return in, refused
+	}
+	if err != nil {
+		return in, &s3Error{http.StatusBadRequest, "IncompleteBody", "The request body could not be read: " + err.Error()}
+	}
+	if len(body) > maxDeleteBody {
+		return in, tooBig
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{bytes.NewReader(body), r.Body}
+	if err := xml.NewDecoder(bytes.NewReader(body)).Decode(&in); err != nil {
+		return in, &s3Error{http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: " + err.Error()}
+	}
+	return in, nil
 }
 
 func (sc scope) unreachable(l Location) *s3Error {

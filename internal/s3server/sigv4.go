@@ -1,216 +1,185 @@
 package s3server
 
 import (
-	"context"
-	"crypto/hmac"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/sluicehq/sluice/internal/auth"
 )
 
-const (
-	sigV4Algorithm = "AWS4-HMAC-SHA256"
-	sigV2Algorithm = "AWS" // the scheme of a Signature Version 2 Authorization header
-	amzDateFormat  = "20060102T150405Z"
-	// maxPresignedExpiry is the longest a presigned URL may be valid for, a week, as in S3.
-	maxPresignedExpiry = 7 * 24 * time.Hour
-)
-
-// signature is what a request says of its signer and signature, in its Authorization header or,
-// for a presigned URL, in its query.
-type signature struct {
-	algorithm                    string
-	accessKeyID, region, service string
-	signedHeaders                []string
-	signature                    string
-	date, token                  string // X-Amz-Date and X-Amz-Security-Token
-
-	presigned bool
-	expires   string // X-Amz-Expires, in seconds
-	malformed string // what is wrong with a presigned URL's parameters, if anything
+// claim is whom a request says it is signed by, read before anything is checked: enough to tell
+// job credentials from others, whatever the scheme they are used with.
+type claim struct {
+	accessKeyID string
 }
 
-// parseSignature reads how r is signed: by its Authorization header or its query. A request
-// signed neither way yields the zero signature. One that names job credentials either way must
-// use only one of them, as S3 requires; for others the header wins, as it always has here.
-func (s *server) parseSignature(r *http.Request) (signature, *s3Error) {
+// readClaims reads the access keys a request names in its Authorization header and in its
+// query; both says it names one both ways. A SigV4 header whose Credential is not of its form is
+// refused, whoever sent it.
+func readClaims(r *http.Request) (header, query claim, both bool, refused *s3Error) {
 	q := r.URL.Query()
-	header := r.Header.Get("Authorization")
-	var presigned signature
-	if q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("AWSAccessKeyId") {
-		presigned = parsePresigned(q)
-		if header == "" {
-			return presigned, nil
+	inQuery := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("AWSAccessKeyId")
+	if inQuery {
+		key, _, _ := strings.Cut(q.Get("X-Amz-Credential"), "/")
+		if !q.Has("X-Amz-Credential") {
+			key = q.Get("AWSAccessKeyId")
 		}
+		query = claim{accessKeyID: key}
 	}
-	sig, err := parseAuthorization(header)
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return header, query, false, nil
+	}
+	header, err := parseAuthorization(h)
 	if err != nil {
-		return sig, &s3Error{http.StatusBadRequest, "AuthorizationHeaderMalformed", err.Error()}
+		return header, query, false, &s3Error{http.StatusBadRequest, "AuthorizationHeaderMalformed", err.Error()}
 	}
-	if presigned.presigned && (s.isJob(sig.accessKeyID) || s.isJob(presigned.accessKeyID)) {
-		return signature{}, &s3Error{http.StatusBadRequest, "InvalidArgument",
-			"Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"}
-	}
-	sig.date, sig.token = r.Header.Get("X-Amz-Date"), r.Header.Get("X-Amz-Security-Token")
-	return sig, nil
+	return header, query, inQuery, nil
 }
 
-func (s *server) isJob(accessKeyID string) bool {
-	_, ok := s.issuer.JobOf(accessKeyID)
-	return ok
-}
-
-// parseAuthorization reads a SigV4 "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
-// Signature=…" header, and the access key of the other AWS schemes (SigV4a, SigV2) so that job
-// credentials used with them can be refused; any other header yields the zero signature.
-func parseAuthorization(h string) (signature, error) {
-	var a signature
+// parseAuthorization reads the access key of an Authorization header of one of AWS's schemes:
+// SigV4's "AWS4-HMAC-SHA256 Credential=<key>/…", SigV4a's, and SigV2's "AWS <key>:…". Any other
+// header names none.
+func parseAuthorization(h string) (claim, error) {
 	scheme, rest, _ := strings.Cut(h, " ")
-	if scheme == sigV2Algorithm { // AWS <access key>:<signature>
-		a.algorithm = scheme
-		a.accessKeyID, _, _ = strings.Cut(rest, ":")
-		return a, nil
+	if scheme == "AWS" {
+		key, _, _ := strings.Cut(rest, ":")
+		return claim{accessKeyID: key}, nil
 	}
 	if !strings.HasPrefix(scheme, "AWS4-") {
-		return a, nil
+		return claim{}, nil
 	}
-	a.algorithm = scheme
 	for part := range strings.SplitSeq(rest, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "Credential":
-			fields := strings.Split(v, "/")
-			if scheme != sigV4Algorithm {
-				a.accessKeyID = fields[0]
-				continue
-			}
-			if len(fields) != 5 {
-				return a, fmt.Errorf("the Credential %q is not of the form <key>/<date>/<region>/<service>/aws4_request", v)
-			}
-			a.accessKeyID, a.region, a.service = fields[0], fields[2], fields[3]
-		case "SignedHeaders":
-			a.signedHeaders = strings.Split(v, ";")
-		case "Signature":
-			a.signature = v
+		if k != "Credential" {
+			continue
 		}
+		fields := strings.Split(v, "/")
+		if scheme == auth.Algorithm && len(fields) != 5 {
+			return claim{}, fmt.Errorf("the Credential %q is not of the form <key>/<date>/<region>/<service>/aws4_request", v)
+		}
+		return claim{accessKeyID: fields[0]}, nil
 	}
-	return a, nil
+	return claim{}, nil
 }
 
-// parsePresigned reads the signature of a presigned URL from its query: SigV4's X-Amz-*
-// parameters, each exactly once, or a SigV2 AWSAccessKeyId.
-func parsePresigned(q url.Values) signature {
-	if q.Has("AWSAccessKeyId") && !q.Has("X-Amz-Credential") {
-		return signature{presigned: true, algorithm: sigV2Algorithm, accessKeyID: q.Get("AWSAccessKeyId")}
-	}
-	sig := signature{presigned: true}
-	one := func(name string) string {
-		if len(q[name]) != 1 {
-			sig.malformed = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
-		}
-		return q.Get(name)
-	}
-	sig.algorithm, sig.date, sig.expires, sig.signature = one("X-Amz-Algorithm"), one("X-Amz-Date"), one("X-Amz-Expires"), one("X-Amz-Signature")
-	sig.signedHeaders = strings.Split(one("X-Amz-SignedHeaders"), ";")
-	credential := one("X-Amz-Credential")
-	fields := strings.Split(credential, "/")
-	sig.accessKeyID = fields[0]
-	if len(fields) == 5 {
-		sig.region, sig.service = fields[2], fields[3]
-	} else if sig.malformed == "" && sig.algorithm == sigV4Algorithm {
-		sig.malformed = fmt.Sprintf("the X-Amz-Credential %q is not of the form <key>/<date>/<region>/<service>/aws4_request", credential)
-	}
-	if len(q["X-Amz-Security-Token"]) == 1 {
-		sig.token = q.Get("X-Amz-Security-Token")
-	}
-	return sig
+// signer is who signed a request whose signature verified, and the secret it signed with: what
+// checks the signatures of an aws-chunked body's chunks.
+type signer struct {
+	sig    auth.Signature
+	secret string
 }
 
-// checkValidity refuses a presigned URL outside the time it is valid for: from its signing,
-// give or take the clock skew allowed, to its expiry.
-func (sig signature) checkValidity(now time.Time) *s3Error {
-	malformed := func(msg string) *s3Error {
-		return &s3Error{http.StatusBadRequest, "AuthorizationQueryParametersError", msg}
-	}
-	signed, err := time.Parse(amzDateFormat, sig.date)
+// The refusals of signatures, in S3's words.
+var (
+	signatureMismatch = &s3Error{http.StatusForbidden, "SignatureDoesNotMatch",
+		"The request signature we calculated does not match the signature you provided. Check your key and signing method."}
+	unsupportedScheme = &s3Error{http.StatusBadRequest, "InvalidRequest",
+		"The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."}
+	missingPayloadHash = &s3Error{http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"}
+)
+
+// authenticateJob checks a request signed with the credentials of job jobID: their signature,
+// their session token, a presigned URL's time, and that the job still runs. It returns what
+// signed the request and what the job may reach.
+func (s *server) authenticateJob(r *http.Request, jobID string) (*signer, scope, *s3Error) {
+	sig, err := auth.Parse(r)
 	if err != nil {
-		return malformed(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
+		return nil, scope{}, signatureRefusal(err, sig, "")
 	}
-	seconds, err := strconv.ParseInt(sig.expires, 10, 64)
-	switch {
-	case err != nil:
-		return malformed("X-Amz-Expires should be a number")
-	case seconds < 0:
-		return malformed("X-Amz-Expires must be non-negative")
-	case seconds > int64(maxPresignedExpiry/time.Second):
-		return malformed("X-Amz-Expires must be less than a week (in seconds) that is 604800")
-	case now.Before(signed.Add(-maxClockSkew)):
+	if !s.issuer.ValidToken(sig.AccessKeyID, sig.SessionToken) {
+		return nil, scope{}, &s3Error{http.StatusForbidden, "InvalidToken", "The provided token is malformed or otherwise invalid."}
+	}
+	if !sig.Presigned && r.Header.Get("X-Amz-Content-Sha256") == "" {
+		return nil, scope{}, missingPayloadHash
+	}
+	secret := s.issuer.SecretKey(sig.AccessKeyID)
+	if err := sig.Verify(r, secret, auth.VerifyOptions{S3: true, PayloadHash: r.Header.Get("X-Amz-Content-Sha256")}); err != nil {
+		return nil, scope{}, signatureMismatch
+	}
+	// A header's time is checked by gofakes3, as for every request; a presigned URL's here.
+	if sig.Presigned {
+		if err := sig.CheckTime(time.Now(), maxClockSkew); err != nil {
+			return nil, scope{}, signatureRefusal(err, sig, "")
+		}
+	}
+	read, write, running, err := s.jobs.JobObjects(r.Context(), jobID)
+	if err != nil {
+		s.logger.Error("look up a job's artifacts", "job", jobID, "err", err)
+		return nil, scope{}, &s3Error{http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again."}
+	}
+	if !running {
+		return nil, scope{}, &s3Error{http.StatusBadRequest, "ExpiredToken", fmt.Sprintf("The provided token has expired: job %s is no longer in progress.", jobID)}
+	}
+	return &signer{sig: sig, secret: secret}, scope{jobID: jobID, read: read, write: write}, nil
+}
+
+// authenticateUser checks a request signed by a user of the identities, and returns who.
+func (s *server) authenticateUser(r *http.Request) (*auth.Principal, *signer, *s3Error) {
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if strings.HasPrefix(r.Header.Get("Authorization"), auth.Algorithm+" ") && payload == "" {
+		return nil, nil, missingPayloadHash
+	}
+	p, sig, err := s.auth.Authenticate(r, auth.Surface{Service: "s3", Region: s.region, Skew: maxClockSkew,
+		VerifyOptions: auth.VerifyOptions{S3: true, PayloadHash: payload}})
+	if err != nil {
+		if _, _, known := s.auth.Identities.Lookup(sig.AccessKeyID); known && sig.SessionToken != "" {
+			// A user's key is long-term: it comes with no session token.
+			return nil, nil, &s3Error{http.StatusBadRequest, "InvalidToken", "The provided token is malformed or otherwise invalid."}
+		}
+		return nil, nil, signatureRefusal(err, sig, s.region)
+	}
+	secret, _, ok := s.auth.Identities.Lookup(sig.AccessKeyID)
+	if !ok { // removed by a reload since
+		return nil, nil, &s3Error{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."}
+	}
+	return p, &signer{sig: sig, secret: secret}, nil
+}
+
+// signatureRefusal words a refusal of sig as S3 does; region is the server's.
+func signatureRefusal(err error, sig auth.Signature, region string) *s3Error {
+	var refused *auth.Error
+	if !errors.As(err, &refused) {
+		return signatureMismatch
+	}
+	malformed := func(message string) *s3Error {
+		if sig.Presigned {
+			return &s3Error{http.StatusBadRequest, "AuthorizationQueryParametersError", message}
+		}
+		return &s3Error{http.StatusBadRequest, "AuthorizationHeaderMalformed", message}
+	}
+	switch refused.Kind {
+	case auth.KindMissing:
+		return accessDenied
+	case auth.KindIncomplete:
+		return malformed(refused.Message)
+	case auth.KindUnsupported:
+		return unsupportedScheme
+	case auth.KindUnknownKey:
+		return &s3Error{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."}
+	case auth.KindScope:
+		prefix := "The authorization header is malformed; "
+		if sig.Presigned {
+			prefix = "Error parsing the X-Amz-Credential parameter; "
+		}
+		switch {
+		case sig.Service != "s3":
+			return malformed(fmt.Sprintf("%sincorrect service '%s'. This endpoint belongs to 's3'.", prefix, sig.Service))
+		case sig.Region != region:
+			return malformed(fmt.Sprintf("%sthe region '%s' is wrong; expecting '%s'", prefix, sig.Region, region))
+		}
+		return malformed(prefix + "Invalid credential date. Date is not the same as X-Amz-Date.")
+	case auth.KindExpired, auth.KindNotYetValid:
+		switch {
+		case !sig.Presigned:
+			return &s3Error{http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."}
+		case refused.Kind == auth.KindExpired:
+			return &s3Error{http.StatusForbidden, "AccessDenied", "Request has expired"}
+		}
 		return &s3Error{http.StatusForbidden, "AccessDenied", "Request is not valid yet"}
-	case now.After(signed.Add(time.Duration(seconds) * time.Second)):
-		return &s3Error{http.StatusForbidden, "AccessDenied", "Request has expired"}
 	}
-	return nil
-}
-
-// validSignature signs the request again with the job's secret key, as the client did, and
-// compares the signatures.
-func (s *server) validSignature(r *http.Request, sig signature) bool {
-	signed, err := time.Parse(amzDateFormat, sig.date)
-	if err != nil {
-		return false
-	}
-	u := *r.URL
-	u.Scheme, u.Host = "http", r.Host
-	clone := &http.Request{Method: r.Method, URL: &u, Host: r.Host, Header: http.Header{}}
-	for _, h := range sig.signedHeaders {
-		switch h {
-		case "host":
-		case "content-length":
-			clone.ContentLength, _ = strconv.ParseInt(r.Header.Get("Content-Length"), 10, 64)
-		default:
-			clone.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
-		}
-	}
-	creds := aws.Credentials{AccessKeyID: sig.accessKeyID, SecretAccessKey: s.issuer.SecretKey(sig.accessKeyID), SessionToken: sig.token}
-	// Headers a presigned URL's client moved to the query are in the query already.
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping, o.DisableHeaderHoisting = true, true })
-	var again string
-	if sig.presigned {
-		q := u.Query()
-		q.Del("X-Amz-Signature")
-		u.RawQuery = q.Encode()
-		// S3 signs no payload in presigned URLs.
-		signedURL, _, err := signer.PresignHTTP(context.Background(), creds, clone, "UNSIGNED-PAYLOAD", sig.service, sig.region, signed)
-		if err != nil {
-			return false
-		}
-		parsed, err := url.Parse(signedURL)
-		if err != nil {
-			return false
-		}
-		again = parsed.Query().Get("X-Amz-Signature")
-	} else {
-		payload := r.Header.Get("X-Amz-Content-Sha256")
-		if payload == "" {
-			return false
-		}
-		if err := signer.SignHTTP(context.Background(), creds, clone, payload, sig.service, sig.region, signed); err != nil {
-			return false
-		}
-		a, err := parseAuthorization(clone.Header.Get("Authorization"))
-		if err != nil {
-			return false
-		}
-		again = a.signature
-	}
-	want, err1 := hex.DecodeString(again)
-	got, err2 := hex.DecodeString(sig.signature)
-	return err1 == nil && err2 == nil && len(got) > 0 && hmac.Equal(want, got)
+	return signatureMismatch
 }

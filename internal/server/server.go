@@ -25,21 +25,12 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/archive"
 	"github.com/sluicehq/sluice/internal/artifacts"
-	"github.com/sluicehq/sluice/internal/connections"
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/credentials"
-	"github.com/sluicehq/sluice/internal/executor"
-	"github.com/sluicehq/sluice/internal/githost"
-	"github.com/sluicehq/sluice/internal/gitrepo"
-	"github.com/sluicehq/sluice/internal/logs"
 	"github.com/sluicehq/sluice/internal/objects"
-	"github.com/sluicehq/sluice/internal/protocol"
-	"github.com/sluicehq/sluice/internal/runners"
-	"github.com/sluicehq/sluice/internal/s3server"
-	"github.com/sluicehq/sluice/internal/sources"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
-	"github.com/sluicehq/sluice/internal/webhooks"
 )
 
 // Config configures a server.
@@ -92,7 +83,11 @@ type Config struct {
 	MaxConnections int
 	// ShutdownTimeout bounds how long Serve waits for requests in flight once asked to stop.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Identities, if set, turns authentication on: every request must be signed with one of
+	// their access keys, and each account they name has its own pipelines, jobs, repositories,
+	// buckets and logs. Nil, every request is the root of AccountID.
+	Identities *auth.Identities
+	Logger     *slog.Logger
 }
 
 // ArtifactsConfig chooses the artifact store: the local object store under the data directory
@@ -113,17 +108,27 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // Server is a configured Sluice, ready to serve.
 type Server struct {
 	cfg     Config
-	store   store.Store
-	service *api.Service
 	handler http.Handler
-	objects *objects.Store
-	runners *runners.Runners
-	sources *sources.Watcher
+	// issuer mints and recognises jobs' credentials, for every account.
+	issuer *credentials.Issuer
+	// objects is the local object store the built-in S3 endpoint serves, shared by the accounts,
+	// whose buckets each belong to one; nil when artifacts are kept in an S3-compatible service,
+	// in artifacts.
+	objects         *objects.Store
+	artifacts       artifacts.Store
+	workerProviders map[string]bool
+	authenticator   *auth.Authenticator
+
+	mu      sync.Mutex
+	tenants map[string]*tenant
+	// serving is set while Serve runs, for the services of tenants opened meanwhile.
+	serving *serving
 }
 
-// openArtifacts opens the artifact store cfg asks for; the local one comes with the object store
-// that the built-in S3 endpoint serves.
-func openArtifacts(ctx context.Context, cfg Config, issuer *credentials.Issuer) (artifacts.Store, *objects.Store, error) {
+// openArtifacts opens the artifact store cfg asks for: an S3-compatible service, or the local
+// object store that the built-in S3 endpoint serves, in which each account keeps its own
+// buckets.
+func openArtifacts(ctx context.Context, cfg Config) (artifacts.Store, *objects.Store, error) {
 	a := cfg.Artifacts
 	if a.S3Endpoint == "" {
 		if cfg.DataDir == "" {
@@ -133,7 +138,7 @@ func openArtifacts(ctx context.Context, cfg Config, issuer *credentials.Issuer) 
 		if err != nil {
 			return nil, nil, err
 		}
-		return artifacts.NewLocal(objs, issuer, cfg.PublicURL), objs, nil
+		return nil, objs, nil
 	}
 	region := a.S3Region
 	if region == "" {
@@ -161,22 +166,9 @@ func openArtifacts(ctx context.Context, cfg Config, issuer *credentials.Issuer) 
 	return artifacts.NewS3(client, a.S3Endpoint, jobCreds), nil, nil
 }
 
-// jobObjects lets the S3 endpoint ask the executor what a job's credentials reach.
-type jobObjects struct{ x *executor.Executor }
-
-func (j jobObjects) JobObjects(ctx context.Context, jobID string) (read, write []s3server.Location, running bool, err error) {
-	r, w, running, err := j.x.JobObjects(ctx, jobID)
-	for _, o := range r {
-		read = append(read, s3server.Location(o))
-	}
-	for _, o := range w {
-		write = append(write, s3server.Location(o))
-	}
-	return read, write, running, err
-}
-
 // New checks cfg and prepares everything the server needs before it can answer a request: it
-// opens the store and brings its schema up to date.
+// opens the stores of the server's account and of every account of the identities, and brings
+// their schemas up to date.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if !accountIDPattern.MatchString(cfg.AccountID) {
 		return nil, fmt.Errorf("account id %q is not 12 digits", cfg.AccountID)
@@ -194,93 +186,41 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Server{cfg: cfg, tenants: map[string]*tenant{}, workerProviders: map[string]bool{}}
+	for _, p := range cfg.WorkerProviders {
+		s.workerProviders[p] = true
+	}
+	if cfg.Identities != nil {
+		s.authenticator = &auth.Authenticator{Identities: cfg.Identities}
+	}
+	fail := func(err error) (*Server, error) {
+		st.Close()
+		s.Close()
+		return nil, err
+	}
 	secret, err := st.Secret(ctx, "job-credentials")
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("load the job credentials secret: %w", err)
+		return fail(fmt.Errorf("load the job credentials secret: %w", err))
 	}
-	issuer := credentials.NewIssuer(secret)
-	arts, objs, err := openArtifacts(ctx, cfg, issuer)
+	s.issuer = credentials.NewIssuer(secret)
+	if s.artifacts, s.objects, err = openArtifacts(ctx, cfg); err != nil {
+		return fail(err)
+	}
+	own, err := s.openTenant(ctx, cfg.AccountID, st)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
-	// fail closes what New opened so far.
-	fail := func(err error) (*Server, error) {
-		if objs != nil {
-			objs.Close()
+	s.tenants[cfg.AccountID] = own
+	if cfg.Identities != nil {
+		for _, account := range cfg.Identities.Accounts() {
+			if _, err := s.tenant(ctx, account); err != nil {
+				s.Close()
+				return nil, err
+			}
 		}
-		st.Close()
-		return nil, err
 	}
-	workerProviders := map[string]bool{}
-	for _, p := range cfg.WorkerProviders {
-		workerProviders[p] = true
-	}
-	logStore, err := logs.Open(filepath.Join(cfg.DataDir, "logs"))
-	if err != nil {
-		return fail(err)
-	}
-	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
-	// The watcher starts executions on source changes; it is told of pipelines' changes.
-	var watcher *sources.Watcher
-	svc, err := api.New(ctx, api.Config{AccountID: cfg.AccountID, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
-		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
-		Artifacts: arts, WorkerProviders: workerProviders, LocalProviders: runners.Providers(), ClientID: issuer.ClientID,
-		LogURL:           func(id string) string { return publicURL + "/_sluice/logs/" + id },
-		PipelinesChanged: func() { watcher.Changed() }}, st)
-	if err != nil {
-		return fail(err)
-	}
-	remotes := gitrepo.NewRemotes(filepath.Join(cfg.DataDir, "git"), filepath.Join(cfg.DataDir, "git-mirrors"), cfg.GitRemotes)
-	watcher = sources.New(svc.Executor(), st, arts, remotes, cfg.AccountID, cfg.Region, cfg.Logger)
-	codepipeline := &protocol.Handler{Service: svc, MaxBodyBytes: cfg.MaxRequestBytes, Logger: cfg.Logger}
-	var s3 http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "The built-in S3 endpoint is off: artifacts are kept in "+arts.Endpoint(), http.StatusNotFound)
-	})
-	if objs != nil {
-		s3 = s3server.New(objs, issuer, jobObjects{svc.Executor()}, watcher.Uploaded, cfg.Logger)
-	}
-	var git http.Handler = githost.New(remotes, watcher.Pushed, cfg.Logger)
-	hooks := webhooks.New(webhooks.Config{Store: st, Recorder: watcher, Region: cfg.Region, AccountID: cfg.AccountID, Logger: cfg.Logger})
-	mux := http.NewServeMux()
-	// Deliveries to the URLs PutWebhook hands out; the handler answers other methods 405.
-	mux.Handle(webhooks.Path, hooks)
-	// Connections' webhook endpoints, for Git servers' push and pull request events, and the
-	// secrets they sign with; each answers its other methods 405.
-	conns := connections.New(connections.Config{Secrets: st, Recorder: watcher, PublicURL: publicURL, Logger: cfg.Logger})
-	mux.HandleFunc(connections.WebhookPattern, conns.ServeWebhook)
-	mux.HandleFunc(connections.SecretPattern, conns.ServeSecret)
-	mux.HandleFunc("GET /_sluice/health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.Handle("GET /_sluice/ready", ready(st, cfg.Logger))
-	mux.Handle("GET /_sluice/logs/{id}", streaming(logStore, cfg.ReadTimeout, cfg.WriteTimeout))
-	git = streaming(git, cfg.ReadTimeout, cfg.WriteTimeout)
-	s3 = streaming(s3, cfg.ReadTimeout, cfg.WriteTimeout)
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasPrefix(r.URL.Path, githost.Prefix) && r.Header.Get("X-Amz-Target") == "":
-			git.ServeHTTP(w, r)
-		case s3server.IsS3Request(r):
-			s3.ServeHTTP(w, r)
-		default:
-			codepipeline.ServeHTTP(w, r)
-		}
-	}))
-	heartbeat := cfg.JobAckTimeout / 4
-	runner, err := runners.New(ctx, runners.Config{
-		Executor: svc.Executor(), Artifacts: arts, Logs: logStore, Git: remotes,
-		WorkDir: filepath.Join(cfg.DataDir, "work"), BuildTimeout: cfg.BuildTimeout, BuildProjects: cfg.BuildProjects,
-		Isolation: cfg.BuildIsolation, ArtifactLimits: cfg.ArtifactLimits,
-		Heartbeat: heartbeat, PublicURL: publicURL, AccountID: cfg.AccountID, Region: cfg.Region, Logger: cfg.Logger,
-		CloudWatchEndpoint: cfg.CloudWatchEndpoint, LambdaEndpoint: cfg.LambdaEndpoint,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	return &Server{cfg: cfg, store: st, service: svc, handler: mux, objects: objs, runners: runner, sources: watcher}, nil
+	s.handler = s.routes()
+	return s, nil
 }
 
 // readyTimeout bounds how long /_sluice/ready waits for the store's write.
@@ -358,10 +298,14 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 
 // Close releases the stores; call it after Serve returns.
 func (s *Server) Close() error {
-	if s.objects != nil {
-		s.objects.Close()
+	var errs []error
+	for _, t := range s.tenants {
+		errs = append(errs, t.store.Close())
 	}
-	return s.store.Close()
+	if s.objects != nil {
+		errs = append(errs, s.objects.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Handler returns the server's HTTP handler.
@@ -395,19 +339,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	// The services below run until the server shuts down, and are waited for before it returns.
-	sweepCtx, stopSweeping := context.WithCancel(ctx)
-	var services sync.WaitGroup
-	defer func() {
-		stopSweeping()
-		services.Wait()
-	}()
-	services.Go(func() { s.sweep(sweepCtx) })
-	services.Go(func() { s.runners.Run(sweepCtx) })
-	services.Go(func() { s.sources.Deliver(sweepCtx) })
-	if s.cfg.SourcePollInterval > 0 {
-		services.Go(func() { s.sources.Run(sweepCtx, s.cfg.SourcePollInterval) })
+	// The tenants' services run until the server shuts down, and are waited for before it
+	// returns; a tenant opened meanwhile starts its own.
+	servicesCtx, stopServices := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.serving = &serving{ctx: servicesCtx}
+	for _, t := range s.tenants {
+		s.start(t)
 	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		running := s.serving
+		s.serving = nil
+		s.mu.Unlock()
+		stopServices()
+		running.wg.Wait()
+	}()
 	s.cfg.Logger.Info("serving", "listen", ln.Addr().String(), "account_id", s.cfg.AccountID, "region", s.cfg.Region)
 	select {
 	case err := <-done:
@@ -425,24 +373,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-// sweep enforces timeouts until ctx ends.
-func (s *Server) sweep(ctx context.Context) {
-	interval := s.cfg.SweepInterval
-	if interval <= 0 {
-		interval = 5 * time.Second
-	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := s.service.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Error("sweep", "err", err)
-			}
-		}
-	}
 }

@@ -45,6 +45,16 @@ import (
 // Path is where deliveries arrive; PutWebhook's URLs point here, under the public URL.
 const Path = "/_sluice/webhooks/trigger"
 
+// URL is the URL of a webhook of account whose deliveries carry token, under publicURL; account
+// is empty for the server's own account.
+func URL(publicURL, token, account string) string {
+	u := strings.TrimSuffix(publicURL, "/") + Path + "?t=" + token + "&v=1"
+	if account != "" {
+		u += "&" + delivery.AccountParameter + "=" + account
+	}
+	return u
+}
+
 // MaxBodyBytes bounds a delivery's body unless Config says otherwise.
 const MaxBodyBytes = delivery.MaxBodyBytes
 

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/artifacts"
+	"github.com/sluicehq/sluice/internal/connections"
+	"github.com/sluicehq/sluice/internal/githost"
+	"github.com/sluicehq/sluice/internal/gitrepo"
+	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/runners"
+	"github.com/sluicehq/sluice/internal/s3server"
+	"github.com/sluicehq/sluice/internal/sources"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/postgres"
+	"github.com/sluicehq/sluice/internal/store/sqlite"
+	"github.com/sluicehq/sluice/internal/webhooks"
+)
+
+// A tenant is one account's share of the server: its own store (a database file, or a schema
+// of the PostgreSQL database), its service and executor, its runners, its source watcher, its
+// hosted repositories, its build logs, its webhooks and connections. Nothing of one account is
+// reachable through another's tenant: isolation is by construction, not by filtering.
+//
+// The account given by --account-id keeps the layout of a server without accounts (the data
+// directory itself, the database's own schema), so that what existed before accounts belongs to
+// it; every other account lives under accounts/<id> of the data directory, or in the schema
+// <schema>_account_<id>.
+type tenant struct {
+	account string
+	store   store.Store
+	service *api.Service
+	git     http.Handler
+	hooks   *webhooks.Handler
+	conns   *connections.Handler
+	// logs serves the build logs of the account's runs.
+	logs    http.Handler
+	runners *runners.Runners
+	sources *sources.Watcher
+}
+
+// tenant returns the tenant of account, opening it (and starting its services, if the server is
+// serving) on first use.
+func (s *Server) tenant(ctx context.Context, account string) (*tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tenants[account]; ok {
+		return t, nil
+	}
+	t, err := s.openTenant(ctx, account, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.tenants[account] = t
+	if s.serving != nil {
+		s.start(t)
+	}
+	return t, nil
+}
+
+// openTenant opens account's tenant; st is its store if it is open already. Whoever opened the
+// store closes it if opening the tenant fails.
+func (s *Server) openTenant(ctx context.Context, account string, st store.Store) (t *tenant, err error) {
+	cfg := s.cfg
+	dir := cfg.DataDir
+	if account != cfg.AccountID {
+		dir = filepath.Join(cfg.DataDir, "accounts", account)
+	}
+	if st == nil {
+		if st, err = openAccountStore(ctx, cfg, account, dir); err != nil {
+			return nil, fmt.Errorf("open the store of account %s: %w", account, err)
+		}
+		defer func() {
+			if err != nil {
+				st.Close()
+			}
+		}()
+	}
+	if err := st.Claim(ctx, account); err != nil {
+		return nil, fmt.Errorf("the store of account %s: %w", account, err)
+	}
+	t, err = s.assemble(ctx, account, dir, st)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", account, err)
+	}
+	s.cfg.Logger.Info("account", "account_id", account)
+	return t, nil
+}
+
+// assemble builds a tenant's parts over its store.
+func (s *Server) assemble(ctx context.Context, account, dir string, st store.Store) (*tenant, error) {
+	cfg := s.cfg
+	t := &tenant{account: account, store: st}
+	arts := s.artifacts
+	if s.objects != nil {
+		arts = artifacts.NewLocal(s.objects, s.issuer, cfg.PublicURL, account, cfg.AccountID)
+	}
+	logStore, err := logs.Open(filepath.Join(dir, "logs"))
+	if err != nil {
+		return nil, err
+	}
+	t.logs = streaming(logStore, cfg.ReadTimeout, cfg.WriteTimeout)
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	svc, err := api.New(ctx, api.Config{AccountID: account, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
+		StartOnCreate: cfg.StartOnCreate, ApprovalTimeout: cfg.ApprovalTimeout, JobAckTimeout: cfg.JobAckTimeout,
+		Artifacts: arts, WorkerProviders: s.workerProviders, LocalProviders: runners.Providers(), ClientID: s.issuer.ClientID,
+		LogURL:           func(id string) string { return publicURL + "/_sluice/logs/" + id },
+		WebhookURL:       func(token string) string { return webhooks.URL(publicURL, token, s.accountQuery(account)) },
+		PipelinesChanged: func() { t.sources.Changed() }}, st)
+	if err != nil {
+		return nil, err
+	}
+	t.service = svc
+	remotes := gitrepo.NewRemotes(filepath.Join(dir, "git"), filepath.Join(dir, "git-mirrors"), cfg.GitRemotes)
+	t.sources = sources.New(svc.Executor(), st, arts, remotes, account, cfg.Region, cfg.Logger)
+	t.git = streaming(githost.New(remotes, t.sources.Pushed, s.authorizeGit(account), cfg.Logger), cfg.ReadTimeout, cfg.WriteTimeout)
+	t.hooks = webhooks.New(webhooks.Config{Store: st, Recorder: t.sources, Region: cfg.Region, AccountID: account, Logger: cfg.Logger})
+	t.conns = connections.New(connections.Config{Secrets: st, Recorder: t.sources, PublicURL: publicURL, Account: s.accountQuery(account), Logger: cfg.Logger})
+	t.runners, err = runners.New(ctx, runners.Config{
+		Executor: svc.Executor(), Artifacts: arts, Logs: logStore, Git: remotes,
+		WorkDir: filepath.Join(dir, "work"), BuildTimeout: cfg.BuildTimeout, BuildProjects: cfg.BuildProjects,
+		Isolation: cfg.BuildIsolation, ArtifactLimits: cfg.ArtifactLimits,
+		Heartbeat: cfg.JobAckTimeout / 4, PublicURL: publicURL, AccountID: account, Region: cfg.Region, Logger: cfg.Logger,
+		CloudWatchEndpoint: cfg.CloudWatchEndpoint, LambdaEndpoint: cfg.LambdaEndpoint,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// accountQuery is what URLs the server hands out for account's webhooks add to say whose they
+// are: nothing for the server's own account, whose URLs stay as they were before accounts.
+func (s *Server) accountQuery(account string) string {
+	if account == s.cfg.AccountID {
+		return ""
+	}
+	return account
+}
+
+// openAccountStore opens the store of an account other than the server's own: a database file
+// under dir, or a schema of its own in the PostgreSQL database.
+func openAccountStore(ctx context.Context, cfg Config, account, dir string) (store.Store, error) {
+	if cfg.Database == "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create the account's directory: %w", err)
+		}
+		return sqlite.Open(ctx, filepath.Join(dir, "sluice.db"))
+	}
+	u, err := url.Parse(cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	q := u.Query()
+	base := q.Get("search_path")
+	if base == "" {
+		base = "sluice"
+	}
+	schema := base + "_account_" + account
+	if err := postgres.CreateSchema(ctx, cfg.Database, schema); err != nil {
+		return nil, err
+	}
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return postgres.Open(ctx, u.String())
+}
+
+// start starts a tenant's services, which run until the server stops serving.
+func (s *Server) start(t *tenant) {
+	ctx, wg := s.serving.ctx, &s.serving.wg
+	wg.Go(func() { s.sweep(ctx, t) })
+	wg.Go(func() { t.runners.Run(ctx) })
+	wg.Go(func() { t.sources.Deliver(ctx) })
+	if s.cfg.SourcePollInterval > 0 {
+		wg.Go(func() { t.sources.Run(ctx, s.cfg.SourcePollInterval) })
+	}
+}
+
+// serving is what runs while the server serves: the services of every tenant.
+type serving struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+// sweep enforces a tenant's timeouts until ctx ends.
+func (s *Server) sweep(ctx context.Context, t *tenant) {
+	interval := s.cfg.SweepInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := t.service.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Error("sweep", "account_id", t.account, "err", err)
+			}
+		}
+	}
+}
+
+// JobObjects tells the S3 endpoint what a job's credentials reach, asking each account's
+// executor in turn: a job belongs to one of them.
+func (s *Server) JobObjects(ctx context.Context, jobID string) (read, write []s3server.Location, running bool, err error) {
+	s.mu.Lock()
+	tenants := slices.Collect(maps.Values(s.tenants))
+	s.mu.Unlock()
+	for _, t := range tenants {
+		r, w, running, err := t.service.Executor().JobObjects(ctx, jobID)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if !running {
+			continue
+		}
+		for _, o := range r {
+			read = append(read, s3server.Location(o))
+		}
+		for _, o := range w {
+			write = append(write, s3server.Location(o))
+		}
+		return read, write, true, nil
+	}
+	return nil, nil, false, nil
+}
+
+// uploaded tells the watcher of the account that owns bucket of an object written to it through
+// the built-in S3 endpoint.
+func (s *Server) uploaded(ctx context.Context, bucket, key, version string) error {
+	b, err := s.objects.Bucket(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	account := b.Owner
+	if account == "" {
+		account = s.cfg.AccountID
+	}
+	s.mu.Lock()
+	t, ok := s.tenants[account]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return t.sources.Uploaded(ctx, bucket, key, version)
+}
