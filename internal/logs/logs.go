@@ -1,24 +1,52 @@
-// Package logs keeps the logs of the action executions that Sluice's own runners perform, one
-// file per action execution under the data directory, and serves them over HTTP, whole or
-// followed while the action runs.
+// Package logs keeps the logs of the action executions that Sluice's own runners perform and
+// serves them over HTTP, whole or followed while the action runs.
+//
+// Where the logs are kept is a Backend: files under the data directory (Files, for a server on
+// its embedded store), or a PostgreSQL schema that every replica of a server shares (Postgres),
+// so that a log written on one replica is read and followed on any other as it is produced, and
+// outlives the replica that wrote it. A Store is the part both have in common: it checks the
+// ids, and answers the HTTP requests the same way whatever the backend.
 package logs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
 )
 
-// Store keeps logs in a directory.
+// Backend keeps logs. The ids it is given are valid ones (Store checks them); the logs it keeps
+// are append-only byte streams, each ended (complete) or not.
+type Backend interface {
+	// Create starts the log of id, or continues it (appending after what it holds) if it exists,
+	// as it does for a run taken up again after a restart: the log is no longer complete until
+	// the returned writer is closed.
+	Create(id string) (io.WriteCloser, error)
+	// Complete reports whether the log of id has ended, or ErrNotFound if there is no such log.
+	// What was written before the log ended is readable once Complete reports it ended.
+	Complete(ctx context.Context, id string) (bool, error)
+	// Copy writes to w what the log of id holds from the byte offset on, and returns how many
+	// bytes it wrote. An offset past the end writes nothing.
+	Copy(ctx context.Context, w io.Writer, id string, offset int64) (int64, error)
+	// Close releases the backend.
+	Close() error
+}
+
+// Store keeps logs in a Backend and serves them. It is an http.Handler for
+// GET /_sluice/logs/{id}.
 type Store struct {
-	dir string
-	// poll is how often a followed log is checked for more.
+	b Backend
+	// Wait blocks between two reads of a followed log until the log of id may have grown, and
+	// returns an error once ctx ends. Nil, it waits for the poll interval (200 ms): a notifier
+	// may wake followers sooner (see PostgresOptions.Flushed), but as a wake-up may come between
+	// a read and the Wait that follows it, a notifier's Wait must return after a while even if
+	// it was not woken. Set it before the store is used.
+	Wait func(ctx context.Context, id string) error
+	// poll is how often a followed log is checked for more when Wait is nil.
 	poll time.Duration
 }
 
@@ -28,115 +56,123 @@ var validID = regexp.MustCompile(`^[0-9a-fA-F-]{1,64}$`)
 // ErrNotFound is returned for a log this server does not have.
 var ErrNotFound = errors.New("no such log")
 
-// Open returns the store in dir, creating it.
+// New returns the store of the logs in b.
+func New(b Backend) *Store {
+	return &Store{b: b, poll: 200 * time.Millisecond}
+}
+
+// Open returns the store of the logs kept as files in dir, creating it.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create the log directory: %w", err)
+	b, err := NewFiles(dir)
+	if err != nil {
+		return nil, err
 	}
-	return &Store{dir: dir, poll: 200 * time.Millisecond}, nil
-}
-
-func (s *Store) path(id, ext string) (string, error) {
-	if !validID.MatchString(id) {
-		return "", ErrNotFound
-	}
-	return filepath.Join(s.dir, id+ext), nil
-}
-
-// Writer appends to the log of one action execution.
-type Writer struct {
-	f        *os.File
-	donePath string
+	return New(b), nil
 }
 
 // Create starts (or, for a run taken up again after a restart, continues) the log of an action
-// execution.
-func (s *Store) Create(id string) (*Writer, error) {
-	p, err := s.path(id, ".log")
-	if err != nil {
-		return nil, fmt.Errorf("log of %q: %w", id, err)
+// execution. Closing the writer ends the log: followers stop once they have read it all.
+func (s *Store) Create(id string) (io.WriteCloser, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("log of %q: %w", id, ErrNotFound)
 	}
-	done, _ := s.path(id, ".done")
-	_ = os.Remove(done)
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create the log of %s: %w", id, err)
-	}
-	return &Writer{f: f, donePath: done}, nil
+	return s.b.Create(id)
 }
 
-func (w *Writer) Write(p []byte) (int, error) { return w.f.Write(p) }
+// Close releases the store's backend.
+func (s *Store) Close() error { return s.b.Close() }
 
-// Close ends the log: followers stop once they have read it all.
-func (w *Writer) Close() error {
-	err := w.f.Close()
-	if f, cerr := os.Create(w.donePath); cerr == nil {
-		f.Close()
-	} else if err == nil {
-		err = cerr
+// wait blocks until the followed log of id may have grown, or ctx ends.
+func (s *Store) wait(ctx context.Context, id string) error {
+	if s.Wait != nil {
+		return s.Wait(ctx, id)
 	}
-	return err
-}
-
-// complete reports whether the log of id has ended.
-func (s *Store) complete(id string) bool {
-	p, err := s.path(id, ".done")
-	if err != nil {
-		return true
+	t := time.NewTimer(s.poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	_, err = os.Stat(p)
-	return err == nil
 }
 
 // ServeHTTP answers GET /_sluice/logs/{id}: the log as plain text from the byte offset
 // ?offset=N, and with ?follow=true, kept open and streamed until the action's log ends.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	id := r.PathValue("id")
-	p, err := s.path(id, ".log")
-	f, ferr := os.Open(p)
-	if err != nil || ferr != nil {
+	done, err := false, ErrNotFound
+	if validID.MatchString(id) {
+		done, err = s.b.Complete(ctx, id)
+	}
+	if errors.Is(err, ErrNotFound) {
 		http.Error(w, fmt.Sprintf("This server has no log of action execution %q: only runs of Sluice's built-in providers have logs, kept by the server that ran them", id), http.StatusNotFound)
 		return
 	}
-	defer f.Close()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var offset int64
 	if v := r.URL.Query().Get("offset"); v != "" {
-		offset, err := strconv.ParseInt(v, 10, 64)
+		offset, err = strconv.ParseInt(v, 10, 64)
 		if err != nil || offset < 0 {
 			http.Error(w, "offset must be a byte offset: a whole number, 0 or more", http.StatusBadRequest)
-			return
-		}
-		if _, err := f.Seek(offset, io.SeekStart); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 	}
 	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	out := &responseWriter{w: w}
 	if !follow {
-		w.Header().Set("X-Sluice-Log-Complete", strconv.FormatBool(s.complete(id)))
-		_, _ = io.Copy(w, f)
+		w.Header().Set("X-Sluice-Log-Complete", strconv.FormatBool(done))
+		n, err := s.b.Copy(ctx, out, id, offset)
+		if err != nil && n == 0 && out.err == nil {
+			// Nothing was sent yet: say the log could not be read rather than send it empty.
+			w.Header().Del("X-Sluice-Log-Complete")
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 		return
 	}
 	flusher, _ := w.(http.Flusher)
-	ticker := time.NewTicker(s.poll)
-	defer ticker.Stop()
-	for {
+	for first := true; ; first = false {
 		// Whether the log ended is read before copying, so nothing written before the end is missed.
-		done := s.complete(id)
-		if _, err := io.Copy(w, f); err != nil {
-			return
+		if !first {
+			if done, err = s.b.Complete(ctx, id); err != nil {
+				done = false
+			}
+		}
+		n, err := s.b.Copy(ctx, out, id, offset)
+		offset += n
+		if out.err != nil {
+			return // the client is gone
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
-		if done {
+		// A log that could not be read (the database is unreachable a moment) is read again.
+		if done && err == nil {
 			return
 		}
-		select {
-		case <-r.Context().Done():
+		if s.wait(ctx, id) != nil {
 			return
-		case <-ticker.C:
 		}
 	}
+}
+
+// responseWriter remembers whether writing the response failed, to tell a client gone from a
+// backend that could not read.
+type responseWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }

@@ -301,7 +301,11 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 		r.logger.Error("open the log of a built-in job", "job", sj.ID, "err", err)
 		return
 	}
-	defer logw.Close()
+	defer func() {
+		if err := logw.Close(); err != nil {
+			r.logger.Warn("close the log of a built-in job", "job", sj.ID, "err", err)
+		}
+	}()
 	dir, err := r.work.newRun(sj.ID)
 	if err != nil {
 		r.logger.Error("prepare the work directory of a built-in job", "job", sj.ID, "err", err)

@@ -300,7 +300,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 func (s *Server) Close() error {
 	var errs []error
 	for _, t := range s.tenants {
-		errs = append(errs, t.store.Close())
+		errs = append(errs, t.logStore.Close(), t.store.Close())
 	}
 	if s.objects != nil {
 		errs = append(errs, s.objects.Close())

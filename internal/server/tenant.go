@@ -44,10 +44,11 @@ type tenant struct {
 	git     http.Handler
 	hooks   *webhooks.Handler
 	conns   *connections.Handler
-	// logs serves the build logs of the account's runs.
-	logs    http.Handler
-	runners *runners.Runners
-	sources *sources.Watcher
+	// logs serves the build logs of the account's runs, which logStore keeps.
+	logs     http.Handler
+	logStore *logs.Store
+	runners  *runners.Runners
+	sources  *sources.Watcher
 }
 
 // tenant returns the tenant of account, opening it (and starting its services, if the server is
@@ -99,17 +100,23 @@ func (s *Server) openTenant(ctx context.Context, account string, st store.Store)
 }
 
 // assemble builds a tenant's parts over its store.
-func (s *Server) assemble(ctx context.Context, account, dir string, st store.Store) (*tenant, error) {
+func (s *Server) assemble(ctx context.Context, account, dir string, st store.Store) (_ *tenant, err error) {
 	cfg := s.cfg
 	t := &tenant{account: account, store: st}
 	arts := s.artifacts
 	if s.objects != nil {
 		arts = artifacts.NewLocal(s.objects, s.issuer, cfg.PublicURL, account, cfg.AccountID)
 	}
-	logStore, err := logs.Open(filepath.Join(dir, "logs"))
+	logStore, err := openLogs(ctx, cfg, account, dir)
 	if err != nil {
 		return nil, err
 	}
+	t.logStore = logStore
+	defer func() {
+		if err != nil {
+			logStore.Close()
+		}
+	}()
 	t.logs = streaming(logStore, cfg.ReadTimeout, cfg.WriteTimeout)
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	svc, err := api.New(ctx, api.Config{AccountID: account, Region: cfg.Region, PublicURL: cfg.PublicURL, Limits: cfg.Limits,
@@ -158,22 +165,49 @@ func openAccountStore(ctx context.Context, cfg Config, account, dir string) (sto
 		}
 		return sqlite.Open(ctx, filepath.Join(dir, "sluice.db"))
 	}
-	u, err := url.Parse(cfg.Database)
+	u, schema, err := accountDatabase(cfg.Database, account)
 	if err != nil {
-		return nil, fmt.Errorf("database URL: %w", err)
+		return nil, err
+	}
+	if err := postgres.CreateSchema(ctx, cfg.Database, schema); err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, u)
+}
+
+// accountDatabase is the URL of the schema that holds the records of an account other than the
+// server's own in the database at database, and the schema's name: the database's own schema
+// (search_path, else "sluice") with _account_<id> after it.
+func accountDatabase(database, account string) (url_, schema string, err error) {
+	u, err := url.Parse(database)
+	if err != nil {
+		return "", "", fmt.Errorf("database URL: %w", err)
 	}
 	q := u.Query()
 	base := q.Get("search_path")
 	if base == "" {
 		base = "sluice"
 	}
-	schema := base + "_account_" + account
-	if err := postgres.CreateSchema(ctx, cfg.Database, schema); err != nil {
-		return nil, err
-	}
+	schema = base + "_account_" + account
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return postgres.Open(ctx, u.String())
+	return u.String(), schema, nil
+}
+
+// openLogs opens where an account's build logs are kept: files under dir with the embedded store;
+// with PostgreSQL, the account's schema, so that every replica reads and follows them.
+func openLogs(ctx context.Context, cfg Config, account, dir string) (*logs.Store, error) {
+	if cfg.Database == "" {
+		return logs.Open(filepath.Join(dir, "logs"))
+	}
+	u := cfg.Database
+	if account != cfg.AccountID {
+		var err error
+		if u, _, err = accountDatabase(cfg.Database, account); err != nil {
+			return nil, err
+		}
+	}
+	return logs.OpenPostgres(ctx, u)
 }
 
 // start starts a tenant's services, which run until the server stops serving.
