@@ -127,6 +127,7 @@ type Store interface {
 	UntagResource(ctx context.Context, resourceARN string, keys []string) error
 
 	Runtime
+	Leases
 
 	// Claim records that the store holds the records of account, the first time, and after
 	// that checks that it does: ErrOtherAccount if it holds another's. Each account has a store of

@@ -66,6 +66,8 @@ func open(ctx context.Context, path string, schema fs.FS) (*sqlstore.DB, error) 
 		IsContention:      isBusy,
 		SingleWriter:      true,
 		Migrations:        schema,
+		// The clock of the machine, which the file and whoever opens it share.
+		NowMS: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
 	})
 	if err != nil {
 		db.Close()

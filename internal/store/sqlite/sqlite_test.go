@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +99,49 @@ func TestReadyFailsWhileAnotherWriterHoldsTheDatabase(t *testing.T) {
 	}
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("once the lock is released: %v", err)
+	}
+}
+
+// TestConcurrentOpensOfANewFile opens one new file from several goroutines at once: the
+// migrations' transactions take the database's write lock, so each is applied once and no open
+// fails. (The server opens a file from one process only; this holds all the same.)
+func TestConcurrentOpensOfANewFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	const handles = 4
+	start := make(chan struct{})
+	stores := make([]store.Store, handles)
+	errs := make([]error, handles)
+	var wg sync.WaitGroup
+	for i := range handles {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = Open(ctx, path)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Errorf("handle %d: %v", i, errs[i])
+			continue
+		}
+		defer s.Close()
+	}
+	if t.Failed() {
+		return
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != len(names) {
+		t.Fatalf("schema_migrations holds %d rows (%v), want the %d migrations once each", rows, err, len(names))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,6 +33,15 @@ type Dialect struct {
 	// SerializeCreates, run first in a transaction, serializes transactions that count a kind of
 	// record before adding one, so that quotas hold under concurrency.
 	SerializeCreates string
+	// LockMigrations, run on a connection of its own before anything else Open does, waits for
+	// and takes a lock of the session that serializes the migration of the store's schema among
+	// all the processes that open it at once: the first applies the migrations, the others wait
+	// and find them applied. UnlockMigrations, run on the same connection, releases it. Empty
+	// where a migration's transaction holds the whole database anyway (SQLite).
+	LockMigrations, UnlockMigrations string
+	// NowMS is an SQL expression of the database's clock, in milliseconds since the Unix epoch:
+	// leases run by it, so that replicas whose clocks differ agree on when one expires.
+	NowMS string
 	// IsUniqueViolation reports whether err is a primary key or unique constraint violation.
 	IsUniqueViolation func(error) bool
 	// IsContention reports whether err means the transaction lost to concurrent ones (a lock
@@ -107,8 +117,37 @@ func (s *DB) q(query string) string {
 	return b.String()
 }
 
-func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
+// migrate applies the pending migrations, each in a transaction of its own, on a connection that
+// holds the dialect's migration lock throughout: replicas that open a store at the same moment
+// take turns, and the check that a migration is pending and its application happen under the
+// lock, the creation of schema_migrations included.
+func (s *DB) migrate(ctx context.Context) (err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s.dialect.LockMigrations != "" {
+		if _, err := conn.ExecContext(ctx, s.dialect.LockMigrations); err != nil {
+			discard(conn)
+			return fmt.Errorf("lock the schema for migration: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				// The lock goes with the session: a connection left in an unknown state does not
+				// go back to the pool holding it.
+				discard(conn)
+				return
+			}
+			// The migrations are done whatever ctx does now: the lock is released regardless.
+			unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, uerr := conn.ExecContext(unlockCtx, s.dialect.UnlockMigrations); uerr != nil {
+				discard(conn)
+			}
+		}()
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
 		return err
 	}
 	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
@@ -125,7 +164,11 @@ func (s *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.runTx(ctx, func(tx txn) error {
+		// The check is in the migration's transaction too: where there is no migration lock
+		// (SQLite), the transaction takes the database's write lock as it begins. SerializeCreates
+		// keeps out the migrations of replicas of earlier versions, which take no migration lock,
+		// during a rolling upgrade.
+		err = s.runTxOn(ctx, conn, func(tx txn) error {
 			if err := s.serializeCreates(tx); err != nil {
 				return err
 			}
@@ -154,6 +197,12 @@ func (s *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// discard closes conn's session instead of returning it to the pool, which ends whatever the
+// session held: its locks, a transaction left open.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
 // tx runs fn in a write transaction and commits it if fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(txn) error) error {
 	var err error
@@ -170,7 +219,17 @@ func (s *DB) tx(ctx context.Context, fn func(txn) error) error {
 
 // runTx runs fn in a transaction of its own.
 func (s *DB) runTx(ctx context.Context, fn func(txn) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return s.runTxOn(ctx, s.db, fn)
+}
+
+// beginner begins transactions: the pool (*sql.DB), or one of its connections (*sql.Conn).
+type beginner interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}
+
+// runTxOn runs fn in a transaction of its own on db.
+func (s *DB) runTxOn(ctx context.Context, db beginner, fn func(txn) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

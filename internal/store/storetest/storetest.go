@@ -14,7 +14,8 @@ import (
 )
 
 // NewLocation prepares an empty database for one test and returns a function that opens a store
-// on it; calling that function again after closing the store opens the same data.
+// on it; calling that function again opens the same data, whether the stores it opened before are
+// closed or not: two open at once are two replicas sharing the database.
 type NewLocation func(t *testing.T) (open func() store.Store)
 
 // Run runs the suite.
@@ -38,6 +39,9 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"Ready":                      testReady,
 	}
 	for name, test := range runtimeTests() {
+		tests[name] = test
+	}
+	for name, test := range replicaTests() {
 		tests[name] = test
 	}
 	for name, test := range tests {
