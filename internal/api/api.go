@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/executor"
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -66,6 +67,9 @@ type Config struct {
 	// CheckStateCache makes every execution step check its cached state against the store, for
 	// tests (executor.Config).
 	CheckStateCache bool
+	// Notifier carries what steps did to jobs to the runners of every replica; nil means an
+	// in-process one.
+	Notifier notify.Notifier
 	// PipelinesChanged, if set, is told whenever a pipeline was created, updated or deleted.
 	PipelinesChanged func()
 }
@@ -102,7 +106,8 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	exec := executor.New(executor.Config{AccountID: cfg.AccountID, Region: cfg.Region, ApprovalTimeout: cfg.ApprovalTimeout, Now: cfg.Now,
-		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders, LogURL: cfg.LogURL, CheckStateCache: cfg.CheckStateCache}, st)
+		Artifacts: cfg.Artifacts, LocalProviders: cfg.LocalProviders, WorkerProviders: cfg.WorkerProviders, LogURL: cfg.LogURL, CheckStateCache: cfg.CheckStateCache,
+		Notifier: cfg.Notifier}, st)
 	return &Service{cfg: cfg, store: st, tokens: &tokens{key: secret}, exec: exec, now: cfg.Now}, nil
 }
 

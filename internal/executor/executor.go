@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -48,7 +49,18 @@ type Config struct {
 	// also decodes the stored state and fails if the two differ, which they do when a step
 	// changed an execution without marking it touched, so that its document was not written.
 	CheckStateCache bool
+	// Notifier carries what committed steps did to jobs to the runners of every replica; nil
+	// means an in-process one, for a single server.
+	Notifier notify.Notifier
 }
+
+// Topics of the executor's notifications.
+const (
+	// topicJobs carries the type key of jobs a step queued.
+	topicJobs = "jobs"
+	// topicEnded carries nothing: a step ended jobs that were handed out.
+	topicEnded = "ended"
+)
 
 // Executor runs executions on a store.
 type Executor struct {
@@ -63,30 +75,20 @@ type Executor struct {
 	// states holds, per pipeline, the state its last step here wrote and that step's token: a
 	// step that finds the same token stored takes the state instead of reading and decoding it.
 	states sync.Map
-	// queued is signalled when a step queues jobs, to wake the server's runners; ended when a
-	// step ends jobs that may be running (abandoned, timed out), so that runners stop them.
-	queued, ended chan struct{}
-	// queuedTypes are the type keys of the jobs queued since the runners last asked.
-	mu          sync.Mutex
-	queuedTypes map[string]bool
 }
 
-// JobsQueued is signalled, without blocking, whenever a step has queued jobs.
-func (x *Executor) JobsQueued() <-chan struct{} { return x.queued }
-
-// QueuedTypes returns the type keys of the jobs queued since it was last called, and forgets
-// them: the types a runner woken by JobsQueued has new jobs of.
-func (x *Executor) QueuedTypes() map[string]bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := x.queuedTypes
-	x.queuedTypes = map[string]bool{}
-	return out
+// ListenJobs hears of the jobs steps queue, on any replica: each message is the type key of
+// queued jobs, or notify.Resync when the listener may have missed some (always first), when it
+// should look for jobs of every type. Stop ends the listening.
+func (x *Executor) ListenJobs() (keys <-chan string, stop func()) {
+	return x.cfg.Notifier.Listen(topicJobs)
 }
 
-// JobsEnded is signalled, without blocking, whenever a step has ended jobs that were handed out:
-// a runner running one should stop it (Heartbeat tells which).
-func (x *Executor) JobsEnded() <-chan struct{} { return x.ended }
+// ListenEnded hears that steps ended jobs that were handed out, on any replica: a runner running
+// one should stop it (Heartbeat tells which).
+func (x *Executor) ListenEnded() (ended <-chan string, stop func()) {
+	return x.cfg.Notifier.Listen(topicEnded)
+}
 
 // New returns an Executor.
 func New(cfg Config, st store.Store) *Executor {
@@ -96,7 +98,10 @@ func New(cfg Config, st store.Store) *Executor {
 	if cfg.ApprovalTimeout == 0 {
 		cfg.ApprovalTimeout = 7 * 24 * time.Hour
 	}
-	return &Executor{cfg: cfg, store: st, queued: make(chan struct{}, 1), ended: make(chan struct{}, 1), queuedTypes: map[string]bool{}}
+	if cfg.Notifier == nil {
+		cfg.Notifier = notify.NewInProcess(0)
+	}
+	return &Executor{cfg: cfg, store: st}
 }
 
 // state is what a pipeline's execution state holds besides the engine's: what the history and
@@ -328,25 +333,27 @@ type signals struct {
 	ended  bool
 }
 
-// committed tells the job runners what a committed step did to jobs.
+// notifyTimeout bounds how long telling the runners of a committed step may take.
+const notifyTimeout = 5 * time.Second
+
+// committed tells the job runners of every replica what a committed step did to jobs. It is best
+// effort: a runner that missed it finds the jobs on its next look at every type.
 func (x *Executor) committed(sig signals) {
-	if len(sig.queued) > 0 {
-		x.mu.Lock()
-		for _, key := range sig.queued {
-			x.queuedTypes[key] = true
-		}
-		x.mu.Unlock()
+	if len(sig.queued) == 0 && !sig.ended {
+		return
 	}
-	for _, c := range []struct {
-		on bool
-		ch chan struct{}
-	}{{len(sig.queued) > 0, x.queued}, {sig.ended, x.ended}} {
-		if c.on {
-			select {
-			case c.ch <- struct{}{}:
-			default:
-			}
+	// Not the request's context: the step has committed whatever becomes of the request.
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	seen := map[string]bool{}
+	for _, key := range sig.queued {
+		if !seen[key] {
+			seen[key] = true
+			_ = x.cfg.Notifier.Notify(ctx, topicJobs, key)
 		}
+	}
+	if sig.ended {
+		_ = x.cfg.Notifier.Notify(ctx, topicEnded, notify.Resync)
 	}
 }
 

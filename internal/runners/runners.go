@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/gitrepo"
 	"github.com/sluicehq/sluice/internal/logs"
 	"github.com/sluicehq/sluice/internal/model"
+	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -204,8 +205,9 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 	return r, nil
 }
 
-// pollInterval is how often runners look for jobs when no new job woke them.
-const pollInterval = time.Second
+// pollInterval is how often runners look for jobs of every type when no notification woke them:
+// a safety net for a notification that was lost, since every queued job is notified.
+const pollInterval = 30 * time.Second
 
 // Run takes and runs jobs until ctx ends, then waits for those running and removes the work
 // directory.
@@ -218,8 +220,12 @@ func (r *Runners) Run(ctx context.Context) {
 	}()
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
-	// pending are the types that may have jobs queued: those the executor said it queued, and
-	// every type at each tick (for jobs the sweeper put back or another server queued).
+	queued, stopQueued := r.exec.ListenJobs()
+	defer stopQueued()
+	ended, stopEnded := r.exec.ListenEnded()
+	defer stopEnded()
+	// pending are the types that may have jobs queued: those a step on any replica queued, and
+	// every type when a notification may have been missed and at each tick.
 	pending := map[string]bool{}
 	all := func() {
 		for key := range r.providers {
@@ -232,13 +238,14 @@ func (r *Runners) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-r.exec.JobsEnded():
+		case <-ended:
 			r.stopEnded(ctx)
-		case <-r.exec.JobsQueued():
-			for key := range r.exec.QueuedTypes() {
-				if r.providers[key] != nil {
-					pending[key] = true
-				}
+		case key := <-queued:
+			switch {
+			case key == notify.Resync:
+				all()
+			case r.providers[key] != nil:
+				pending[key] = true
 			}
 		case <-ticker.C:
 			all()

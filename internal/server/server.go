@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/internal/artifacts"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/credentials"
+	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/objects"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
@@ -118,6 +119,12 @@ type Server struct {
 	artifacts       artifacts.Store
 	workerProviders map[string]bool
 	authenticator   *auth.Authenticator
+	// notifier carries notifications between the replicas on one PostgreSQL database, or within
+	// this process on the embedded store; each account hears its own through a scoped view.
+	notifier interface {
+		notify.Notifier
+		Close() error
+	}
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
@@ -203,6 +210,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return fail(fmt.Errorf("load the job credentials secret: %w", err))
 	}
 	s.issuer = credentials.NewIssuer(secret)
+	if cfg.Database != "" {
+		if s.notifier, err = notify.NewPostgres(ctx, cfg.Database, notify.PostgresOptions{Logger: cfg.Logger}); err != nil {
+			return fail(fmt.Errorf("listen for notifications: %w", err))
+		}
+	} else {
+		s.notifier = notify.NewInProcess(0)
+	}
 	if s.artifacts, s.objects, err = openArtifacts(ctx, cfg); err != nil {
 		return fail(err)
 	}
@@ -304,6 +318,9 @@ func (s *Server) Close() error {
 	}
 	if s.objects != nil {
 		errs = append(errs, s.objects.Close())
+	}
+	if s.notifier != nil {
+		errs = append(errs, s.notifier.Close())
 	}
 	return errors.Join(errs...)
 }

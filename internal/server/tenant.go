@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/githost"
 	"github.com/sluicehq/sluice/internal/gitrepo"
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/runners"
 	"github.com/sluicehq/sluice/internal/s3server"
 	"github.com/sluicehq/sluice/internal/sources"
@@ -124,7 +125,7 @@ func (s *Server) assemble(ctx context.Context, account, dir string, st store.Sto
 		Artifacts: arts, WorkerProviders: s.workerProviders, LocalProviders: runners.Providers(), ClientID: s.issuer.ClientID,
 		LogURL:           func(id string) string { return publicURL + "/_sluice/logs/" + id },
 		WebhookURL:       func(token string) string { return webhooks.URL(publicURL, token, s.accountQuery(account)) },
-		PipelinesChanged: func() { t.sources.Changed() }}, st)
+		PipelinesChanged: func() { t.sources.Changed() }, Notifier: notify.Scoped(s.notifier, s.namespace(account))}, st)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +193,23 @@ func accountDatabase(database, account string) (url_, schema string, err error) 
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), schema, nil
+}
+
+// namespace keeps an account's notifications apart from other accounts' and from other servers'
+// on the same database: the account's schema.
+func (s *Server) namespace(account string) string {
+	if s.cfg.Database == "" {
+		return account
+	}
+	if account == s.cfg.AccountID {
+		u, err := url.Parse(s.cfg.Database)
+		if err != nil {
+			return account
+		}
+		return u.Query().Get("search_path")
+	}
+	_, schema, _ := accountDatabase(s.cfg.Database, account)
+	return schema
 }
 
 // openLogs opens where an account's build logs are kept: files under dir with the embedded store;
