@@ -1,22 +1,46 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// client sends AWS JSON 1.1 requests to one endpoint over kept-alive connections.
+// The access key every request is signed with, which the identities file of a Sluice target
+// with authentication on names (its account is the default --account-id); targets that do not
+// check signatures ignore it.
+const (
+	benchAccessKeyID = "AKIABENCH00000000001"
+	benchSecret      = "bench-secret"
+)
+
+var (
+	benchCredentials = aws.Credentials{AccessKeyID: benchAccessKeyID, SecretAccessKey: benchSecret, Source: "bench"}
+	// One signer for every client, as an SDK client keeps one: it caches the signing key of the
+	// day, region and service, and is safe for concurrent use. S3 signs paths as they are.
+	apiSigner = v4.NewSigner()
+	s3Signer  = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+)
+
+// client sends AWS JSON 1.1 requests to one endpoint over kept-alive connections, each signed
+// with Signature Version 4 as an SDK signs it, whatever the target: the client does the same
+// work for a target that checks signatures as for one that does not.
 type client struct {
 	endpoint string
 	http     *http.Client
-	// region goes into the credential scope, where moto reads which service is meant.
+	// region goes into the credential scope, where moto reads which service is meant, and is
+	// the one a Sluice target checks signatures for (its default, us-east-1).
 	region string
 }
 
@@ -30,8 +54,10 @@ func (c *client) call(ctx context.Context, op, body string) (int, []byte, error)
 	return c.send(ctx, "codepipeline", "application/x-amz-json-1.1", "CodePipeline_20150709."+op, body)
 }
 
+// send posts body to service, signed for it with the bench's access key, the payload hash being
+// the body's SHA-256 as the SDK's JSON and query protocols sign it.
 func (c *client) send(ctx context.Context, service, contentType, target, body string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", bytes.NewBufferString(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -39,7 +65,10 @@ func (c *client) send(ctx context.Context, service, contentType, target, body st
 	if target != "" {
 		req.Header.Set("X-Amz-Target", target)
 	}
-	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=bench/20260101/%s/%s/aws4_request, SignedHeaders=host, Signature=00", c.region, service))
+	sum := sha256.Sum256([]byte(body))
+	if err := apiSigner.SignHTTP(ctx, benchCredentials, req, hex.EncodeToString(sum[:]), service, c.region, time.Now()); err != nil {
+		return 0, nil, err
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -66,6 +95,9 @@ type result struct {
 	p50, p99 time.Duration
 	// firstError is a sample of what went wrong, to tell a broken harness from a slow server.
 	firstError string
+	// latencies are every request's, sorted, where the run kept them (closedLoop does), so
+	// that rounds can be pooled.
+	latencies []time.Duration
 }
 
 func (r result) perSecond() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -112,11 +144,35 @@ func closedLoop(ctx context.Context, workers int, d time.Duration, op func(ctx c
 	if e, ok := firstErr.Load().(string); ok {
 		r.firstError = e
 	}
-	if len(latencies) > 0 {
-		slices.Sort(latencies)
-		r.p50 = latencies[len(latencies)*50/100]
-		r.p99 = latencies[min(len(latencies)-1, len(latencies)*99/100)]
+	slices.Sort(latencies)
+	r.latencies = latencies
+	r.percentiles()
+	return r
+}
+
+// percentiles sets p50 and p99 from the sorted latencies.
+func (r *result) percentiles() {
+	if n := len(r.latencies); n > 0 {
+		r.p50 = r.latencies[n*50/100]
+		r.p99 = r.latencies[min(n-1, n*99/100)]
 	}
+}
+
+// pooled is the result of rounds of one run taken together: their requests over their time,
+// and the percentiles of all their latencies.
+func pooled(rounds []result) result {
+	var r result
+	for _, x := range rounds {
+		r.requests += x.requests
+		r.errors += x.errors
+		r.elapsed += x.elapsed
+		r.latencies = append(r.latencies, x.latencies...)
+		if r.firstError == "" {
+			r.firstError = x.firstError
+		}
+	}
+	slices.Sort(r.latencies)
+	r.percentiles()
 	return r
 }
 

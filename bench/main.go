@@ -7,8 +7,11 @@
 // Targets: Sluice on the embedded store, Sluice on PostgreSQL ($SLUICE_TEST_POSTGRES, else the
 // local server's test database; skipped if unreachable), moto_server (skipped if not
 // installed) for what moto implements, and a minimal Go HTTP server in this process that answers
-// a fixed GetPipeline document. The short mode runs each scenario for a moment: it checks that
-// the harness works, not how fast anything is.
+// a fixed GetPipeline document. Every request is signed (SigV4) whatever the target; Sluice on
+// the embedded store with authentication on (--auth sigv4), which checks the signatures, runs
+// in rounds alternating with the same server with it off, where a scenario compares them. The
+// short mode runs each scenario for a moment, once: it checks that the harness works, not how
+// fast anything is.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +33,7 @@ func main() {
 	short := flag.Bool("short", false, "run each scenario for two seconds, to check the harness")
 	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs on each target")
 	concurrency := flag.Int("concurrency", 16, "concurrent clients")
+	rounds := flag.Int("rounds", 3, "rounds of each side of a comparison (authentication off and on), alternating; 1 with -short unless given")
 	out := flag.String("out", "", "write the markdown report to this file (default: stdout only)")
 	only := flag.String("scenario", "", "run only scenarios whose name contains this")
 	scalePipelines := flag.Int("scale-pipelines", 10000, "pipelines the scale scenario stores")
@@ -36,8 +41,13 @@ func main() {
 	profile := flag.String("profile", "", "write a CPU profile of each Sluice target, per scenario, into this directory")
 	postgres := flag.String("postgres", envOr("SLUICE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL database for Sluice's shared store ('' to skip)")
 	flag.Parse()
-	o := options{duration: *duration, concurrency: *concurrency, profileDir: *profile, scale: scaleSize{*scalePipelines, *scaleActions}}
+	o := options{duration: *duration, concurrency: *concurrency, rounds: max(1, *rounds), profileDir: *profile, scale: scaleSize{*scalePipelines, *scaleActions}}
 	if *short {
+		roundsGiven := false
+		flag.Visit(func(f *flag.Flag) { roundsGiven = roundsGiven || f.Name == "rounds" })
+		if !roundsGiven {
+			o.rounds = 1
+		}
 		// Long enough that a three-stage execution on PostgreSQL (a few hundred milliseconds
 		// under load here) completes within it, so that the check is not a race.
 		o.duration = 2 * time.Second
@@ -61,6 +71,18 @@ type measurement struct {
 	target string
 	result result
 	rssMB  float64
+	// cpu is the CPU time the target's process used during the scenario (not its start-up; the
+	// scenario's set-up included, which is small beside the load), 0 if it is not a process of
+	// its own.
+	cpu time.Duration
+}
+
+// cpuPerRequest is the target's CPU time per successful request.
+func (m measurement) cpuPerRequest() time.Duration {
+	if m.result.requests == 0 {
+		return 0
+	}
+	return m.cpu / time.Duration(m.result.requests)
 }
 
 func run(o options, only, postgres, out string) error {
@@ -83,13 +105,15 @@ func run(o options, only, postgres, out string) error {
 	}
 	_, motoErr := exec.LookPath("moto_server")
 	starters := []starter{
-		{"Sluice (SQLite)", "sluice", func() (*target, error) { return startSluice(bin, "sluice-sqlite", "") }},
-		{"Sluice (PostgreSQL)", "sluice", func() (*target, error) {
+		{name: "Sluice (SQLite)", kind: "sluice", start: func() (*target, error) { return startSluice(bin, "sluice-sqlite", "", false) }},
+		{name: "Sluice (SQLite, auth)", kind: "sluice-auth", versus: "Sluice (SQLite)", comparison: "Authentication on",
+			start: func() (*target, error) { return startSluice(bin, "sluice-sqlite-auth", "", true) }},
+		{name: "Sluice (PostgreSQL)", kind: "sluice", start: func() (*target, error) {
 			url, drop, err := freshSchema(postgres)
 			if err != nil {
 				return nil, err
 			}
-			t, err := startSluice(bin, "sluice-postgres", url)
+			t, err := startSluice(bin, "sluice-postgres", url, false)
 			if err != nil {
 				drop()
 				return nil, err
@@ -98,8 +122,11 @@ func run(o options, only, postgres, out string) error {
 			t.stop = func() { stop(); drop() }
 			return t, nil
 		}},
-		{"moto", "moto", startMoto},
-		{"ceiling", "ceiling", func() (*target, error) { return startCeiling(ceilingDoc) }},
+		{name: "moto", kind: "moto", start: startMoto},
+		{name: "ceiling", kind: "ceiling", start: func() (*target, error) { return startCeiling(ceilingDoc) }},
+	}
+	runs := func(sc scenario, st starter) bool {
+		return contains(sc.kinds, st.kind) && (st.name != "Sluice (PostgreSQL)" || postgres != "") && (st.kind != "moto" || motoErr == nil)
 	}
 	var report bytes.Buffer
 	header(&report, o)
@@ -109,34 +136,28 @@ func run(o options, only, postgres, out string) error {
 			continue
 		}
 		var ms []measurement
+		var notes []string
 		for _, st := range starters {
-			if !contains(sc.kinds, st.kind) || (st.name == "Sluice (PostgreSQL)" && postgres == "") || (st.kind == "moto" && motoErr != nil) {
+			if !runs(sc, st) || st.versus != "" {
+				continue // a comparison's other side runs with the side it is compared with
+			}
+			i := slices.IndexFunc(starters, func(x starter) bool { return x.versus == st.name && runs(sc, x) })
+			if i < 0 {
+				m, err := measure(ctx, sc, st, o, 0)
+				if err != nil {
+					return err
+				}
+				ms = append(ms, m)
 				continue
 			}
-			t, err := st.start()
+			base, other, note, err := compare(ctx, sc, st, starters[i], o)
 			if err != nil {
-				return fmt.Errorf("%s: start %s: %w", sc.name, st.name, err)
+				return err
 			}
-			waitProfile := func() error { return nil }
-			if o.profileDir != "" && t.debug != "" {
-				waitProfile = t.profileCPU(o.duration, filepath.Join(o.profileDir, profileName(sc.name, st.name)))
-			}
-			r, err := sc.run(ctx, t, o)
-			rss := t.rssMB()
-			if perr := waitProfile(); perr != nil {
-				fmt.Fprintf(os.Stderr, "bench: profile of %s on %s: %v\n", sc.name, st.name, perr)
-			}
-			t.stop()
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", sc.name, st.name, err)
-			}
-			if r.requests == 0 {
-				return fmt.Errorf("%s on %s: no request succeeded (%d failed: %s)", sc.name, st.name, r.errors, r.firstError)
-			}
-			fmt.Fprintf(os.Stderr, "%-55s %-20s %10.0f %s  p50 %v  p99 %v  errors %d\n", sc.name, st.name, r.perSecond(), sc.unit, r.p50, r.p99, r.errors)
-			ms = append(ms, measurement{target: st.name, result: r, rssMB: rss})
+			ms = append(ms, base, other)
+			notes = append(notes, note)
 		}
-		table(&report, sc, ms)
+		table(&report, sc, ms, notes)
 	}
 	if only == "" || strings.Contains("Scale", only) {
 		rows, err := runScale(ctx, starters, postgres, o)
@@ -156,6 +177,132 @@ func run(o options, only, postgres, out string) error {
 		}
 	}
 	return os.WriteFile(out, report.Bytes(), 0o644)
+}
+
+// measure runs a scenario on a fresh target once; round, if not 0, is which round of a
+// comparison it is.
+func measure(ctx context.Context, sc scenario, st starter, o options, round int) (measurement, error) {
+	t, err := st.start()
+	if err != nil {
+		return measurement{}, fmt.Errorf("%s: start %s: %w", sc.name, st.name, err)
+	}
+	label, file := st.name, profileName(sc.name, st.name)
+	if round > 0 {
+		label = fmt.Sprintf("%s #%d", st.name, round)
+		file = strings.TrimSuffix(file, ".pprof") + fmt.Sprintf(".round%d.pprof", round)
+	}
+	waitProfile := func() error { return nil }
+	if o.profileDir != "" && t.debug != "" {
+		waitProfile = t.profileCPU(o.duration, filepath.Join(o.profileDir, file))
+	}
+	cpu0 := t.cpu()
+	r, err := sc.run(ctx, t, o)
+	rss, cpu := t.rssMB(), t.cpu()-cpu0
+	if perr := waitProfile(); perr != nil {
+		fmt.Fprintf(os.Stderr, "bench: profile of %s on %s: %v\n", sc.name, label, perr)
+	}
+	t.stop()
+	if err != nil {
+		return measurement{}, fmt.Errorf("%s on %s: %w", sc.name, label, err)
+	}
+	if r.requests == 0 {
+		return measurement{}, fmt.Errorf("%s on %s: no request succeeded (%d failed: %s)", sc.name, label, r.errors, r.firstError)
+	}
+	m := measurement{target: st.name, result: r, rssMB: rss, cpu: cpu}
+	perRequest := ""
+	if cpu > 0 {
+		perRequest = fmt.Sprintf("  server CPU/request %v", m.cpuPerRequest().Round(100*time.Nanosecond))
+	}
+	fmt.Fprintf(os.Stderr, "%-55s %-24s %10.0f %s  p50 %v  p99 %v  errors %d%s\n", sc.name, label, r.perSecond(), sc.unit, r.p50, r.p99, r.errors, perRequest)
+	return m, nil
+}
+
+// compare measures a scenario on base and on other (the same server with one thing changed) in
+// o.rounds rounds, each of one run of each on a fresh server, so that both sides meet the
+// same moments of a noisy machine: the order within a round alternates (base first in odd
+// rounds, other first in even ones), so that neither side always runs first nor a drift
+// favours either. Each side's row pools its rounds; the note gives the median of the rounds'
+// ratios of other's rate to base's, the ratio of the medians, the servers' CPU time per
+// request, and every round's rates.
+func compare(ctx context.Context, sc scenario, base, other starter, o options) (baseM, otherM measurement, note string, err error) {
+	var bases, others []measurement
+	for round := 1; round <= o.rounds; round++ {
+		order := []starter{base, other}
+		if round%2 == 0 {
+			order = []starter{other, base}
+		}
+		for _, st := range order {
+			m, err := measure(ctx, sc, st, o, round)
+			if err != nil {
+				return measurement{}, measurement{}, "", err
+			}
+			if st.name == base.name {
+				bases = append(bases, m)
+			} else {
+				others = append(others, m)
+			}
+		}
+	}
+	// Each round's two runs are neighbours in time, so their ratio is free of what changed on
+	// the machine between rounds: the headline is the median of the rounds' ratios.
+	var each []string
+	var ratios, cpuBase, cpuOther []float64
+	for i := range bases {
+		b, x := bases[i].result.perSecond(), others[i].result.perSecond()
+		each = append(each, fmt.Sprintf("%.0f / %.0f", b, x))
+		ratios = append(ratios, x/b)
+		cpuBase = append(cpuBase, float64(bases[i].cpuPerRequest()))
+		cpuOther = append(cpuOther, float64(others[i].cpuPerRequest()))
+	}
+	how := fmt.Sprintf("median of the ratios of %d rounds, each running off and on, on fresh servers, in alternating order; ratio of the medians %.2f×",
+		o.rounds, medianRate(others)/medianRate(bases))
+	if o.rounds == 1 {
+		how = "1 round, on fresh servers"
+	}
+	if median(cpuBase) > 0 {
+		how += fmt.Sprintf("; server CPU per request, median: off %v, on %v",
+			time.Duration(median(cpuBase)).Round(100*time.Nanosecond), time.Duration(median(cpuOther)).Round(100*time.Nanosecond))
+	}
+	note = fmt.Sprintf("%s: **%.2f×** of off in %s (%s / %s: %s; off / on by round: %s)",
+		other.comparison, median(ratios), sc.unit, other.name, base.name, how, strings.Join(each, ", "))
+	fmt.Fprintf(os.Stderr, "%-55s %s\n", sc.name, strings.ReplaceAll(note, "**", ""))
+	return pool(base.name, bases), pool(other.name, others), note, nil
+}
+
+// pool is one target's rounds taken together; its memory is the median of theirs.
+func pool(target string, rounds []measurement) measurement {
+	var rs []result
+	var rss []float64
+	for _, m := range rounds {
+		rs = append(rs, m.result)
+		rss = append(rss, m.rssMB)
+	}
+	var cpu time.Duration
+	for _, m := range rounds {
+		cpu += m.cpu
+	}
+	return measurement{target: target, result: pooled(rs), rssMB: median(rss), cpu: cpu}
+}
+
+func medianRate(ms []measurement) float64 {
+	var rates []float64
+	for _, m := range ms {
+		rates = append(rates, m.result.perSecond())
+	}
+	return median(rates)
+}
+
+// median is the middle value, or the mean of the two middle ones.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Sorted(slices.Values(xs))
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // analysisMarker starts the hand-written part of the report, which the harness keeps.
@@ -185,15 +332,16 @@ func header(w *bytes.Buffer, o options) {
 	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
 		mem = strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1] + " kB"
 	}
-	fmt.Fprintf(w, "# Benchmarks\n\nMade by `go run ./bench -duration %s -concurrency %d -out docs/BENCHMARKS.md` on %s.\n\n",
-		o.duration, o.concurrency, time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(w, "Machine: %d cores (%s), %s memory, %s, %s/%s. Every target runs on this machine in the same run, one at a time, each freshly started for each scenario; the load generator shares the machine with it.\n\n",
+	fmt.Fprintf(w, "# Benchmarks\n\nMade by `go run ./bench -duration %s -concurrency %d -rounds %d -out docs/BENCHMARKS.md` on %s.\n\n",
+		o.duration, o.concurrency, o.rounds, time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(w, "Machine: %d cores (%s), %s memory, %s, %s/%s. Every target runs on this machine in the same run, one at a time, each freshly started for each scenario (and for each round of a comparison); the load generator shares the machine with it.\n\n",
 		runtime.NumCPU(), cpu, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "Closed loop: %d clients, each sending its next request when the last one answered, over kept-alive HTTP/1.1 connections. Rates count successful requests; latencies are per request.\n\n", o.concurrency)
+	fmt.Fprintf(w, "Closed loop: %d clients, each sending its next request when the last one answered, over kept-alive HTTP/1.1 connections, every request signed with Signature Version 4 whether the target checks it or not. Rates count successful requests; latencies are per request. A target measured in rounds pools them in its row.\n\n", o.concurrency)
 }
 
-// table writes a scenario's figures and the ratios of Sluice to moto and to the ceiling.
-func table(w *bytes.Buffer, sc scenario, ms []measurement) {
+// table writes a scenario's figures, the ratios of Sluice to moto and to the ceiling, and notes
+// (the comparisons made in rounds).
+func table(w *bytes.Buffer, sc scenario, ms []measurement, notes []string) {
 	fmt.Fprintf(w, "## %s\n\n| target | %s | p50 | p99 | errors | server RSS |\n|---|---|---|---|---|---|\n", sc.name, sc.unit)
 	by := map[string]float64{}
 	for _, m := range ms {
@@ -218,6 +366,9 @@ func table(w *bytes.Buffer, sc scenario, ms []measurement) {
 	}
 	if len(ratios) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(ratios, "; "))
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "\n%s\n", n)
 	}
 	w.WriteString("\n")
 }
@@ -247,8 +398,13 @@ func profileName(scenario, target string) string {
 
 // starter starts a fresh target.
 type starter struct {
+	// kind says which scenarios run the target (those that list it).
 	name, kind string
 	start      func() (*target, error)
+	// versus, if set, names the target this one is the same server as but for one setting:
+	// where a scenario runs both, they are measured in alternating rounds, and comparison
+	// names what this one has on ("Authentication on").
+	versus, comparison string
 }
 
 // runScale runs the scale scenario on each Sluice target.

@@ -21,7 +21,8 @@ func pipelineJSON(name, role string) string {
 // ceilingDoc is what the ceiling answers: Sluice's GetPipeline answer, once it has one.
 var ceilingDoc []byte
 
-// scenario is one workload; it runs on the targets whose kind it supports.
+// scenario is one workload; it runs on the targets whose kind it lists ("sluice-auth": Sluice
+// with authentication on, compared in rounds with it off).
 type scenario struct {
 	name  string
 	kinds []string
@@ -33,15 +34,17 @@ type scenario struct {
 type options struct {
 	duration    time.Duration
 	concurrency int
+	// rounds is how many times each side of a comparison runs, alternating.
+	rounds int
 	// profileDir, if set, receives a CPU profile of each Sluice target per scenario.
 	profileDir string
 	scale      scaleSize
 }
 
 var scenarios = []scenario{
-	{name: "GetPipeline", kinds: []string{"sluice", "moto", "ceiling"}, unit: "requests/s", run: getPipeline},
+	{name: "GetPipeline", kinds: []string{"sluice", "sluice-auth", "moto", "ceiling"}, unit: "requests/s", run: getPipeline},
 	{name: "ListPipelines (100 pipelines)", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: listPipelines},
-	{name: "CreatePipeline", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: createPipelines},
+	{name: "CreatePipeline", kinds: []string{"sluice", "sluice-auth", "moto"}, unit: "requests/s", run: createPipelines},
 	{name: "CreatePipeline + DeletePipeline", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: createDelete},
 	{name: "Engine: 3-stage executions, PARALLEL", kinds: []string{"sluice"}, unit: "executions/s", run: engineThroughput},
 	{name: "Job round trip: PutJobSuccessResult → next job polled", kinds: []string{"sluice"}, unit: "transitions/s", run: jobRoundTrip},
@@ -197,8 +200,9 @@ func jobRoundTrip(ctx context.Context, t *target, o options) (result, error) {
 	for _, d := range transitions {
 		total += d
 	}
-	return result{requests: len(transitions), errors: r.errors, elapsed: total, firstError: r.firstError,
-		p50: transitions[len(transitions)/2], p99: transitions[min(len(transitions)-1, len(transitions)*99/100)]}, nil
+	out := result{requests: len(transitions), errors: r.errors, elapsed: total, firstError: r.firstError, latencies: transitions}
+	out.percentiles()
+	return out, nil
 }
 
 // pipelineState reads the state of a pipeline with executions in flight, their jobs queued.

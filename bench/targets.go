@@ -53,6 +53,31 @@ func (t *target) rssMB() float64 {
 	return 0
 }
 
+// cpu is the CPU time (user and system) the target process has used so far, 0 if it is not a
+// process of its own.
+func (t *target) cpu() time.Duration {
+	if t.pid == 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
+	if err != nil {
+		return 0
+	}
+	// After the command's name in parentheses: state is the 3rd field, utime the 14th and stime
+	// the 15th, in clock ticks of 1/100 s (USER_HZ on Linux).
+	i := strings.LastIndexByte(string(raw), ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(raw[i+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,8 +121,19 @@ func startProcess(name, kind, addr, healthPath string, cmd *exec.Cmd) (*target, 
 	return t, nil
 }
 
-// startSluice runs `sluice serve` on a fresh data directory (and database, if given).
-func startSluice(bin, name, database string) (*target, error) {
+// identitiesYAML names the bench's access key, in the account of the default --account-id (so
+// that ARNs and the role are those of a target without authentication), with no policy: it may
+// do everything in its account, as the root does with authentication off.
+const identitiesYAML = `accounts:
+  - id: "000000000000"
+    users:
+      - name: bench
+        accessKeys: [{id: ` + benchAccessKeyID + `, secret: ` + benchSecret + `}]
+`
+
+// startSluice runs `sluice serve` on a fresh data directory (and database, if given); with
+// sigv4, it checks every request's signature against an identities file of the bench's key.
+func startSluice(bin, name, database string, sigv4 bool) (*target, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -114,6 +150,14 @@ func startSluice(bin, name, database string) (*target, error) {
 		"--start-on-create=false", "--source-poll-interval", "0", "--debug-listen", debug}
 	if database != "" {
 		args = append(args, "--database", database)
+	}
+	if sigv4 {
+		identities := filepath.Join(dir, "identities.yaml")
+		if err := os.WriteFile(identities, []byte(identitiesYAML), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, "--auth", "sigv4", "--identities", identities)
 	}
 	t, err := startProcess(name, "sluice", addr, "/_sluice/health", exec.Command(bin, args...))
 	if err != nil {

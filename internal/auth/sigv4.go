@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -254,8 +255,23 @@ type VerifyOptions struct {
 // Verify signs r again with secret, as its client did, and compares the signatures in constant
 // time: a *Error of KindMismatch when they differ.
 func (s Signature) Verify(r *http.Request, secret string, opts VerifyOptions) error {
+	return s.verify(r, secret, opts, newSigner(opts))
+}
+
+// newSigner is the signer that signs as a surface's clients do.
+func newSigner(opts VerifyOptions) *v4.Signer {
+	return v4.NewSigner(func(o *v4.SignerOptions) {
+		o.DisableURIPathEscaping = opts.S3
+		// Headers a presigned URL's client moved to the query are in the query already.
+		o.DisableHeaderHoisting = true
+	})
+}
+
+// verify is Verify with signer, which keeps the signing keys it derived: a signer used for one
+// access key and secret only derives each day's key once.
+func (s Signature) verify(r *http.Request, secret string, opts VerifyOptions, signer *v4.Signer) error {
 	mismatch := &Error{KindMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
-	again, err := s.compute(r, secret, opts)
+	again, err := s.compute(r, secret, opts, signer)
 	if err != nil {
 		return mismatch
 	}
@@ -269,7 +285,7 @@ func (s Signature) Verify(r *http.Request, secret string, opts VerifyOptions) er
 
 // compute signs a copy of r that carries only the headers s signed, with aws-sdk-go-v2's signer,
 // and returns the signature it gives.
-func (s Signature) compute(r *http.Request, secret string, opts VerifyOptions) (string, error) {
+func (s Signature) compute(r *http.Request, secret string, opts VerifyOptions, signer *v4.Signer) (string, error) {
 	signed, err := s.SignedAt()
 	if err != nil {
 		return "", err
@@ -292,11 +308,6 @@ func (s Signature) compute(r *http.Request, secret string, opts VerifyOptions) (
 		}
 	}
 	creds := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: secret, SessionToken: s.SessionToken}
-	signer := v4.NewSigner(func(o *v4.SignerOptions) {
-		o.DisableURIPathEscaping = opts.S3
-		// Headers a presigned URL's client moved to the query are in the query already.
-		o.DisableHeaderHoisting = true
-	})
 	if s.Presigned {
 		q := u.Query()
 		q.Del("X-Amz-Signature")
@@ -327,6 +338,8 @@ type Authenticator struct {
 	Identities *Identities
 	// Now is the clock signatures' times are checked against; nil means time.Now.
 	Now func() time.Time
+	// signers holds a signer per access key, secret and kind of surface.
+	signers sync.Map
 }
 
 // Surface says how one surface's clients sign: for which service and region, how far their
@@ -360,8 +373,26 @@ func (a *Authenticator) Authenticate(r *http.Request, on Surface) (p *Principal,
 	if err := sig.CheckTime(now(), on.Skew); err != nil {
 		return nil, sig, err
 	}
-	if err := sig.Verify(r, secret, on.VerifyOptions); err != nil {
+	if err := sig.verify(r, secret, on.VerifyOptions, a.signer(sig.AccessKeyID, secret, on.S3)); err != nil {
 		return nil, sig, err
 	}
 	return p, sig, nil
+}
+
+// signer returns the signer kept for an access key and its secret, for S3's requests or
+// others'. The SDK's signer caches the keys it derives by region and service, checking the
+// access key id and the day but not the secret, so each key and secret has its own: a secret
+// changed by a reload gets a new signer, never the old secret's keys.
+func (a *Authenticator) signer(accessKeyID, secret string, s3 bool) *v4.Signer {
+	key := signerKey{accessKeyID, secret, s3}
+	if cached, ok := a.signers.Load(key); ok {
+		return cached.(*v4.Signer)
+	}
+	signer, _ := a.signers.LoadOrStore(key, newSigner(VerifyOptions{S3: s3}))
+	return signer.(*v4.Signer)
+}
+
+type signerKey struct {
+	accessKeyID, secret string
+	s3                  bool
 }
