@@ -68,9 +68,13 @@ func (x *Executor) bucketReady(ctx context.Context, bucket string) (string, erro
 		return "", nil
 	}
 	failure := ""
-	if err := x.cfg.Artifacts.EnsureBucket(ctx, bucket); errors.Is(err, artifacts.ErrNoSuchBucket) {
+	err := x.cfg.Artifacts.EnsureBucket(ctx, bucket)
+	switch {
+	case errors.Is(err, artifacts.ErrNoSuchBucket):
 		failure = fmt.Sprintf("The artifact store bucket %s does not exist in %s: create it, or point the pipeline's artifactStore at a bucket that exists", bucket, x.cfg.Artifacts.Endpoint())
-	} else if err != nil {
+	case errors.Is(err, artifacts.ErrBucketOfAnotherAccount):
+		failure = fmt.Sprintf("The artifact store bucket %s belongs to another account: point the pipeline's artifactStore at a bucket of account %s", bucket, x.cfg.AccountID)
+	case err != nil:
 		return "", fmt.Errorf("ready the artifact bucket %s: %w", bucket, err)
 	}
 	if failure == "" {
