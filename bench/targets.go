@@ -149,7 +149,7 @@ func startSluice(bin, name, database string, sigv4 bool) (*target, error) {
 	args := []string{"serve", "--listen", addr, "--data", dir, "--log-level", "warn", "--max-pipelines", "10000000",
 		"--start-on-create=false", "--source-poll-interval", "0", "--debug-listen", debug}
 	if database != "" {
-		args = append(args, "--database", database)
+		args = append(args, "--data-shared", "--database", database)
 	}
 	if sigv4 {
 		identities := filepath.Join(dir, "identities.yaml")

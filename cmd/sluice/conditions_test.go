@@ -39,7 +39,7 @@ func eachStoreArgs(t *testing.T, f func(t *testing.T, args ...string)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		f(t, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+		f(t, "--data", t.TempDir(), "--data-shared", "--database", storetest.PostgresURL(t))
 	})
 }
 

@@ -51,7 +51,7 @@ func TestConditionsSurviveSIGKILL(t *testing.T) {
 	}{
 		{"sqlite", func(t *testing.T) []string { return []string{"--data", t.TempDir()} }},
 		{"postgres", func(t *testing.T) []string {
-			return []string{"--data", t.TempDir(), "--database", storetest.PostgresURL(t)}
+			return []string{"--data", t.TempDir(), "--data-shared", "--database", storetest.PostgresURL(t)}
 		}},
 	}
 	for _, st := range stores {

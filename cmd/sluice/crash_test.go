@@ -41,14 +41,14 @@ func TestRunsSurviveSIGKILL(t *testing.T) {
 	}
 	t.Run("sqlite", func(t *testing.T) { testCrashes(t, bin, rounds, kill, "--data", t.TempDir()) })
 	t.Run("postgres", func(t *testing.T) {
-		testCrashes(t, bin, rounds, kill, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+		testCrashes(t, bin, rounds, kill, "--data", t.TempDir(), "--data-shared", "--database", storetest.PostgresURL(t))
 	})
 	if rounds < 2 {
 		return
 	}
 	t.Run("postgres-backends-terminated", func(t *testing.T) {
 		url, terminate := ownDatabase(t)
-		testCrashes(t, bin, rounds, func(*testServer) func() { return terminate }, "--data", t.TempDir(), "--database", url)
+		testCrashes(t, bin, rounds, func(*testServer) func() { return terminate }, "--data", t.TempDir(), "--data-shared", "--database", url)
 	})
 }
 

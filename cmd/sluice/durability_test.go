@@ -24,7 +24,7 @@ func TestAcknowledgedWritesSurviveRestartAndKill(t *testing.T) {
 		testDurability(t, bin, "--data", t.TempDir())
 	})
 	t.Run("postgres", func(t *testing.T) {
-		testDurability(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+		testDurability(t, bin, "--data", t.TempDir(), "--data-shared", "--database", storetest.PostgresURL(t))
 	})
 }
 

@@ -151,6 +151,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, together with --tls-key (default: plain HTTP)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.DataDir, "data", "./sluice-data", "directory for the embedded database and artifacts")
+	fs.BoolVar(&c.DataShared, "data-shared", false, "with --database, --data is a directory every replica shares (a network file system), or this is the only replica: artifacts and hosted repositories may be kept under it")
 	fs.StringVar(&c.Database, "database", "", "postgres:// URL of a shared PostgreSQL store (default: embedded SQLite under --data)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for the URLs it hands out (default: http://LISTEN, or https://LISTEN with --tls-cert)")
 	fs.StringVar(&c.AccountID, "account-id", "000000000000", "AWS account id that ARNs and messages name")
@@ -171,6 +172,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&c.Limits.Webhooks, "max-webhooks", c.Limits.Webhooks, "quota: webhooks in the account")
 	arts := &c.Artifacts
 	fs.StringVar(&arts.S3Endpoint, "artifacts-s3-endpoint", "", "URL of an S3-compatible service to keep artifacts in, or 'aws' for Amazon S3 (default: the local store under --data, served by the built-in S3 endpoint)")
+	fs.StringVar(&arts.GitBucket, "git-s3-bucket", "", "with --database and --artifacts-s3-endpoint, the bucket of that service where the replicas keep the hosted git repositories' objects (their refs are in the database)")
 	fs.StringVar(&arts.S3Region, "artifacts-s3-region", "", "region of the S3 artifact service (default: --region)")
 	fs.StringVar(&arts.JobAccessKeyID, "artifacts-job-access-key-id", "", "access key id jobs receive for the S3 artifact service (default: the server's own credentials)")
 	fs.StringVar(&arts.JobSecretAccessKey, "artifacts-job-secret-access-key", "", "secret access key that goes with --artifacts-job-access-key-id")

@@ -54,7 +54,7 @@ func freshStore(t *testing.T, args []string) []string {
 	t.Helper()
 	out := []string{"--data", t.TempDir()}
 	if slices.Contains(args, "--database") {
-		out = append(out, "--database", storetest.PostgresURL(t))
+		out = append(out, "--data-shared", "--database", storetest.PostgresURL(t))
 	}
 	return out
 }

@@ -283,7 +283,7 @@ func TestBuildsDieWithTheServer(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) { testBuildsDieWithTheServer(t, bin, "--data", t.TempDir()) })
 	t.Run("postgres", func(t *testing.T) {
-		testBuildsDieWithTheServer(t, bin, "--data", t.TempDir(), "--database", storetest.PostgresURL(t))
+		testBuildsDieWithTheServer(t, bin, "--data", t.TempDir(), "--data-shared", "--database", storetest.PostgresURL(t))
 	})
 }
 

@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/model"
@@ -73,6 +75,22 @@ func (x *Executor) LocalRun(ctx context.Context, j store.Job) (LocalRun, error) 
 // job still runs: false once it was stopped, abandoned, timed out or deleted.
 func (x *Executor) Heartbeat(ctx context.Context, jobID string) (bool, error) {
 	return x.store.TouchJob(ctx, jobID, x.cfg.Now())
+}
+
+// Release puts a built-in job that a runner took but will not finish back in the queue at once,
+// for a runner on any replica to take up: a server that stops gracefully hands back the runs it
+// stops rather than leave them until the sweeper finds them unattended. A job that ended
+// meanwhile stays as it is.
+func (x *Executor) Release(ctx context.Context, job store.Job) error {
+	err := x.store.SetJobStatus(ctx, job.ID, jobDispatched, jobQueued, x.cfg.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release job %s: %w", job.ID, err)
+	}
+	x.committed(signals{queued: []string{job.TypeKey}})
+	return nil
 }
 
 // localRule is what a built-in runner needs to know of a rule's job.

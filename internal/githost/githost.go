@@ -3,6 +3,11 @@
 // repository (nothing else does: a clone or fetch of a missing one is refused), and every push
 // reports the branches and tags it moved. The protocol itself is git's own `git http-backend`, run as a
 // CGI program, so the server needs git on its PATH for hosting.
+//
+// When the remotes' hosted repositories are shared by several replicas (gitrepo.Shared), each
+// replica serves its own copy of a repository, brought up to date before every request, and a
+// push is received into a staging repository and published (stored where every replica finds
+// it) before it is reported and answered: see pushShared.
 package githost
 
 import (
@@ -134,11 +139,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := s.remotes.HostedPath(name)
+	shared := s.remotes.Shared()
 	if endpoint == "/git-receive-pack" && r.Method == http.MethodPost {
+		if shared != nil {
+			s.pushShared(w, r, shared, gitPath, name, path)
+			return
+		}
 		s.push(w, r, gitPath, name, path)
 		return
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	missing := false
+	if shared != nil {
+		err := shared.Sync(r.Context(), name, path)
+		if err != nil && !errors.Is(err, gitrepo.ErrNoRepository) {
+			s.logger.Error("bring a hosted repository up to date", "repository", name, "err", err)
+			http.Error(w, "The repository could not be read from where Sluice keeps it; try again", http.StatusServiceUnavailable)
+			return
+		}
+		missing = err != nil
+	} else {
+		_, err := os.Stat(path)
+		missing = errors.Is(err, os.ErrNotExist)
+	}
+	if missing {
 		if endpoint != "/info/refs" || r.URL.Query().Get("service") != "git-receive-pack" {
 			http.Error(w, fmt.Sprintf("The repository %s does not exist: push to it to create it", name), http.StatusNotFound)
 			return
@@ -191,6 +214,17 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
 	after := readRefs(path)
+	if err := s.report(r.Context(), name, before, after, func() error { return restoreRefs(gitPath, path, raw) }); err != nil {
+		answer = newHeldAnswer()
+		http.Error(answer, "The push could not be recorded to start pipelines and was undone; push again: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// report tells onPush of each branch and tag that moved from before to after, branches first,
+// each in name order. If one cannot be recorded, the push is undone with undo, so that the
+// client's next push of the same commits moves the refs again and is recorded then, instead
+// of finding everything up to date; report returns why.
+func (s *Server) report(ctx context.Context, name string, before, after refs, undo func() error) error {
 	var moved []Push
 	for _, branch := range slices.Sorted(maps.Keys(after.branches)) {
 		if commit := after.branches[branch]; before.branches[branch] != commit {
@@ -204,18 +238,15 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 	}
 	for _, p := range moved {
 		s.logger.Info("push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit)
-		if err := s.onPush(context.WithoutCancel(r.Context()), p); err != nil {
-			// Undone, so that the client's next push of the same commits moves the refs again
-			// and is recorded then, instead of finding everything up to date.
+		if err := s.onPush(context.WithoutCancel(ctx), p); err != nil {
 			s.logger.Error("record a push; undoing it", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "err", err)
-			if undoErr := restoreRefs(gitPath, path, raw); undoErr != nil {
+			if undoErr := undo(); undoErr != nil {
 				s.logger.Error("undo a push that could not be recorded", "repository", name, "err", undoErr)
 			}
-			answer = newHeldAnswer()
-			http.Error(answer, "The push could not be recorded to start pipelines and was undone; push again: "+err.Error(), http.StatusInternalServerError)
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // rawRefs lists the refs of the repository at path as they are stored: each ref's object,

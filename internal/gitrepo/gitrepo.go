@@ -47,6 +47,42 @@ type Remotes struct {
 	// mirrors keeps bare mirrors of remote repositories, fetched into before each read.
 	mirrors string
 	locks   sync.Map
+	// shared, if set, keeps the hosted repositories for every replica of the server: hosted is
+	// then this replica's cache of them, brought up to date before each read.
+	shared Shared
+}
+
+// Shared keeps the repositories Sluice hosts where every replica of the server finds them, so
+// that a replica's hosted directory is only its cache of them: a copy of each repository, made
+// current before it is read or pushed to. A nil Shared means the hosted directory is the
+// repositories themselves, as with a single server.
+type Shared interface {
+	// Sync brings the copy at path of the hosted repository name up to date, creating it if
+	// need be, or fails with ErrNoRepository if the repository does not exist (was never
+	// pushed to).
+	Sync(ctx context.Context, name, path string) error
+	// Lock waits until no push into name runs on any replica, brings the copy at path up to
+	// date (if the repository exists) and returns the push, which holds that lock until its
+	// Close.
+	Lock(ctx context.Context, name, path string) (Update, error)
+}
+
+// Update is a push into a shared repository, which no other push into it runs beside.
+type Update interface {
+	// Refs are the repository's refs as the push found them: each ref's full name
+	// ("refs/heads/main") and the object it names. None for a repository that does not exist.
+	Refs() map[string]string
+	// Compact tells whether the repository is kept in enough pack files that the push should
+	// store it as one: repack everything, and publish the one pack with replace.
+	Compact() bool
+	// Publish stores the pack files packs (paths of .pack files, each with its .idx beside it)
+	// and makes refs all of the repository's refs; with replace, packs replace all the
+	// repository's packs (they hold every object its refs reach). Once it returns nil, the push
+	// is stored where every replica finds it, and the copy at path holds it; an error means it
+	// was not stored. It may be called again, to undo a publication with the refs as they were.
+	Publish(ctx context.Context, packs []string, refs map[string]string, replace bool) error
+	// Close ends the push, letting the next one in.
+	Close()
 }
 
 // validName matches repository names: CodeCommit's, or owner/repo for connections.
@@ -61,6 +97,34 @@ func ValidName(name string) bool {
 // hosted in the directory hosted; mirrors of remote repositories are kept in mirrors.
 func NewRemotes(hosted, mirrors string, mapped map[string]string) *Remotes {
 	return &Remotes{hosted: hosted, mirrors: mirrors, mapped: mapped}
+}
+
+// NewSharedRemotes returns remotes like NewRemotes whose hosted repositories are kept by shared,
+// hosted being this replica's cache of them.
+func NewSharedRemotes(hosted, mirrors string, mapped map[string]string, shared Shared) *Remotes {
+	return &Remotes{hosted: hosted, mirrors: mirrors, mapped: mapped, shared: shared}
+}
+
+// Shared returns what keeps the hosted repositories for every replica, or nil if the hosted
+// directory holds them.
+func (r *Remotes) Shared() Shared {
+	return r.shared
+}
+
+// sync brings this replica's copy of the hosted repository rm up to date, if the hosted
+// repositories are shared.
+func (r *Remotes) sync(ctx context.Context, rm Remote) error {
+	if r.shared == nil {
+		return nil
+	}
+	err := r.shared.Sync(ctx, rm.Name, rm.path)
+	switch {
+	case errors.Is(err, ErrNoRepository):
+		return fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
+	case err != nil:
+		return fmt.Errorf("bring %s up to date: %w", rm.Describe(), err)
+	}
+	return nil
 }
 
 // HostedPath is where the hosted repository name lives.
@@ -127,6 +191,9 @@ func (r *Remotes) lock(path string) func() {
 // remote's tags too when tags is set.
 func (r *Remotes) open(ctx context.Context, rm Remote, branch string, tags bool) (*git.Repository, error) {
 	if rm.url == "" {
+		if err := r.sync(ctx, rm); err != nil {
+			return nil, err
+		}
 		repo, err := git.PlainOpen(rm.path)
 		if errors.Is(err, git.ErrRepositoryNotExists) {
 			return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
@@ -347,8 +414,13 @@ func cloneArchive(ctx context.Context, path, branch string, commit plumbing.Hash
 // from the repository's root. An empty before stands for a branch that did not exist: the files
 // are then those the commit after changed against its first parent (all its files for a root
 // commit). The commits are read from the repository as it is here, without fetching: the hosted
-// repository, or a remote's mirror as last fetched.
+// repository (brought up to date first if it is shared), or a remote's mirror as last fetched.
 func (r *Remotes) ChangedFiles(ctx context.Context, rm Remote, before, after string) ([]string, error) {
+	if rm.url == "" {
+		if err := r.sync(ctx, rm); err != nil {
+			return nil, err
+		}
+	}
 	repo, err := git.PlainOpen(rm.path)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)

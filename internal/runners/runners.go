@@ -205,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Runners, error) {
 	return r, nil
 }
 
+// releaseTimeout bounds how long a stopping server may take to hand back one job.
+const releaseTimeout = 5 * time.Second
+
 // pollInterval is how often runners look for jobs of every type when no notification woke them:
 // a safety net for a notification that was lost, since every queued job is notified.
 const pollInterval = 30 * time.Second
@@ -346,6 +349,13 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	switch {
 	case ctx.Err() != nil:
 		j.logf("The server is stopping: the run will be taken up again")
+		// The run has stopped: hand its job back for another replica, or this server when it
+		// starts again, to take up at once.
+		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if err := r.exec.Release(releaseCtx, sj); err != nil {
+			r.logger.Warn("hand back a built-in job", "job", sj.ID, "err", err)
+		}
 		return
 	case errors.Is(context.Cause(runCtx), errJobEnded):
 		j.logf("Stopped: the action was stopped or abandoned, or it timed out")

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/uuid"
 	"golang.org/x/net/netutil"
 
 	"github.com/sluicehq/sluice/internal/api"
@@ -37,6 +38,10 @@ import (
 // Config configures a server.
 type Config struct {
 	DataDir string
+	// DataShared says that DataDir is shared by every replica on Database (a network file
+	// system), or that there is one replica: only then may a server on PostgreSQL keep
+	// artifacts and hosted repositories under it.
+	DataShared bool
 	// Database is a postgres:// URL; empty means the embedded SQLite store under DataDir.
 	Database  string
 	AccountID string
@@ -98,6 +103,9 @@ type ArtifactsConfig struct {
 	S3Endpoint string
 	// S3Region is the region to sign requests to the service for.
 	S3Region string
+	// GitBucket is the bucket of the S3-compatible service where replicas on PostgreSQL keep
+	// the hosted git repositories' objects.
+	GitBucket string
 	// JobAccessKeyID and JobSecretAccessKey are the credentials jobs receive for the service;
 	// empty, they receive the server's own.
 	JobAccessKeyID     string
@@ -117,6 +125,9 @@ type Server struct {
 	// in artifacts.
 	objects         *objects.Store
 	artifacts       artifacts.Store
+	// s3 reaches the S3-compatible service of artifacts.Store, if that is where they are kept,
+	// and of the hosted repositories the replicas share.
+	s3 *s3.Client
 	workerProviders map[string]bool
 	authenticator   *auth.Authenticator
 	// notifier carries notifications between the replicas on one PostgreSQL database, or within
@@ -126,26 +137,29 @@ type Server struct {
 		Close() error
 	}
 
+	// replica names this process among the replicas sharing a database, as the holder of leases.
+	replica string
+
 	mu      sync.Mutex
 	tenants map[string]*tenant
 	// serving is set while Serve runs, for the services of tenants opened meanwhile.
 	serving *serving
 }
 
-// openArtifacts opens the artifact store cfg asks for: an S3-compatible service, or the local
-// object store that the built-in S3 endpoint serves, in which each account keeps its own
-// buckets.
-func openArtifacts(ctx context.Context, cfg Config) (artifacts.Store, *objects.Store, error) {
+// openArtifacts opens the artifact store cfg asks for: an S3-compatible service, with the client
+// that reaches it, or the local object store that the built-in S3 endpoint serves, in which
+// each account keeps its own buckets.
+func openArtifacts(ctx context.Context, cfg Config) (artifacts.Store, *objects.Store, *s3.Client, error) {
 	a := cfg.Artifacts
 	if a.S3Endpoint == "" {
 		if cfg.DataDir == "" {
-			return nil, nil, errors.New("a data directory is required for the local artifact store")
+			return nil, nil, nil, errors.New("a data directory is required for the local artifact store")
 		}
 		objs, err := objects.Open(ctx, filepath.Join(cfg.DataDir, "artifacts"))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return nil, objs, nil
+		return nil, objs, nil, nil
 	}
 	region := a.S3Region
 	if region == "" {
@@ -153,7 +167,7 @@ func openArtifacts(ctx context.Context, cfg Config) (artifacts.Store, *objects.S
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
 	if err != nil {
-		return nil, nil, fmt.Errorf("load credentials for the S3 artifact store: %w", err)
+		return nil, nil, nil, fmt.Errorf("load credentials for the S3 artifact store: %w", err)
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if a.S3Endpoint != "aws" {
@@ -165,12 +179,12 @@ func openArtifacts(ctx context.Context, cfg Config) (artifacts.Store, *objects.S
 	if jobCreds.AccessKeyID == "" {
 		own, err := awsCfg.Credentials.Retrieve(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("retrieve credentials for the S3 artifact store: %w", err)
+			return nil, nil, nil, fmt.Errorf("retrieve credentials for the S3 artifact store: %w", err)
 		}
 		jobCreds = artifacts.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey, SessionToken: own.SessionToken}
 	}
 	cfg.Logger.Info("artifacts", "kind", "s3", "endpoint", a.S3Endpoint, "region", region)
-	return artifacts.NewS3(client, a.S3Endpoint, jobCreds), nil, nil
+	return artifacts.NewS3(client, a.S3Endpoint, jobCreds), nil, client, nil
 }
 
 // New checks cfg and prepares everything the server needs before it can answer a request: it
@@ -189,11 +203,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := absolutePaths(&cfg); err != nil {
 		return nil, err
 	}
+	if err := checkShared(cfg); err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, tenants: map[string]*tenant{}, workerProviders: map[string]bool{}}
+	s := &Server{cfg: cfg, tenants: map[string]*tenant{}, workerProviders: map[string]bool{}, replica: uuid.NewString()}
 	for _, p := range cfg.WorkerProviders {
 		s.workerProviders[p] = true
 	}
@@ -217,7 +234,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	} else {
 		s.notifier = notify.NewInProcess(0)
 	}
-	if s.artifacts, s.objects, err = openArtifacts(ctx, cfg); err != nil {
+	if s.artifacts, s.objects, s.s3, err = openArtifacts(ctx, cfg); err != nil {
 		return fail(err)
 	}
 	own, err := s.openTenant(ctx, cfg.AccountID, st)
@@ -235,6 +252,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// checkShared refuses a server on PostgreSQL, where replicas share the store, that would keep what
+// it stores on its own disk, which the other replicas never see, unless the operator says the
+// data directory is shared.
+func checkShared(cfg Config) error {
+	if !isPostgres(cfg.Database) || cfg.DataShared || (cfg.Artifacts.S3Endpoint != "" && cfg.Artifacts.GitBucket != "") {
+		return nil
+	}
+	return fmt.Errorf("with --database, replicas share what they store, but this one would keep artifacts or hosted git repositories under --data %s, where no other replica reaches them: set --artifacts-s3-endpoint to an S3-compatible service and --git-s3-bucket to a bucket of it for the repositories, or pass --data-shared if --data is a directory every replica shares, or this is the only replica", cfg.DataDir)
+}
+
+// isPostgres tells whether database is the URL of a PostgreSQL database.
+func isPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
 }
 
 // readyTimeout bounds how long /_sluice/ready waits for the store's write.
@@ -279,7 +311,7 @@ func absolutePaths(cfg *Config) error {
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
-	if strings.HasPrefix(cfg.Database, "postgres://") || strings.HasPrefix(cfg.Database, "postgresql://") {
+	if isPostgres(cfg.Database) {
 		st, err := postgres.Open(ctx, cfg.Database)
 		if err != nil {
 			return nil, err
@@ -314,6 +346,9 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 func (s *Server) Close() error {
 	var errs []error
 	for _, t := range s.tenants {
+		if t.gitStore != nil {
+			errs = append(errs, t.gitStore.Close())
+		}
 		errs = append(errs, t.logStore.Close(), t.store.Close())
 	}
 	if s.objects != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connections"
 	"github.com/sluicehq/sluice/internal/githost"
 	"github.com/sluicehq/sluice/internal/gitrepo"
+	"github.com/sluicehq/sluice/internal/gitrepo/shared"
 	"github.com/sluicehq/sluice/internal/logs"
 	"github.com/sluicehq/sluice/internal/notify"
 	"github.com/sluicehq/sluice/internal/runners"
@@ -48,6 +49,9 @@ type tenant struct {
 	// logs serves the build logs of the account's runs, which logStore keeps.
 	logs     http.Handler
 	logStore *logs.Store
+	// gitStore keeps the hosted repositories where every replica reaches them; nil when they
+	// are kept under the data directory.
+	gitStore *shared.Store
 	runners  *runners.Runners
 	sources  *sources.Watcher
 }
@@ -131,6 +135,20 @@ func (s *Server) assemble(ctx context.Context, account, dir string, st store.Sto
 	}
 	t.service = svc
 	remotes := gitrepo.NewRemotes(filepath.Join(dir, "git"), filepath.Join(dir, "git-mirrors"), cfg.GitRemotes)
+	gitStore, err := s.openSharedGit(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	if gitStore != nil {
+		t.gitStore = gitStore
+		defer func() {
+			if err != nil {
+				gitStore.Close()
+			}
+		}()
+		// The directory is only a cache: the repositories are in the database and the bucket.
+		remotes = gitrepo.NewSharedRemotes(filepath.Join(dir, "git"), filepath.Join(dir, "git-mirrors"), cfg.GitRemotes, gitStore)
+	}
 	t.sources = sources.New(svc.Executor(), st, arts, remotes, account, cfg.Region, cfg.Logger)
 	t.git = streaming(githost.New(remotes, t.sources.Pushed, s.authorizeGit(account), cfg.Logger), cfg.ReadTimeout, cfg.WriteTimeout)
 	t.hooks = webhooks.New(webhooks.Config{Store: st, Recorder: t.sources, Region: cfg.Region, AccountID: account, Logger: cfg.Logger})
@@ -212,6 +230,25 @@ func (s *Server) namespace(account string) string {
 	return schema
 }
 
+// openSharedGit opens where replicas on PostgreSQL keep an account's hosted repositories: their
+// refs in the account's schema, their objects in the git bucket under git/<account>/. Without a
+// database and a bucket, repositories are kept under the data directory: nil.
+func (s *Server) openSharedGit(ctx context.Context, account string) (*shared.Store, error) {
+	cfg := s.cfg
+	if cfg.Database == "" || s.s3 == nil || cfg.Artifacts.GitBucket == "" {
+		return nil, nil
+	}
+	u := cfg.Database
+	if account != cfg.AccountID {
+		var err error
+		if u, _, err = accountDatabase(cfg.Database, account); err != nil {
+			return nil, err
+		}
+	}
+	return shared.Open(ctx, shared.Config{DatabaseURL: u, Client: s.s3, Bucket: cfg.Artifacts.GitBucket,
+		Prefix: "git/" + account + "/", Logger: cfg.Logger})
+}
+
 // openLogs opens where an account's build logs are kept: files under dir with the embedded store;
 // with PostgreSQL, the account's schema, so that every replica reads and follows them.
 func openLogs(ctx context.Context, cfg Config, account, dir string) (*logs.Store, error) {
@@ -228,14 +265,18 @@ func openLogs(ctx context.Context, cfg Config, account, dir string) (*logs.Store
 	return logs.OpenPostgres(ctx, u)
 }
 
-// start starts a tenant's services, which run until the server stops serving.
+// start starts a tenant's services, which run until the server stops serving: on every
+// replica, the runners and the delivery of recorded source events; on one replica at a time, the
+// singletons.
 func (s *Server) start(t *tenant) {
 	ctx, wg := s.serving.ctx, &s.serving.wg
-	wg.Go(func() { s.sweep(ctx, t) })
+	wg.Go(func() { s.whileHolding(ctx, t, leaseSweeper, func(ctx context.Context) { s.sweep(ctx, t) }) })
 	wg.Go(func() { t.runners.Run(ctx) })
 	wg.Go(func() { t.sources.Deliver(ctx) })
 	if s.cfg.SourcePollInterval > 0 {
-		wg.Go(func() { t.sources.Run(ctx, s.cfg.SourcePollInterval) })
+		wg.Go(func() {
+			s.whileHolding(ctx, t, leasePoller, func(ctx context.Context) { t.sources.Run(ctx, s.cfg.SourcePollInterval) })
+		})
 	}
 }
 

@@ -78,7 +78,7 @@ func start(t *testing.T, database string) *env {
 	}
 	base := "http://" + ln.Addr().String()
 	logs := &logBuffer{}
-	srv, err := server.New(ctx, server.Config{DataDir: t.TempDir(), Database: database, AccountID: account, Region: region,
+	srv, err := server.New(ctx, server.Config{DataDir: t.TempDir(), DataShared: true, Database: database, AccountID: account, Region: region,
 		PublicURL: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		ln.Close()

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Singletons are services of which one replica runs each account's at a time: the sweeper,
+// which enforces timeouts (jobs unattended, approvals and rules that waited too long), and the
+// poller of source actions. Each runs while its replica holds the account's lease of the same
+// name in the store; a replica that dies stops renewing it, and another takes it over within
+// leaseTTL.
+const (
+	leaseSweeper = "sweeper"
+	leasePoller  = "source-poller"
+)
+
+// leaseTTL is how long a lease lasts unless renewed; it is renewed every leaseTTL/3.
+const leaseTTL = 15 * time.Second
+
+// whileHolding runs fn for as long as this replica holds the tenant's lease name, and again
+// whenever it takes the lease back, until ctx ends. fn's context ends when the lease is lost
+// (not renewed in time, or taken over) or ctx ends; whileHolding waits for fn before it tries
+// to take the lease again, so that two replicas never run it at once, and releases the lease
+// when ctx ends so that another replica takes over at once.
+func (s *Server) whileHolding(ctx context.Context, t *tenant, name string, fn func(context.Context)) {
+	renew := time.NewTicker(leaseTTL / 3)
+	defer renew.Stop()
+	var (
+		running func() // stops fn and waits for it
+		held    bool
+	)
+	defer func() {
+		if running != nil {
+			running()
+		}
+		if held {
+			releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := t.store.ReleaseLease(releaseCtx, name, s.replica); err != nil {
+				s.cfg.Logger.Warn("release a lease", "lease", name, "account_id", t.account, "err", err)
+			}
+		}
+	}()
+	for {
+		ok, err := t.store.AcquireLease(ctx, name, s.replica, leaseTTL)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("take or renew a lease", "lease", name, "account_id", t.account, "err", err)
+		}
+		switch {
+		case ok && running == nil:
+			s.cfg.Logger.Info("lease taken: running the account's singleton here", "lease", name, "account_id", t.account)
+			running = startSingleton(ctx, fn)
+		case !ok && running != nil:
+			s.cfg.Logger.Info("lease lost: stopping the account's singleton here", "lease", name, "account_id", t.account)
+			running()
+			running = nil
+		}
+		held = ok
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+		}
+	}
+}
+
+// startSingleton runs fn in a goroutine and returns the function that stops it and waits for it.
+func startSingleton(ctx context.Context, fn func(context.Context)) (stop func()) {
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { fn(runCtx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
