@@ -123,11 +123,11 @@ type Server struct {
 	// objects is the local object store the built-in S3 endpoint serves, shared by the accounts,
 	// whose buckets each belong to one; nil when artifacts are kept in an S3-compatible service,
 	// in artifacts.
-	objects         *objects.Store
-	artifacts       artifacts.Store
+	objects   *objects.Store
+	artifacts artifacts.Store
 	// s3 reaches the S3-compatible service of artifacts.Store, if that is where they are kept,
 	// and of the hosted repositories the replicas share.
-	s3 *s3.Client
+	s3              *s3.Client
 	workerProviders map[string]bool
 	authenticator   *auth.Authenticator
 	// notifier carries notifications between the replicas on one PostgreSQL database, or within
