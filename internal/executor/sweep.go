@@ -22,10 +22,12 @@ func (x *Executor) Sweep(ctx context.Context, ackTimeout time.Duration) error {
 	now := x.cfg.Now()
 	// The server's own runners take every job of their types, so a job of theirs handed out
 	// again and again is one that crashes of the server interrupted, not one nobody takes.
-	exhausted, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout), maxDispatches, slices.Sorted(maps.Keys(x.cfg.LocalProviders)))
+	requeued, exhausted, err := x.store.RequeueJobs(ctx, now.Add(-ackTimeout), maxDispatches, slices.Sorted(maps.Keys(x.cfg.LocalProviders)))
 	if err != nil {
 		return fmt.Errorf("requeue unacknowledged jobs: %w", err)
 	}
+	// The runners of every replica hear of the jobs back in the queue, as of those a step queued.
+	x.committed(signals{queued: requeued})
 	for _, j := range exhausted {
 		message := fmt.Sprintf("The job was handed out %d times and never acknowledged within %s: no job worker took it", j.Dispatches, ackTimeout)
 		if err := x.apply(ctx, j.Pipeline, func(s *step) error { return s.abandonUnacknowledged(j.ID, message) }); err != nil {

@@ -181,11 +181,11 @@ type Runtime interface {
 	// ActivePipelines lists the pipelines whose last step left them Active.
 	ActivePipelines(ctx context.Context) ([]string, error)
 	// RequeueJobs puts back in the queue the jobs handed out before dispatchedBefore and never
-	// acknowledged, unless they were handed out maxDispatches times already: those it returns,
-	// still Dispatched, for their actions to fail.
+	// acknowledged, and returns the type keys of those it put back, unless they were handed out
+	// maxDispatches times already: those it returns, still Dispatched, for their actions to fail.
 	// Jobs of the unlimited types (those the server's own runners take, which a crash of the
 	// server hands out again) are always put back.
-	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) ([]Job, error)
+	RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) (requeued []string, exhausted []Job, err error)
 	// SetJobStatus moves a job from one status to another, or fails with ErrConflict.
 	SetJobStatus(ctx context.Context, id, from, to string, updated time.Time) error
 	// AddSourceEvent records a source event.

@@ -412,7 +412,7 @@ func (s *DB) ActivePipelines(ctx context.Context) ([]string, error) {
 	})(s.query(ctx, `SELECT name FROM pipeline_runtime WHERE active = 1 ORDER BY name`))
 }
 
-func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) ([]store.Job, error) {
+func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDispatches int, unlimited []string) ([]string, []store.Job, error) {
 	// Jobs of the unlimited types go back to the queue however often they were handed out.
 	counted, args := "dispatches < ?", []any{ms(dispatchedBefore), maxDispatches}
 	exhausted := "dispatches >= ?"
@@ -424,14 +424,21 @@ func (s *DB) RequeueJobs(ctx context.Context, dispatchedBefore time.Time, maxDis
 			args = append(args, key)
 		}
 	}
-	var out []store.Job
+	var (
+		requeued []string
+		out      []store.Job
+	)
 	err := s.tx(ctx, func(tx txn) error {
-		if _, err := tx.exec(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND `+counted, args...); err != nil {
+		var err error
+		requeued, err = scanAll(func(row scanner) (string, error) {
+			var key string
+			return key, row.Scan(&key)
+		})(tx.query(`UPDATE jobs SET status = 'Queued', nonce = '' WHERE status = 'Dispatched' AND updated_ms < ? AND `+counted+` RETURNING type_key`, args...))
+		if err != nil {
 			return err
 		}
-		var err error
 		out, err = scanAll(scanJob)(tx.query(`SELECT `+jobColumns+` FROM jobs WHERE status = 'Dispatched' AND updated_ms < ? AND `+exhausted, args...))
 		return err
 	})
-	return out, err
+	return requeued, out, err
 }

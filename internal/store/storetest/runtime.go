@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -602,16 +603,16 @@ func testTouchJobKeepsItFromTheSweeper(t *testing.T, open func() store.Store) {
 	if alive, err := s.TouchJob(ctx, "j", later); err != nil || !alive {
 		t.Fatalf("touching a dispatched job: %v, %v", alive, err)
 	}
-	_, err = s.RequeueJobs(ctx, later.Add(-time.Second), 3, nil)
+	_, _, err = s.RequeueJobs(ctx, later.Add(-time.Second), 3, nil)
 	must(t, err)
 	if j, _ := s.GetJob(ctx, "j"); j.Status != "Dispatched" || j.Dispatches != 0 {
 		t.Fatalf("a job touched after the cut-off was requeued, or still counts its dispatch: %+v", j)
 	}
 	// A job a worker showed alive is handed out again after a crash without nearing exhaustion.
-	_, err = s.RequeueJobs(ctx, later.Add(time.Second), 1, nil)
+	requeued, _, err := s.RequeueJobs(ctx, later.Add(time.Second), 1, nil)
 	must(t, err)
-	if j, _ := s.GetJob(ctx, "j"); j.Status != "Queued" {
-		t.Fatalf("a touched job whose worker went quiet was not requeued: %+v", j)
+	if j, _ := s.GetJob(ctx, "j"); j.Status != "Queued" || !slices.Equal(requeued, []string{j.TypeKey}) {
+		t.Fatalf("a touched job whose worker went quiet was not requeued, or not reported (%v): %+v", requeued, j)
 	}
 	_, err = s.DispatchJobs(ctx, "T", "", 1, func() string { return "n2" })
 	must(t, err)
@@ -645,7 +646,7 @@ func testSweepFindsWork(t *testing.T, open func() store.Store) {
 		t.Fatalf("dispatched %d", len(dispatched))
 	}
 	must(t, s.SetJobStatus(ctx, "busy-job", "Dispatched", "InProgress", time.Now()))
-	exhausted, err := s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, nil)
+	_, exhausted, err := s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, nil)
 	must(t, err)
 	if len(exhausted) != 0 {
 		t.Fatalf("exhausted %+v after one dispatch", exhausted)
@@ -660,7 +661,7 @@ func testSweepFindsWork(t *testing.T, open func() store.Store) {
 		t.Fatalf("after the requeue, dispatched %+v", again)
 	}
 	// The job's type unlimited (the server's own runners take its jobs), it goes back to the queue.
-	exhausted, err = s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, []string{"other", "T"})
+	_, exhausted, err = s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, []string{"other", "T"})
 	must(t, err)
 	if j, _ := s.GetJob(ctx, "idle-job"); len(exhausted) != 0 || j.Status != "Queued" {
 		t.Fatalf("a job of an unlimited type handed out twice: exhausted %+v, job %+v", exhausted, j)
@@ -668,7 +669,7 @@ func testSweepFindsWork(t *testing.T, open func() store.Store) {
 	if again, _ := s.DispatchJobs(ctx, "T", "", 2, func() string { return "o" }); len(again) != 1 || again[0].Dispatches != 3 {
 		t.Fatalf("dispatched the requeued job again: %+v", again)
 	}
-	exhausted, err = s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, nil)
+	_, exhausted, err = s.RequeueJobs(ctx, time.Now().Add(time.Minute), 2, nil)
 	must(t, err)
 	if len(exhausted) != 1 || exhausted[0].ID != "idle-job" || exhausted[0].Status != "Dispatched" {
 		t.Fatalf("a job handed out three times, never acknowledged: %+v", exhausted)
