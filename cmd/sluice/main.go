@@ -228,8 +228,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
 	}
+	if identities != nil {
+		warnAuthenticated(ln.Addr(), scheme == "https", f.cfg.BuildIsolation, len(identities.Accounts()), logger)
+	}
 	if f.debugListen != "" {
-		stop, err := serveProfiler(f.debugListen, logger)
+		stop, err := serveProfiler(f.debugListen, identities != nil, logger)
 		if err != nil {
 			ln.Close()
 			return err
@@ -254,7 +257,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 	if identities != nil {
-		defer reloadOnHangup(ctx, identities, logger)()
+		defer reloadOnHangup(ctx, identities, logger, srv.OpenAccounts)()
 	}
 	return srv.Serve(ctx, ln)
 }
@@ -284,8 +287,9 @@ func loadIdentities(mode, path string) (*auth.Identities, error) {
 }
 
 // reloadOnHangup reads the identities again on every SIGHUP until ctx ends or the returned
-// function is called; a file that cannot be read leaves the identities as they were.
-func reloadOnHangup(ctx context.Context, identities *auth.Identities, logger *slog.Logger) (stop func()) {
+// function is called, then has the server open the accounts that are new; a file that cannot be
+// read leaves the identities as they were.
+func reloadOnHangup(ctx context.Context, identities *auth.Identities, logger *slog.Logger, reloaded func(context.Context)) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -303,6 +307,7 @@ func reloadOnHangup(ctx context.Context, identities *auth.Identities, logger *sl
 					continue
 				}
 				logger.Info("identities reloaded", "accounts", len(identities.Accounts()))
+				reloaded(ctx)
 			}
 		}
 	}()
@@ -325,6 +330,18 @@ func checkExposure(addr net.Addr, allowed bool, logger *slog.Logger) error {
 	}
 	logger.Warn("serving without authentication on an address other than loopback (--allow-unauthenticated): anyone who reaches it can create pipelines whose builds run commands on this machine, and read every job and artifact", "listen", addr.String())
 	return nil
+}
+
+// warnAuthenticated says at start-up what authentication does not protect as configured: HTTP
+// Basic secrets (git, browsers) sent in the clear to an address other than loopback, and builds
+// that see the data of every account when they run outside the sandbox.
+func warnAuthenticated(addr net.Addr, tls bool, isolation string, accounts int, logger *slog.Logger) {
+	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && !tls {
+		logger.Warn("serving with authentication over plain HTTP on an address other than loopback: git and browsers send access keys' secrets with HTTP Basic, readable by anyone on the path; serve HTTPS with --tls-cert and --tls-key", "listen", addr.String())
+	}
+	if isolation == runners.IsolationNone && accounts > 1 {
+		logger.Warn("builds run outside the sandbox (--build-isolation none) on a server of several accounts: a build of one account can read the data directory, and with it every account's records and repositories")
+	}
 }
 
 // loadTLS reads the certificate and key to serve HTTPS with; both are needed.

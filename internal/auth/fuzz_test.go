@@ -121,3 +121,23 @@ func FuzzWildcard(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseIdentities feeds identities files to the parser: it must never panic, and every key
+// of a file it accepts must be found with its secret and a principal of a 12-digit account.
+func FuzzParseIdentities(f *testing.F) {
+	f.Add([]byte(`accounts: [{id: "111111111111", users: [{name: a, accessKeys: [{id: AKIAAAAAAAAAAAAAAAAA, secret: s}], policy: [{effect: Allow, action: "*", resource: "*"}]}]}]`))
+	f.Add([]byte(`{"accounts":[{"id":"222222222222","users":[{"name":"b","accessKeys":[{"id":"AKIABBBBBBBBBBBBBBBB","secret":"t"}]}]}]}`))
+	f.Add([]byte("accounts:\n  - id: 012345678901\n    users: []\n"))
+	f.Add([]byte("accounts: [{id: *a}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ids, err := parseIdentities(data)
+		if err != nil {
+			return
+		}
+		for id, k := range ids.keys {
+			if k.secret == "" || k.principal == nil || k.principal.AccessKeyID != id || !accountPattern.MatchString(k.principal.Account) {
+				t.Fatalf("key %s accepted as %+v", id, k)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -163,10 +164,12 @@ func (i *Identities) Lookup(accessKeyID string) (secret string, p *Principal, ok
 }
 
 // CheckPassword returns the principal whose access key is accessKeyID if secret is that key's
-// secret, as HTTP Basic authentication to hosted git presents them; it compares in constant time.
+// secret, as HTTP Basic authentication to hosted git presents them. It compares digests of the
+// two in constant time, which tells nothing of the secret, not even its length.
 func (i *Identities) CheckPassword(accessKeyID, secret string) (*Principal, bool) {
 	want, p, ok := i.Lookup(accessKeyID)
-	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+	wantSum, gotSum := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(secret))
+	if !ok || subtle.ConstantTimeCompare(wantSum[:], gotSum[:]) != 1 {
 		return nil, false
 	}
 	return p, true

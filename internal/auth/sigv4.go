@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ const (
 	KindExpired = "expired"
 	// KindNotYetValid: a signed request's time is too far in the future.
 	KindNotYetValid = "not-yet-valid"
+	// KindUnsignedHeaders: the request carries x-amz-* headers, which change what it asks for,
+	// that its signature does not cover, or does not sign its host.
+	KindUnsignedHeaders = "unsigned-headers"
 )
 
 // Error is a refusal of a request's signature.
@@ -114,7 +118,8 @@ func parseHeader(h string, headers http.Header) (Signature, error) {
 		if scheme == "AWS" || strings.HasPrefix(scheme, "AWS4-") {
 			return s, &Error{KindUnsupported, fmt.Sprintf("The authorization mechanism %s is not supported: sign requests with %s.", scheme, Algorithm)}
 		}
-		return s, &Error{KindIncomplete, fmt.Sprintf("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=%s", h)}
+		// The header is not echoed: in another scheme (HTTP Basic, a bearer token) it is a secret.
+		return s, &Error{KindIncomplete, fmt.Sprintf("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=%s (the rest is not shown)", firstN(scheme, 32))}
 	}
 	var credential string
 	for part := range strings.SplitSeq(rest, ",") {
@@ -270,6 +275,9 @@ func newSigner(opts VerifyOptions) *v4.Signer {
 // verify is Verify with signer, which keeps the signing keys it derived: a signer used for one
 // access key and secret only derives each day's key once.
 func (s Signature) verify(r *http.Request, secret string, opts VerifyOptions, signer *v4.Signer) error {
+	if err := s.checkSignedHeaders(r); err != nil {
+		return err
+	}
 	mismatch := &Error{KindMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
 	again, err := s.compute(r, secret, opts, signer)
 	if err != nil {
@@ -279,6 +287,32 @@ func (s Signature) verify(r *http.Request, secret string, opts VerifyOptions, si
 	got, err2 := hex.DecodeString(s.Signature)
 	if err1 != nil || err2 != nil || len(got) == 0 || !hmac.Equal(want, got) {
 		return mismatch
+	}
+	return nil
+}
+
+// checkSignedHeaders refuses a request whose signature does not cover its host, or every x-amz-*
+// header it carries: those say what the request does (the operation, a copy's source, a
+// payload's hash), so a signature that does not cover them could be replayed to do something
+// else, as AWS refuses it.
+func (s Signature) checkSignedHeaders(r *http.Request) error {
+	signed := map[string]bool{}
+	for _, h := range s.SignedHeaders {
+		signed[strings.ToLower(h)] = true
+	}
+	if !signed["host"] {
+		return &Error{KindUnsignedHeaders, "The host header must be signed."}
+	}
+	var unsigned []string
+	for name := range r.Header {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(lower, "x-amz-") && !signed[lower] {
+			unsigned = append(unsigned, lower)
+		}
+	}
+	if len(unsigned) > 0 {
+		slices.Sort(unsigned)
+		return &Error{KindUnsignedHeaders, "There were headers present in the request which were not signed: " + strings.Join(unsigned, ", ")}
 	}
 	return nil
 }

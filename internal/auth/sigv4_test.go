@@ -259,9 +259,15 @@ func TestAuthenticateHeader(t *testing.T) {
 			h := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", h[:len(h)-1]+"g")
 		}, want: want{kind: KindMismatch}},
-		{name: "signed headers shortened", after: func(r *http.Request) {
+		{name: "the operation left out of the signed headers", after: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ";x-amz-target", "", 1))
-		}, want: want{kind: KindMismatch}},
+		}, want: want{kind: KindUnsignedHeaders, msg: "There were headers present in the request which were not signed: x-amz-target"}},
+		{name: "an unsigned x-amz header added", after: func(r *http.Request) {
+			r.Header.Set("X-Amz-Copy-Source", "bucket/secret")
+		}, want: want{kind: KindUnsignedHeaders, msg: "There were headers present in the request which were not signed: x-amz-copy-source"}},
+		{name: "the host left out of the signed headers", after: func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "SignedHeaders=content-length;content-type;host;", "SignedHeaders=content-length;content-type;", 1))
+		}, want: want{kind: KindUnsignedHeaders, msg: "The host header must be signed."}},
 		{name: "unknown key", signer: signer{key: "AKIANOBODY00000001", secret: "x"}, want: want{kind: KindUnknownKey, msg: unknownKeyMsg}},
 		{name: "session token on a user key", signer: signer{key: aliceKey1, secret: aliceSecret, token: "token"}, want: want{kind: KindUnknownKey, msg: unknownKeyMsg}},
 		{name: "signed for s3", signer: signer{service: "s3"}, want: want{kind: KindScope, msg: "Credential should be scoped to correct service: 'codepipeline'. "}},
@@ -567,7 +573,7 @@ func TestAuthenticateMalformed(t *testing.T) {
 		{name: "part without an equal sign", authorization: "AWS4-HMAC-SHA256 " + credential + ", SignedHeaders, Signature=abcd", date: date, want: want{kind: KindIncomplete,
 			msg: "'SignedHeaders' not a valid key=value pair (missing equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 " + credential + ", SignedHeaders, Signature=abcd'."}},
 		{name: "bearer token", authorization: "Bearer xyz", date: date, want: want{kind: KindIncomplete,
-			msg: "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=Bearer xyz"}},
+			msg: "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=Bearer (the rest is not shown)"}},
 		{name: "credential of four parts", authorization: "AWS4-HMAC-SHA256 Credential=" + aliceKey1 + "/20261201/us-east-1/aws4_request, SignedHeaders=host, Signature=abcd", date: date,
 			want: want{kind: KindIncomplete, msg: "Credential should be of the form <access key>/<date>/<region>/<service>/aws4_request, not '" + aliceKey1 + "/20261201/us-east-1/aws4_request'."}},
 		{name: "credential without a key", authorization: "AWS4-HMAC-SHA256 Credential=/20261201/us-east-1/codepipeline/aws4_request, SignedHeaders=host, Signature=abcd", date: date,

@@ -39,12 +39,6 @@ func For(op string, in any, region, account string) Request {
 	return req
 }
 
-// known reports whether For knows the operation named op.
-func known(op string) bool {
-	_, ok := resources[op]
-	return ok
-}
-
 // resources says, for each operation, which resources a call with the given input is performed on.
 var resources = map[string]func(in any, s scope) []string{
 	"AcknowledgeJob":           anything,

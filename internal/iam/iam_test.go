@@ -158,3 +158,9 @@ func TestEmptyInputs(t *testing.T) {
 		}
 	}
 }
+
+// known reports whether For knows the operation named op.
+func known(op string) bool {
+	_, ok := resources[op]
+	return ok
+}

@@ -91,7 +91,7 @@ func (s *server) authenticateJob(r *http.Request, jobID string) (*signer, scope,
 		return nil, scope{}, signatureRefusal(err, sig, "")
 	}
 	if !s.issuer.ValidToken(sig.AccessKeyID, sig.SessionToken) {
-		return nil, scope{}, &s3Error{http.StatusForbidden, "InvalidToken", "The provided token is malformed or otherwise invalid."}
+		return nil, scope{}, &s3Error{http.StatusBadRequest, "InvalidToken", "The provided token is malformed or otherwise invalid."}
 	}
 	if !sig.Presigned && r.Header.Get("X-Amz-Content-Sha256") == "" {
 		return nil, scope{}, missingPayloadHash
@@ -154,6 +154,8 @@ func signatureRefusal(err error, sig auth.Signature, region string) *s3Error {
 	switch refused.Kind {
 	case auth.KindMissing:
 		return accessDenied
+	case auth.KindUnsignedHeaders:
+		return &s3Error{http.StatusForbidden, "AccessDenied", refused.Message}
 	case auth.KindIncomplete:
 		return malformed(refused.Message)
 	case auth.KindUnsupported:

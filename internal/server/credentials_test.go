@@ -405,7 +405,7 @@ func TestJobPresignedURLs(t *testing.T) {
 	want(elsewhere, "", http.StatusForbidden, "SignatureDoesNotMatch")
 	forged := getURL(inBucket, inKey)
 	forged.URL = strings.Replace(forged.URL, "X-Amz-Security-Token=", "X-Amz-Security-Token=forged", 1)
-	want(forged, "", http.StatusForbidden, "InvalidToken")
+	want(forged, "", http.StatusBadRequest, "InvalidToken")
 	expired := getURL(inBucket, inKey, func(o *s3.PresignOptions) {
 		o.Presigner = signedAnHourAgo{v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })}
 	})

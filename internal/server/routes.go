@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,20 +23,17 @@ import (
 	"github.com/sluicehq/sluice/internal/webhooks"
 )
 
-// Services whose requests the server verifies, as signers name them in their credential scope:
-// CodePipeline's, S3's, and Sluice's own endpoints under /_sluice/ (logs, connection secrets).
+// Services whose requests the server verifies here, as signers name them in their credential
+// scope: CodePipeline's, and Sluice's own endpoints under /_sluice/ (logs, connection secrets).
+// The S3 endpoint verifies its own.
 const (
 	serviceCodePipeline = "codepipeline"
-	serviceS3           = "s3"
 	// ServiceSluice is the service `sluice logs` and other clients of /_sluice/ sign for.
 	ServiceSluice = "sluice"
 )
 
-// Clock skews allowed: AWS's JSON services allow five minutes, S3 fifteen.
-const (
-	apiSkew = 5 * time.Minute
-	s3Skew  = 15 * time.Minute
-)
+// apiSkew is how far a signer's clock may be off, as AWS's JSON services allow.
+const apiSkew = 5 * time.Minute
 
 // routes is the server's handler. Every request goes one way: its route (CodePipeline, S3, git,
 // webhook deliveries, logs, Sluice's own endpoints), then who sent it, then what they may do.
@@ -211,22 +209,32 @@ func refuse(w http.ResponseWriter, err error) {
 }
 
 // delivered serves a delivery with the tenant of the account its URL names, or of the server's
-// own account when it names none; an account the server does not know has no webhooks.
+// own account when it names none. An account the server does not know has no webhooks, and is
+// answered as a webhook that does not exist is, so that the answer does not tell which accounts
+// exist.
 func (s *Server) delivered(handler func(*tenant) http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		account := r.URL.Query().Get(delivery.AccountParameter)
 		if account == "" {
 			account = s.cfg.AccountID
 		}
-		s.mu.Lock()
-		t, ok := s.tenants[account]
-		s.mu.Unlock()
-		if !ok {
-			http.Error(w, "No webhook has this URL", http.StatusNotFound)
+		if !s.known(account) {
+			delivery.WriteMessage(w, http.StatusNotFound, "No webhook has this URL")
+			return
+		}
+		t, err := s.tenant(r.Context(), account)
+		if err != nil {
+			s.cfg.Logger.Error("open an account", "account_id", account, "err", err)
+			delivery.WriteMessage(w, http.StatusServiceUnavailable, "The account's store cannot be opened now")
 			return
 		}
 		handler(t).ServeHTTP(w, r)
 	})
+}
+
+// known tells whether account is the server's own or one of the identities'.
+func (s *Server) known(account string) bool {
+	return account == s.cfg.AccountID || (s.cfg.Identities != nil && slices.Contains(s.cfg.Identities.Accounts(), account))
 }
 
 // gitUsers serves hosted git: with authentication on, git presents an access key id and its

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,6 +144,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
+	opening map[string]*opening
+	closed  bool
 	// serving is set while Serve runs, for the services of tenants opened meanwhile.
 	serving *serving
 }
@@ -210,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, tenants: map[string]*tenant{}, workerProviders: map[string]bool{}, replica: uuid.NewString()}
+	s := &Server{cfg: cfg, tenants: map[string]*tenant{}, opening: map[string]*opening{}, workerProviders: map[string]bool{}, replica: uuid.NewString()}
 	for _, p := range cfg.WorkerProviders {
 		s.workerProviders[p] = true
 	}
@@ -344,12 +348,13 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 
 // Close releases the stores; call it after Serve returns.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	tenants := slices.Collect(maps.Values(s.tenants))
+	s.mu.Unlock()
 	var errs []error
-	for _, t := range s.tenants {
-		if t.gitStore != nil {
-			errs = append(errs, t.gitStore.Close())
-		}
-		errs = append(errs, t.logStore.Close(), t.store.Close())
+	for _, t := range tenants {
+		errs = append(errs, t.close())
 	}
 	if s.objects != nil {
 		errs = append(errs, s.objects.Close())

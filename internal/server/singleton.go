@@ -21,22 +21,33 @@ const leaseTTL = 15 * time.Second
 
 // whileHolding runs fn for as long as this replica holds the tenant's lease name, and again
 // whenever it takes the lease back, until ctx ends. fn's context ends when the lease is lost
-// (not renewed in time, or taken over) or ctx ends; whileHolding waits for fn before it tries
-// to take the lease again, so that two replicas never run it at once, and releases the lease
-// when ctx ends so that another replica takes over at once.
+// (taken over, or not renewed before it lapses: the lease is counted from before each renewal
+// was asked for, so fn stops here no later than the store lets another replica take it) or
+// ctx ends; whileHolding waits for fn before it tries to take the lease again, so that two
+// replicas never run it at once, and releases the lease when ctx ends so that another replica
+// takes over at once.
 func (s *Server) whileHolding(ctx context.Context, t *tenant, name string, fn func(context.Context)) {
 	renew := time.NewTicker(leaseTTL / 3)
 	defer renew.Stop()
+	// lapse fires when the lease this replica last renewed runs out.
+	lapse := time.NewTimer(0)
+	lapse.Stop()
+	defer lapse.Stop()
 	var (
 		running func() // stops fn and waits for it
 		held    bool
 	)
-	defer func() {
+	stop := func(why string) {
 		if running != nil {
+			s.cfg.Logger.Info("stopping the account's singleton here", "lease", name, "account_id", t.account, "why", why)
 			running()
+			running = nil
 		}
+	}
+	defer func() {
+		stop("the server is stopping")
 		if held {
-			releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTTL/3)
 			defer cancel()
 			if err := t.store.ReleaseLease(releaseCtx, name, s.replica); err != nil {
 				s.cfg.Logger.Warn("release a lease", "lease", name, "account_id", t.account, "err", err)
@@ -44,23 +55,31 @@ func (s *Server) whileHolding(ctx context.Context, t *tenant, name string, fn fu
 		}
 	}()
 	for {
-		ok, err := t.store.AcquireLease(ctx, name, s.replica, leaseTTL)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("take or renew a lease", "lease", name, "account_id", t.account, "err", err)
-		}
+		asked := time.Now()
+		acquireCtx, cancel := context.WithTimeout(ctx, leaseTTL/3)
+		ok, err := t.store.AcquireLease(acquireCtx, name, s.replica, leaseTTL)
+		cancel()
 		switch {
-		case ok && running == nil:
-			s.cfg.Logger.Info("lease taken: running the account's singleton here", "lease", name, "account_id", t.account)
-			running = startSingleton(ctx, fn)
-		case !ok && running != nil:
-			s.cfg.Logger.Info("lease lost: stopping the account's singleton here", "lease", name, "account_id", t.account)
-			running()
-			running = nil
+		case err != nil && ctx.Err() == nil:
+			// Not known either way: fn goes on until the lease it holds lapses.
+			s.cfg.Logger.Warn("take or renew a lease", "lease", name, "account_id", t.account, "err", err)
+		case ok:
+			held = true
+			lapse.Reset(time.Until(asked.Add(leaseTTL)))
+			if running == nil {
+				s.cfg.Logger.Info("lease taken: running the account's singleton here", "lease", name, "account_id", t.account)
+				running = startSingleton(ctx, fn)
+			}
+		default:
+			held = false
+			stop("another replica holds the lease")
 		}
-		held = ok
 		select {
 		case <-ctx.Done():
 			return
+		case <-lapse.C:
+			held = false
+			stop("the lease lapsed before it could be renewed")
 		case <-renew.C:
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -56,23 +57,90 @@ type tenant struct {
 	sources  *sources.Watcher
 }
 
+// openTimeout bounds how long opening an account's share of the server may take: its schema,
+// migrations and stores.
+const openTimeout = time.Minute
+
+// opening is an account's share of the server being opened, which callers wait for.
+type opening struct {
+	done chan struct{}
+	t    *tenant
+	err  error
+}
+
 // tenant returns the tenant of account, opening it (and starting its services, if the server is
-// serving) on first use.
+// serving) on first use. The opening runs apart from the request that asked for it, so that a
+// caller that gives up does not abort it and one slow opening holds up no other request.
 func (s *Server) tenant(ctx context.Context, account string) (*tenant, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if t, ok := s.tenants[account]; ok {
+		s.mu.Unlock()
 		return t, nil
 	}
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errors.New("the server is shutting down")
+	}
+	o, ok := s.opening[account]
+	if !ok {
+		o = &opening{done: make(chan struct{})}
+		s.opening[account] = o
+		go s.open(context.WithoutCancel(ctx), account, o)
+	}
+	s.mu.Unlock()
+	select {
+	case <-o.done:
+		return o.t, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// open opens account's tenant for the callers of tenant waiting on o.
+func (s *Server) open(ctx context.Context, account string, o *opening) {
+	defer close(o.done)
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
 	t, err := s.openTenant(ctx, account, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.opening, account)
+	if err == nil && s.closed {
+		t.close()
+		t, err = nil, errors.New("the server is shutting down")
+	}
 	if err != nil {
-		return nil, err
+		o.err = err
+		return
 	}
 	s.tenants[account] = t
 	if s.serving != nil {
 		s.start(t)
 	}
-	return t, nil
+	o.t = t
+}
+
+// OpenAccounts opens the share of every account of the identities that is not open yet, as after
+// the identities were read again: each starts running its services (its runners, its webhooks'
+// deliveries) at once, not when its first request comes.
+func (s *Server) OpenAccounts(ctx context.Context) {
+	if s.cfg.Identities == nil {
+		return
+	}
+	for _, account := range s.cfg.Identities.Accounts() {
+		if _, err := s.tenant(ctx, account); err != nil {
+			s.cfg.Logger.Error("open an account", "account_id", account, "err", err)
+		}
+	}
+}
+
+// close releases what a tenant holds open.
+func (t *tenant) close() error {
+	var errs []error
+	if t.gitStore != nil {
+		errs = append(errs, t.gitStore.Close())
+	}
+	return errors.Join(append(errs, t.logStore.Close(), t.store.Close())...)
 }
 
 // openTenant opens account's tenant; st is its store if it is open already. Whoever opened the
@@ -203,8 +271,9 @@ func accountDatabase(database, account string) (url_, schema string, err error) 
 		return "", "", fmt.Errorf("database URL: %w", err)
 	}
 	q := u.Query()
-	base := q.Get("search_path")
-	if base == "" {
+	// The first schema of a search path is the one the server's own records are in.
+	base, _, _ := strings.Cut(q.Get("search_path"), ",")
+	if base = strings.Trim(strings.TrimSpace(base), `"`); base == "" {
 		base = "sluice"
 	}
 	schema = base + "_account_" + account
