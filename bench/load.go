@@ -98,6 +98,9 @@ type result struct {
 	// latencies are every request's, sorted, where the run kept them (closedLoop does), so
 	// that rounds can be pooled.
 	latencies []time.Duration
+	// drain is how long, after the load, the work its requests started in the background took
+	// to finish; elapsed includes it, so that the rate is one the target sustains.
+	drain time.Duration
 }
 
 func (r result) perSecond() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -166,6 +169,7 @@ func pooled(rounds []result) result {
 		r.requests += x.requests
 		r.errors += x.errors
 		r.elapsed += x.elapsed
+		r.drain += x.drain
 		r.latencies = append(r.latencies, x.latencies...)
 		if r.firstError == "" {
 			r.firstError = x.firstError

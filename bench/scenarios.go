@@ -29,6 +29,11 @@ type scenario struct {
 	// unit names what the rate counts.
 	unit string
 	run  func(ctx context.Context, t *target, o options) (result, error)
+	// serverArgs are flags of `sluice serve` the scenario runs Sluice with, after the harness's
+	// (which turn off the first execution on create and source polling).
+	serverArgs []string
+	// about, if set, says in the report what the scenario does that its name does not.
+	about string
 }
 
 type options struct {
@@ -39,12 +44,17 @@ type options struct {
 	// profileDir, if set, receives a CPU profile of each Sluice target per scenario.
 	profileDir string
 	scale      scaleSize
+	// replicas are the replica counts of the multi-replica scenario, ascending.
+	replicas []int
 }
 
 var scenarios = []scenario{
 	{name: "GetPipeline", kinds: []string{"sluice", "sluice-auth", "moto", "ceiling"}, unit: "requests/s", run: getPipeline},
 	{name: "ListPipelines (100 pipelines)", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: listPipelines},
-	{name: "CreatePipeline", kinds: []string{"sluice", "sluice-auth", "moto"}, unit: "requests/s", run: createPipelines},
+	{name: "CreatePipeline", kinds: []string{"sluice", "sluice-auth", "moto"}, unit: "requests/s", run: createPipelines,
+		serverArgs: []string{"--start-on-create=true"}, about: createAbout},
+	{name: "CreatePipeline, no first execution (--start-on-create=false)", kinds: []string{"sluice"}, unit: "requests/s", run: createPipelines,
+		about: "Sluice started with `--start-on-create=false`: CreatePipeline only stores the pipeline. Not what AWS does; it shows what the first execution costs."},
 	{name: "CreatePipeline + DeletePipeline", kinds: []string{"sluice", "moto"}, unit: "requests/s", run: createDelete},
 	{name: "Engine: 3-stage executions, PARALLEL", kinds: []string{"sluice"}, unit: "executions/s", run: engineThroughput},
 	{name: "Job round trip: PutJobSuccessResult → next job polled", kinds: []string{"sluice"}, unit: "transitions/s", run: jobRoundTrip},
@@ -75,11 +85,69 @@ func listPipelines(ctx context.Context, t *target, o options) (result, error) {
 	}), nil
 }
 
+// createAbout describes the CreatePipeline scenario in the report.
+const createAbout = "Sluice with its default `--start-on-create=true`, as on AWS: each CreatePipeline stores the pipeline with its first execution, whose source action then runs in the background and fails (the source bucket does not exist), ending it. After the load, the harness waits until the first executions have ended (five pipelines of each client's: its first, its last and three between), and the rate counts that time too (note below). moto starts no execution."
+
+// createPipelines creates pipelines; on Sluice started with --start-on-create, it then waits
+// for the first executions still running to end, and counts that time: it waits for those of
+// five pipelines of each client's, its first, last, and three between.
 func createPipelines(ctx context.Context, t *target, o options) (result, error) {
 	c := newClient(t.endpoint, o.concurrency)
-	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, w, seq int) error {
-		return expect(c.call(ctx, "CreatePipeline", pipelineJSON(fmt.Sprintf("bench-create-%d-%d", w, seq), t.roleARN)))
-	}), nil
+	made := make([][]string, o.concurrency)
+	r := closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, w, seq int) error {
+		name := fmt.Sprintf("bench-create-%d-%d", w, seq)
+		err := expect(c.call(ctx, "CreatePipeline", pipelineJSON(name, t.roleARN)))
+		if err == nil {
+			made[w] = append(made[w], name)
+		}
+		return err
+	})
+	if t.kind != "sluice" || !slices.Contains(t.args, "--start-on-create=true") {
+		return r, nil
+	}
+	ended := time.Now()
+	for _, names := range made {
+		n := len(names)
+		if n == 0 {
+			continue
+		}
+		// Last first: the rest have most likely ended by the time it has.
+		for _, i := range slices.Compact([]int{n - 1, 0, n / 4, n / 2, 3 * n / 4}) {
+			if err := waitEnded(ctx, c, names[i], ended.Add(time.Minute)); err != nil {
+				return r, err
+			}
+		}
+	}
+	r.drain = time.Since(ended)
+	r.elapsed += r.drain
+	return r, nil
+}
+
+// waitEnded waits until pipeline has an execution, and none in progress.
+func waitEnded(ctx context.Context, c *client, pipeline string, deadline time.Time) error {
+	for {
+		status, body, err := c.call(ctx, "ListPipelineExecutions", fmt.Sprintf(`{"pipelineName":%q}`, pipeline))
+		if err := expect(status, body, err); err != nil {
+			return err
+		}
+		var out struct {
+			Summaries []struct{ Status string } `json:"pipelineExecutionSummaries"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return err
+		}
+		running := false
+		for _, s := range out.Summaries {
+			running = running || s.Status == "InProgress"
+		}
+		if len(out.Summaries) > 0 && !running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the first execution of %s has not ended: %s", pipeline, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func createDelete(ctx context.Context, t *target, o options) (result, error) {
@@ -101,19 +169,27 @@ func typeID(i int) string {
 }
 
 // enginePipeline creates a V2 PARALLEL pipeline of three stages of one custom action each, whose
-// jobs the harness itself completes.
-func enginePipeline(ctx context.Context, c *client, name, role string) {
+// jobs the harness itself completes; with types, it first creates the custom action types.
+func enginePipeline(ctx context.Context, c *client, name, role string, types bool) {
 	var stages []string
 	for i, et := range engineTypes {
-		c.must(ctx, "CreateCustomActionType", fmt.Sprintf(`{"category":%q,"provider":%q,"version":"1","inputArtifactDetails":{"minimumCount":0,"maximumCount":1},"outputArtifactDetails":{"minimumCount":0,"maximumCount":1}}`, et.category, et.provider))
+		if types {
+			c.must(ctx, "CreateCustomActionType", fmt.Sprintf(`{"category":%q,"provider":%q,"version":"1","inputArtifactDetails":{"minimumCount":0,"maximumCount":1},"outputArtifactDetails":{"minimumCount":0,"maximumCount":1}}`, et.category, et.provider))
+		}
 		stages = append(stages, fmt.Sprintf(`{"name":"S%d","actions":[{"name":"A%d","actionTypeId":%s}]}`, i, i, typeID(i)))
 	}
 	c.must(ctx, "CreatePipeline", fmt.Sprintf(`{"pipeline":{"name":%q,"roleArn":%q,"pipelineType":"V2","executionMode":"PARALLEL","artifactStore":{"type":"S3","location":"bench-artifacts"},"stages":[%s,%s,%s]}}`,
 		name, role, stages[0], stages[1], stages[2]))
 }
 
+// caller sends CodePipeline operations: a client of one endpoint, or a replicaSet that spreads
+// them over several.
+type caller interface {
+	call(ctx context.Context, op, body string) (int, []byte, error)
+}
+
 // takeJob polls a job of stage i's type until there is one and acknowledges it.
-func takeJob(ctx context.Context, c *client, i int) (string, error) {
+func takeJob(ctx context.Context, c caller, i int) (string, error) {
 	for ctx.Err() == nil {
 		status, body, err := c.call(ctx, "PollForJobs", fmt.Sprintf(`{"actionTypeId":%s,"maxBatchSize":1}`, typeID(i)))
 		if err := expect(status, body, err); err != nil {
@@ -141,7 +217,7 @@ func takeJob(ctx context.Context, c *client, i int) (string, error) {
 
 func engineThroughput(ctx context.Context, t *target, o options) (result, error) {
 	c := newClient(t.endpoint, o.concurrency)
-	enginePipeline(ctx, c, "bench-engine", t.roleARN)
+	enginePipeline(ctx, c, "bench-engine", t.roleARN, true)
 	return closedLoop(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
 		if err := expect(c.call(ctx, "StartPipelineExecution", `{"name":"bench-engine"}`)); err != nil {
 			return err
@@ -164,7 +240,7 @@ func engineThroughput(ctx context.Context, t *target, o options) (result, error)
 // protocol's round trips.
 func jobRoundTrip(ctx context.Context, t *target, o options) (result, error) {
 	c := newClient(t.endpoint, 1)
-	enginePipeline(ctx, c, "bench-roundtrip", t.roleARN)
+	enginePipeline(ctx, c, "bench-roundtrip", t.roleARN, true)
 	var mu sync.Mutex
 	var transitions []time.Duration
 	r := closedLoop(ctx, 1, o.duration, func(ctx context.Context, _, _ int) error {
@@ -208,7 +284,7 @@ func jobRoundTrip(ctx context.Context, t *target, o options) (result, error) {
 // pipelineState reads the state of a pipeline with executions in flight, their jobs queued.
 func pipelineState(ctx context.Context, t *target, o options) (result, error) {
 	c := newClient(t.endpoint, o.concurrency)
-	enginePipeline(ctx, c, "bench-state", t.roleARN)
+	enginePipeline(ctx, c, "bench-state", t.roleARN, true)
 	for range 20 {
 		c.must(ctx, "StartPipelineExecution", `{"name":"bench-state"}`)
 	}

@@ -31,8 +31,10 @@ type target struct {
 	// debug is the address of a Sluice target's profiler; dataDir and database are where it
 	// keeps its state.
 	debug, dataDir, database string
-	pid                      int
-	stop                     func()
+	// args are the flags a Sluice target was started with beyond the harness's own.
+	args []string
+	pid  int
+	stop func()
 }
 
 // rssMB reads the target process's resident memory, 0 if it is not a process of its own.
@@ -59,7 +61,13 @@ func (t *target) cpu() time.Duration {
 	if t.pid == 0 {
 		return 0
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
+	return processCPU(strconv.Itoa(t.pid))
+}
+
+// processCPU is the CPU time (user and system) a process (a pid, or "self") has used so far, 0
+// if it cannot be read.
+func processCPU(pid string) time.Duration {
+	raw, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -131,43 +139,80 @@ const identitiesYAML = `accounts:
         accessKeys: [{id: ` + benchAccessKeyID + `, secret: ` + benchSecret + `}]
 `
 
-// startSluice runs `sluice serve` on a fresh data directory (and database, if given); with
-// sigv4, it checks every request's signature against an identities file of the bench's key.
-func startSluice(bin, name, database string, sigv4 bool) (*target, error) {
+// sluiceConfig is how a Sluice target runs.
+type sluiceConfig struct {
+	// name names the process in its log file's name.
+	name string
+	// database is a PostgreSQL URL, "" for the embedded store under the data directory.
+	database string
+	// sigv4 checks every request's signature against an identities file of the bench's key.
+	sigv4 bool
+	// s3 is the URL of an S3-compatible service (moto) for artifacts, and gitBucket the bucket
+	// of it for hosted repositories, as replicas that do not share a disk run; "" keeps them
+	// under the data directory, which a server on PostgreSQL is then told is shared
+	// (--data-shared): it is the only replica, or dataDir is every replica's.
+	s3, gitBucket string
+	// dataDir is the --data directory, one the caller owns; "" for a fresh one, removed with
+	// the target.
+	dataDir string
+	// args are more flags of `sluice serve`, after the harness's own, so that they win.
+	args []string
+}
+
+// startSluice runs `sluice serve`.
+func startSluice(bin string, c sluiceConfig) (*target, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "bench-sluice-")
-	if err != nil {
-		return nil, err
+	dir, own := c.dataDir, c.dataDir == ""
+	if own {
+		if dir, err = os.MkdirTemp("", "bench-sluice-"); err != nil {
+			return nil, err
+		}
+	}
+	cleanup := func() {
+		if own {
+			os.RemoveAll(dir)
+		}
 	}
 	debug, err := freePort()
 	if err != nil {
+		cleanup()
 		return nil, err
 	}
 	args := []string{"serve", "--listen", addr, "--data", dir, "--log-level", "warn", "--max-pipelines", "10000000",
 		"--start-on-create=false", "--source-poll-interval", "0", "--debug-listen", debug}
-	if database != "" {
-		args = append(args, "--data-shared", "--database", database)
+	if c.database != "" {
+		args = append(args, "--database", c.database)
 	}
-	if sigv4 {
+	cmd := exec.Command(bin)
+	if c.s3 != "" {
+		args = append(args, "--artifacts-s3-endpoint", c.s3, "--git-s3-bucket", c.gitBucket)
+		// moto takes any key; the server and its jobs sign with this one.
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	} else if c.database != "" {
+		args = append(args, "--data-shared")
+	}
+	if c.sigv4 {
 		identities := filepath.Join(dir, "identities.yaml")
 		if err := os.WriteFile(identities, []byte(identitiesYAML), 0o600); err != nil {
-			os.RemoveAll(dir)
+			cleanup()
 			return nil, err
 		}
 		args = append(args, "--auth", "sigv4", "--identities", identities)
 	}
-	t, err := startProcess(name, "sluice", addr, "/_sluice/health", exec.Command(bin, args...))
+	cmd.Args = append([]string{bin}, append(args, c.args...)...)
+	t, err := startProcess(c.name, "sluice", addr, "/_sluice/health", cmd)
 	if err != nil {
-		os.RemoveAll(dir)
+		cleanup()
 		return nil, err
 	}
 	stop := t.stop
-	t.stop = func() { stop(); os.RemoveAll(dir) }
+	t.stop = func() { stop(); cleanup() }
 	t.roleARN = "arn:aws:iam::000000000000:role/bench"
-	t.debug, t.dataDir, t.database = debug, dir, database
+	t.debug, t.dataDir, t.database, t.args = debug, dir, c.database, c.args
 	return t, nil
 }
 
