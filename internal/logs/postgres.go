@@ -352,6 +352,17 @@ func isUniqueViolation(err error) bool {
 }
 
 // Close flushes what waits and marks the log complete.
+// Flush writes out what the writer holds now, not at the next interval: for the lines that say
+// how a run is going, which a crash of the server a moment later must not take with it.
+func (w *pgWriter) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	return w.flush(true)
+}
+
 func (w *pgWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -90,6 +90,11 @@ type job struct {
 // logf writes a line to the run's log, stamped as CodeBuild stamps its own.
 func (j *job) logf(format string, args ...any) {
 	fmt.Fprintf(j.log, "[Sluice] %s %s\n", time.Now().UTC().Format("2006/01/02 15:04:05.000"), fmt.Sprintf(format, args...))
+	// Sluice's own lines say how the run goes: a log that keeps what it is given for a while
+	// (PostgreSQL's) writes them out at once, so that a crash right after does not lose them.
+	if f, ok := j.log.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
 }
 
 // registration is a provider Sluice runs itself: the action or rule type it serves (the
@@ -311,11 +316,15 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 		r.logger.Error("open the log of a built-in job", "job", sj.ID, "err", err)
 		return
 	}
-	defer func() {
+	// The log is closed, which writes out what it holds, before the job is reported or handed
+	// back: whoever reads the log once the action ended, or continues it on another replica,
+	// finds all of it.
+	closeLog := sync.OnceFunc(func() {
 		if err := logw.Close(); err != nil {
 			r.logger.Warn("close the log of a built-in job", "job", sj.ID, "err", err)
 		}
-	}()
+	})
+	defer closeLog()
 	dir, err := r.work.newRun(sj.ID)
 	if err != nil {
 		r.logger.Error("prepare the work directory of a built-in job", "job", sj.ID, "err", err)
@@ -351,6 +360,7 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 		j.logf("The server is stopping: the run will be taken up again")
 		// The run has stopped: hand its job back for another replica, or this server when it
 		// starts again, to take up at once.
+		closeLog()
 		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if err := r.exec.Release(releaseCtx, sj); err != nil {
@@ -366,6 +376,7 @@ func (r *Runners) runJob(ctx context.Context, p provider, sj store.Job) {
 	} else {
 		j.logf("Failed: %s", res.Summary)
 	}
+	closeLog()
 	if err := r.exec.Finish(ctx, sj.ID, res); err != nil {
 		r.logger.Warn("report built-in job", "job", sj.ID, "err", err)
 	}

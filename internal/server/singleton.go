@@ -27,6 +27,12 @@ const leaseTTL = 15 * time.Second
 // replicas never run it at once, and releases the lease when ctx ends so that another replica
 // takes over at once.
 func (s *Server) whileHolding(ctx context.Context, t *tenant, name string, fn func(context.Context)) {
+	if s.cfg.Database == "" {
+		// The embedded store's process is the only one on its data directory, which it locks:
+		// it needs no lease, and a restart after a crash does not wait for its own to lapse.
+		fn(ctx)
+		return
+	}
 	renew := time.NewTicker(leaseTTL / 3)
 	defer renew.Stop()
 	// lapse fires when the lease this replica last renewed runs out.
