@@ -1332,12 +1332,10 @@ func (e *replicaEnv) summary() string {
 // commit, so it must run, even though the next push moves the branch on before the killed
 // replica comes back.
 //
-// It fails today, and is skipped unless SLUICE_TEST_KNOWN_BUGS is set: a push into a shared
-// repository stores its refs (gitrepo/shared's Publish) and only then records its events
-// (githost's report), in two transactions, and the only thing that catches refs stored without
-// their events is sources.Watcher.reconcile, which runs when a replica starts and compares the
-// branch's head alone with the revision its sources last ran: by the time the killed replica
-// starts again, the next push has moved the head past the commit.
+// A push into a shared repository stores its refs with the moves it made still pending, in one
+// write, and records its events after: a replica that dies between the two leaves the moves
+// pending, and the next push to the repository, or the retry that git answers "Everything
+// up-to-date" (which only lists the refs), records them before it answers.
 func TestReplicasPushRetriedElsewhere(t *testing.T) {
 	bin := buildBinary(t)
 	database := storetest.PostgresURL(t)

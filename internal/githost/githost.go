@@ -37,11 +37,14 @@ const Prefix = "/v1/repos/"
 
 // Push is a branch or a tag that a push moved to a new commit: Branch is set for a branch, with
 // Before its previous commit ("" for a new branch), and Tag for a tag, whose Commit is the
-// commit it tags (an annotated tag's target).
+// commit it tags (an annotated tag's target). ID, set for the pushes into repositories shared
+// by replicas, tells the move apart from every other: such a move may be reported twice (see
+// pushShared), each time with the same ID.
 type Push struct {
 	Repository, Branch, Commit string
 	Before                     string
 	Tag                        string
+	ID                         string
 }
 
 // Server serves hosted repositories.
@@ -157,6 +160,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		missing = err != nil
+		if !missing && endpoint == "/info/refs" && r.URL.Query().Get("service") == "git-receive-pack" {
+			// The refs a push starts from: see settlePending.
+			if !s.settlePending(w, r, shared, name, path) {
+				return
+			}
+		}
 	} else {
 		_, err := os.Stat(path)
 		missing = errors.Is(err, os.ErrNotExist)
@@ -214,17 +223,15 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, pat
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
 	after := readRefs(path)
-	if err := s.report(r.Context(), name, before, after, func() error { return restoreRefs(gitPath, path, raw) }); err != nil {
+	if err := s.report(r.Context(), name, moves(name, before, after), func() error { return restoreRefs(gitPath, path, raw) }); err != nil {
 		answer = newHeldAnswer()
 		http.Error(answer, "The push could not be recorded to start pipelines and was undone; push again: "+err.Error(), http.StatusInternalServerError)
 	}
 }
 
-// report tells onPush of each branch and tag that moved from before to after, branches first,
-// each in name order. If one cannot be recorded, the push is undone with undo, so that the
-// client's next push of the same commits moves the refs again and is recorded then, instead
-// of finding everything up to date; report returns why.
-func (s *Server) report(ctx context.Context, name string, before, after refs, undo func() error) error {
+// moves lists each branch and tag of the repository name that moved from before to after,
+// branches first, each in name order.
+func moves(name string, before, after refs) []Push {
 	var moved []Push
 	for _, branch := range slices.Sorted(maps.Keys(after.branches)) {
 		if commit := after.branches[branch]; before.branches[branch] != commit {
@@ -236,6 +243,14 @@ func (s *Server) report(ctx context.Context, name string, before, after refs, un
 			moved = append(moved, Push{Repository: name, Tag: tag, Commit: commit})
 		}
 	}
+	return moved
+}
+
+// report tells onPush of each move of a push into the repository name, in order. If one cannot
+// be recorded, the push is undone with undo, so that the client's next push of the same
+// commits moves the refs again and is recorded then, instead of finding everything up to
+// date; report returns why.
+func (s *Server) report(ctx context.Context, name string, moved []Push, undo func() error) error {
 	for _, p := range moved {
 		s.logger.Info("push", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit)
 		if err := s.onPush(context.WithoutCancel(ctx), p); err != nil {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/sluicehq/sluice/internal/gitrepo"
 )
 
@@ -27,6 +29,15 @@ const stagingPrefix = "sluice-push-"
 // and tags reported and the push answered: a push the client sees accepted is stored where
 // every replica finds it, and was heard of. A push that cannot be stored is refused, nothing of
 // it applied.
+//
+// The refs are stored with the moves the push made, each with an ID of its own, as pending
+// moves, cleared once they are reported: a replica that dies in between leaves them for the
+// next holder of the lock, which reports them (reportPending) before it receives anything. The
+// client whose push failed with the replica pushes again, through another replica: if it finds
+// the refs at its commits already, git answers "Everything up-to-date" from their
+// advertisement alone, which settlePending sends only once the pending moves are reported; if
+// it sends a push, that push reports them first. A move may so be reported twice, with the
+// same ID (a replica that died after reporting it, before clearing it).
 func (s *Server) pushShared(w http.ResponseWriter, r *http.Request, shared gitrepo.Shared, gitPath, name, path string) {
 	defer s.lock(path)()
 	up, err := shared.Lock(r.Context(), name, path)
@@ -36,6 +47,13 @@ func (s *Server) pushShared(w http.ResponseWriter, r *http.Request, shared gitre
 		return
 	}
 	defer up.Close()
+	if err := s.reportPending(r.Context(), name, up); err != nil {
+		http.Error(w, "An earlier push into the repository could not be recorded to start pipelines; push again: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// Moves reported but not cleared (the database failed just then) stay pending, to be
+	// reported again, with what this push stores.
+	prior := up.Pending()
 	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := create(path); err != nil {
@@ -111,8 +129,20 @@ func (s *Server) pushShared(w http.ResponseWriter, r *http.Request, shared gitre
 		fail(answer, "read the refs of a push", err)
 		return
 	}
+	moved := moves(name, before, after)
+	pending := slices.Clone(prior)
+	for i, p := range moved {
+		id, err := uuid.NewV7()
+		if err != nil {
+			answer = newHeldAnswer()
+			fail(answer, "make the ids of a push's moves", err)
+			return
+		}
+		moved[i].ID = id.String()
+		pending = append(pending, gitrepo.Move{ID: moved[i].ID, Branch: p.Branch, Tag: p.Tag, Before: p.Before, Commit: p.Commit})
+	}
 	ctx := context.WithoutCancel(r.Context())
-	if err := up.Publish(ctx, packs, now, compact); err != nil {
+	if err := up.Publish(ctx, packs, now, compact, pending); err != nil {
 		s.logger.Error("store a push", "repository", name, "err", err)
 		answer = newHeldAnswer()
 		http.Error(answer, "The push could not be stored where every Sluice replica finds it, and was not applied; push again", http.StatusServiceUnavailable)
@@ -124,10 +154,70 @@ func (s *Server) pushShared(w http.ResponseWriter, r *http.Request, shared gitre
 	if created {
 		s.logger.Info("created a hosted repository", "repository", name)
 	}
-	if err := s.report(ctx, name, before, after, func() error { return up.Publish(ctx, nil, was, false) }); err != nil {
+	if err := s.report(ctx, name, moved, func() error { return up.Publish(ctx, nil, was, false, prior) }); err != nil {
 		answer = newHeldAnswer()
 		http.Error(answer, "The push could not be recorded to start pipelines and was undone; push again: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	if err := up.ClearPending(ctx); err != nil {
+		s.logger.Warn("clear the reported moves of a push; the next push reports them again", "repository", name, "err", err)
+	}
+}
+
+// reportPending reports the pending moves of the repository name that up locked (those of
+// pushes stored and perhaps not reported, see pushShared), in the order they were stored, then
+// clears them. It returns why one could not be recorded; a failure to clear them is only
+// logged: they are reported again.
+func (s *Server) reportPending(ctx context.Context, name string, up gitrepo.Update) error {
+	pending := up.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, m := range pending {
+		p := Push{Repository: name, Branch: m.Branch, Tag: m.Tag, Commit: m.Commit, Before: m.Before, ID: m.ID}
+		s.logger.Info("push stored earlier, perhaps unreported", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "id", p.ID)
+		if err := s.onPush(ctx, p); err != nil {
+			s.logger.Error("record a push stored earlier", "repository", name, "branch", p.Branch, "tag", p.Tag, "commit", p.Commit, "id", p.ID, "err", err)
+			return err
+		}
+	}
+	if err := up.ClearPending(ctx); err != nil {
+		s.logger.Warn("clear the reported moves of earlier pushes; the next push reports them again", "repository", name, "err", err)
+	}
+	return nil
+}
+
+// settlePending reports the pending moves of the repository name, if it has any, before its
+// refs are advertised to a push (GET info/refs?service=git-receive-pack). A push of commits
+// the refs have already is answered "Everything up-to-date" by git from that advertisement
+// alone, without a receive-pack request: when a client pushes again because its push failed
+// with a replica that stored it and died before reporting it, this answer acknowledges the
+// push, so it may go only once the push is reported. settlePending reports false, having
+// answered w, if the moves could not be reported.
+func (s *Server) settlePending(w http.ResponseWriter, r *http.Request, shared gitrepo.Shared, name, path string) bool {
+	pending, err := shared.Pending(r.Context(), name)
+	if err != nil {
+		s.logger.Error("read the pending moves of a hosted repository", "repository", name, "err", err)
+		http.Error(w, "The repository could not be read from where Sluice keeps it; try again", http.StatusServiceUnavailable)
+		return false
+	}
+	if !pending {
+		return true
+	}
+	defer s.lock(path)()
+	up, err := shared.Lock(r.Context(), name, path)
+	if err != nil {
+		s.logger.Error("lock a hosted repository to report earlier pushes", "repository", name, "err", err)
+		http.Error(w, "The repository could not be locked; push again", http.StatusServiceUnavailable)
+		return false
+	}
+	defer up.Close()
+	if err := s.reportPending(r.Context(), name, up); err != nil {
+		http.Error(w, "An earlier push into the repository could not be recorded to start pipelines; push again: "+err.Error(), http.StatusInternalServerError)
+		return false
+	}
+	return true
 }
 
 // stageRepository creates at stage a bare repository that borrows the objects of the

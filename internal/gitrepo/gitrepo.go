@@ -65,6 +65,21 @@ type Shared interface {
 	// date (if the repository exists) and returns the push, which holds that lock until its
 	// Close.
 	Lock(ctx context.Context, name, path string) (Update, error)
+	// Pending reports whether the repository name has moves that a push stored and that may
+	// not have been reported (see Update.Pending); false for a repository that does not exist.
+	Pending(ctx context.Context, name string) (bool, error)
+}
+
+// Move is a branch or a tag that a push moved, stored with the refs it moved until it is
+// reported (see Update.Pending): Branch is set for a branch, with Before its previous commit
+// ("" for a new branch), and Tag for a tag; Commit is the commit it now points at (an annotated
+// tag's target). ID tells the move apart from every other, however often it is reported.
+type Move struct {
+	ID     string `json:"id"`
+	Branch string `json:"branch,omitempty"`
+	Tag    string `json:"tag,omitempty"`
+	Before string `json:"before,omitempty"`
+	Commit string `json:"commit"`
 }
 
 // Update is a push into a shared repository, which no other push into it runs beside.
@@ -75,12 +90,20 @@ type Update interface {
 	// Compact tells whether the repository is kept in enough pack files that the push should
 	// store it as one: repack everything, and publish the one pack with replace.
 	Compact() bool
+	// Pending are the moves that earlier pushes stored with their refs and that were not
+	// cleared since (ClearPending): a push whose replica died after publishing it and before
+	// reporting its moves (or before clearing them) left them, for whoever holds the lock next
+	// to report. None for a repository that does not exist.
+	Pending() []Move
 	// Publish stores the pack files packs (paths of .pack files, each with its .idx beside it)
-	// and makes refs all of the repository's refs; with replace, packs replace all the
-	// repository's packs (they hold every object its refs reach). Once it returns nil, the push
-	// is stored where every replica finds it, and the copy at path holds it; an error means it
-	// was not stored. It may be called again, to undo a publication with the refs as they were.
-	Publish(ctx context.Context, packs []string, refs map[string]string, replace bool) error
+	// and makes refs all of the repository's refs, and pending its pending moves, in one
+	// write; with replace, packs replace all the repository's packs (they hold every object
+	// its refs reach). Once it returns nil, the push is stored where every replica finds it,
+	// and the copy at path holds it; an error means it was not stored. It may be called again,
+	// to undo a publication with the refs (and pending moves) as they were.
+	Publish(ctx context.Context, packs []string, refs map[string]string, replace bool, pending []Move) error
+	// ClearPending forgets the pending moves, once they are reported.
+	ClearPending(ctx context.Context) error
 	// Close ends the push, letting the next one in.
 	Close()
 }

@@ -86,24 +86,45 @@ type inbox struct {
 // Record stores a source event and has it handled; once it returns, the event will start the
 // executions it calls for even if the server dies now.
 func (w *Watcher) Record(ctx context.Context, e Event) error {
+	return w.record(ctx, "", e)
+}
+
+// record records e as Record does, under the id id if it is set. An event with that id may be
+// recorded already (a change reported twice, see Pushed), and the store refuses a second one:
+// the event is then recorded again under an id of its own, since handling a change twice
+// starts nothing twice.
+func (w *Watcher) record(ctx context.Context, id string, e Event) error {
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode source event: %w", err)
 	}
-	// A version 7 id grows with time, also within a millisecond: events are handled in the order
-	// they were recorded.
-	id, err := uuid.NewV7()
+	if id != "" {
+		err := w.inbox.events.AddSourceEvent(ctx, store.SourceEvent{ID: id, Doc: doc, Created: time.Now()})
+		if err == nil {
+			w.wake()
+			return nil
+		}
+		w.logger.Info("record a source event under its id, perhaps recorded already; recording it under a new one", "event", id, "err", err)
+	}
+	// A version 7 id grows with time, also within a millisecond: of events recorded in one
+	// millisecond, the first recorded is handled first.
+	newID, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("make a source event id: %w", err)
 	}
-	if err := w.inbox.events.AddSourceEvent(ctx, store.SourceEvent{ID: id.String(), Doc: doc, Created: time.Now()}); err != nil {
+	if err := w.inbox.events.AddSourceEvent(ctx, store.SourceEvent{ID: newID.String(), Doc: doc, Created: time.Now()}); err != nil {
 		return err
 	}
+	w.wake()
+	return nil
+}
+
+// wake has the recorded events handled.
+func (w *Watcher) wake() {
 	select {
 	case w.inbox.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Deliver handles recorded source events until ctx ends: at once when one is recorded here, and

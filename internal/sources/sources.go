@@ -60,9 +60,14 @@ func polls(a *model.ActionDeclaration) bool {
 	return !strings.EqualFold(a.Configuration[property], "false")
 }
 
-// Pushed records a push to a hosted repository, for the executions it calls for to start.
+// Pushed records a push to a hosted repository, for the executions it calls for to start. A
+// push with an ID (into a repository that replicas share) is recorded under that id. It may be
+// reported again (its replica died before it could tell it had), after it was handled or while
+// it waits to be: handling it again starts nothing twice, since a source action starts one
+// execution per revision (executor.PutRevision: its current revision, and those it was given
+// lately, start nothing).
 func (w *Watcher) Pushed(ctx context.Context, p githost.Push) error {
-	return w.Record(ctx, Event{Push: &PushEvent{Repository: p.Repository, Branch: p.Branch, Commit: p.Commit, Before: p.Before, Tag: p.Tag}})
+	return w.record(ctx, p.ID, Event{Push: &PushEvent{Repository: p.Repository, Branch: p.Branch, Commit: p.Commit, Before: p.Before, Tag: p.Tag}})
 }
 
 // pushed starts the executions a push to a hosted repository calls for.

@@ -5,13 +5,21 @@
 // directory), brought up to date from the two before every read and every push.
 //
 // A repository is a row of the table git_repositories: its refs (a JSON object of full ref name
-// to object id), the pack files that hold its objects (a JSON array of names, pack-<sha1>), and
-// a version that every publication increments. The packs are immutable objects under
-// <prefix><name>.git/objects/pack/ in the bucket: a push uploads its pack, then updates the row
-// (with the version it started from), and only then is it answered. A pack uploaded by a push
-// that failed before its row was updated is garbage that no replica reads, removed when the
-// repository is next compacted into one pack. A repository exists once a push has stored its
-// row.
+// to object id), the pack files that hold its objects (a JSON array of names, pack-<sha1>), the
+// moves of branches and tags that pushes stored and that may not have been reported yet (a JSON
+// array of gitrepo.Move: see below), and a version that every publication increments. The packs
+// are immutable objects under <prefix><name>.git/objects/pack/ in the bucket: a push uploads its
+// pack, then updates the row (with the version it started from), and only then is it answered.
+// A pack uploaded by a push that failed before its row was updated is garbage that no replica
+// reads, removed when the repository is next compacted into one pack. A repository exists once
+// a push has stored its row.
+//
+// A push stores the moves it made (its pending moves) in the same update as its refs, and clears
+// them once it has reported them (to start pipelines): a replica that dies between the two
+// leaves them in the row, and whoever next takes the repository's lock reports them before
+// anything else. A push stored but not reported is thus reported by the next push, or by the
+// client's retry of it, which finds the refs moved already and would otherwise acknowledge it
+// unreported.
 package shared
 
 import (
@@ -102,8 +110,12 @@ const schemaSQL = `CREATE TABLE IF NOT EXISTS git_repositories (
 	version    bigint NOT NULL,
 	refs       jsonb NOT NULL,
 	packs      jsonb NOT NULL,
+	pending    jsonb NOT NULL DEFAULT '[]',
 	updated_at timestamptz NOT NULL DEFAULT now()
 )`
+
+// pendingSQL adds the column of pending moves to a table that an earlier version created.
+const pendingSQL = `ALTER TABLE git_repositories ADD COLUMN IF NOT EXISTS pending jsonb NOT NULL DEFAULT '[]'`
 
 // Open connects to the database and creates the table of repositories if it is missing. The
 // bucket must exist.
@@ -150,6 +162,17 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("create the table of git repositories: %w", err)
 	}
+	// ALTER TABLE locks the table even when the column exists: only when it does not.
+	var has bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'git_repositories' AND column_name = 'pending')`).Scan(&has); err != nil {
+		return fmt.Errorf("read the table of git repositories: %w", err)
+	}
+	if !has {
+		if _, err := tx.ExecContext(ctx, pendingSQL); err != nil {
+			return fmt.Errorf("add pending moves to the table of git repositories: %w", err)
+		}
+	}
 	return tx.Commit()
 }
 
@@ -163,6 +186,7 @@ type state struct {
 	version int64
 	refs    map[string]string
 	packs   []string
+	pending []gitrepo.Move
 }
 
 // querier runs queries: the pool, or the connection of a push.
@@ -173,11 +197,12 @@ type querier interface {
 // read reads the repository name; if its version is known, only the version (refs nil).
 func (s *Store) read(ctx context.Context, q querier, name string, known int64) (state, error) {
 	var st state
-	var refs, packs sql.NullString
+	var refs, packs, pending sql.NullString
 	err := q.QueryRowContext(ctx, `SELECT version,
 		CASE WHEN version = $2 THEN NULL ELSE refs::text END,
-		CASE WHEN version = $2 THEN NULL ELSE packs::text END
-		FROM git_repositories WHERE name = $1`, name, known).Scan(&st.version, &refs, &packs)
+		CASE WHEN version = $2 THEN NULL ELSE packs::text END,
+		CASE WHEN version = $2 THEN NULL ELSE pending::text END
+		FROM git_repositories WHERE name = $1`, name, known).Scan(&st.version, &refs, &packs, &pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return state{}, gitrepo.ErrNoRepository
 	}
@@ -193,6 +218,9 @@ func (s *Store) read(ctx context.Context, q querier, name string, known int64) (
 	if err := json.Unmarshal([]byte(packs.String), &st.packs); err != nil {
 		return state{}, fmt.Errorf("the packs of the repository %s: %w", name, err)
 	}
+	if err := json.Unmarshal([]byte(pending.String), &st.pending); err != nil {
+		return state{}, fmt.Errorf("the pending moves of the repository %s: %w", name, err)
+	}
 	if st.refs == nil {
 		st.refs = map[string]string{}
 	}
@@ -206,7 +234,25 @@ func (s *Store) read(ctx context.Context, q querier, name string, known int64) (
 			return state{}, fmt.Errorf("the repository %s has a malformed pack name %q", name, p)
 		}
 	}
+	for _, m := range st.pending {
+		if err := validMove(m); err != nil {
+			return state{}, fmt.Errorf("the repository %s has a malformed pending move: %w", name, err)
+		}
+	}
 	return st, nil
+}
+
+// validMove checks that m is a move a push could have made.
+func validMove(m gitrepo.Move) error {
+	switch {
+	case m.ID == "" || len(m.ID) > 128 || strings.ContainsFunc(m.ID, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return fmt.Errorf("id %q", m.ID)
+	case (m.Branch == "") == (m.Tag == ""):
+		return fmt.Errorf("%+v moves neither one branch nor one tag", m)
+	case !objectID.MatchString(m.Commit) || m.Before != "" && !objectID.MatchString(m.Before):
+		return fmt.Errorf("%+v names a malformed commit", m)
+	}
+	return nil
 }
 
 var (
@@ -484,6 +530,20 @@ func matching(pack, idx string) error {
 	return nil
 }
 
+// Pending reports whether the repository name has pending moves: moves a push stored and did
+// not clear (see Update.Pending).
+func (s *Store) Pending(ctx context.Context, name string) (bool, error) {
+	var pending bool
+	err := s.db.QueryRowContext(ctx, `SELECT jsonb_array_length(pending) > 0 FROM git_repositories WHERE name = $1`, name).Scan(&pending)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the pending moves of the repository %s: %w", name, err)
+	}
+	return pending, nil
+}
+
 // Lock waits for the repository's advisory lock, on a connection of its own that holds it until
 // the push's Close (or until the connection ends, with the process that held it), then brings
 // the copy at path up to date.
@@ -530,9 +590,11 @@ func (u *update) Refs() map[string]string { return maps.Clone(u.st.refs) }
 
 func (u *update) Compact() bool { return len(u.st.packs) >= u.s.compactAt }
 
+func (u *update) Pending() []gitrepo.Move { return slices.Clone(u.st.pending) }
+
 // Publish uploads the packs the repository lacks, then moves the repository's row to the new
-// refs and packs, if it is still at the version the push started from.
-func (u *update) Publish(ctx context.Context, packs []string, refs map[string]string, replace bool) error {
+// refs, packs and pending moves, if it is still at the version the push started from.
+func (u *update) Publish(ctx context.Context, packs []string, refs map[string]string, replace bool, pending []gitrepo.Move) error {
 	var names []string
 	for _, p := range packs {
 		base, ok := strings.CutSuffix(filepath.Base(p), ".pack")
@@ -546,6 +608,11 @@ func (u *update) Publish(ctx context.Context, packs []string, refs map[string]st
 			return fmt.Errorf("malformed ref %q: %q", ref, id)
 		}
 	}
+	for _, m := range pending {
+		if err := validMove(m); err != nil {
+			return fmt.Errorf("malformed move: %w", err)
+		}
+	}
 	for i, p := range packs {
 		if slices.Contains(u.st.packs, names[i]) {
 			continue
@@ -557,7 +624,7 @@ func (u *update) Publish(ctx context.Context, packs []string, refs map[string]st
 			}
 		}
 	}
-	next := state{version: u.st.version + 1, refs: maps.Clone(refs), packs: slices.Clone(u.st.packs)}
+	next := state{version: u.st.version + 1, refs: maps.Clone(refs), packs: slices.Clone(u.st.packs), pending: slices.Clone(pending)}
 	if next.refs == nil {
 		next.refs = map[string]string{}
 	}
@@ -577,13 +644,20 @@ func (u *update) Publish(ctx context.Context, packs []string, refs map[string]st
 	if err != nil {
 		return err
 	}
+	pendingJSON, err := json.Marshal(next.pending)
+	if err != nil {
+		return err
+	}
+	if next.pending == nil {
+		pendingJSON = []byte("[]")
+	}
 	var res sql.Result
 	if u.st.version == 0 {
-		res, err = u.conn.ExecContext(ctx, `INSERT INTO git_repositories (name, version, refs, packs) VALUES ($1, 1, $2, $3)
-			ON CONFLICT (name) DO NOTHING`, u.name, string(refsJSON), string(packsJSON))
+		res, err = u.conn.ExecContext(ctx, `INSERT INTO git_repositories (name, version, refs, packs, pending) VALUES ($1, 1, $2, $3, $4)
+			ON CONFLICT (name) DO NOTHING`, u.name, string(refsJSON), string(packsJSON), string(pendingJSON))
 	} else {
-		res, err = u.conn.ExecContext(ctx, `UPDATE git_repositories SET version = version + 1, refs = $2, packs = $3, updated_at = now()
-			WHERE name = $1 AND version = $4`, u.name, string(refsJSON), string(packsJSON), u.st.version)
+		res, err = u.conn.ExecContext(ctx, `UPDATE git_repositories SET version = version + 1, refs = $2, packs = $3, pending = $4, updated_at = now()
+			WHERE name = $1 AND version = $5`, u.name, string(refsJSON), string(packsJSON), string(pendingJSON), u.st.version)
 	}
 	if err != nil {
 		return fmt.Errorf("store the refs of the repository %s: %w", u.name, err)
@@ -597,6 +671,23 @@ func (u *update) Publish(ctx context.Context, packs []string, refs map[string]st
 	if replace {
 		u.s.removePacks(ctx, u.name, next.packs, old.packs)
 	}
+	return nil
+}
+
+// ClearPending empties the repository's pending moves, if it is still at the version the push
+// found or published: publications alone store moves, each with a new version.
+func (u *update) ClearPending(ctx context.Context) error {
+	if len(u.st.pending) == 0 {
+		return nil
+	}
+	res, err := u.conn.ExecContext(ctx, `UPDATE git_repositories SET pending = '[]' WHERE name = $1 AND version = $2`, u.name, u.st.version)
+	if err != nil {
+		return fmt.Errorf("clear the pending moves of the repository %s: %w", u.name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("clear the pending moves of the repository %s: another push changed it (%v)", u.name, err)
+	}
+	u.st.pending = nil
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ const (
 	replicaS3    = "SLUICE_SHARED_GIT_S3"
 	replicaBkt   = "SLUICE_SHARED_GIT_BUCKET"
 	replicaCache = "SLUICE_SHARED_GIT_CACHE"
+	// replicaHang, set, makes the replica's recording of pushes wait forever: it dies (is
+	// killed) after storing a push and before reporting it.
+	replicaHang = "SLUICE_SHARED_GIT_HANG"
 )
 
 func TestMain(m *testing.M) {
@@ -72,7 +76,13 @@ func runReplica() {
 		os.Exit(1)
 	}
 	fmt.Printf("URL http://%s\n", ln.Addr())
-	h := githost.New(remotes, func(context.Context, githost.Push) error { return nil }, nil, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	hang := os.Getenv(replicaHang) != ""
+	h := githost.New(remotes, func(context.Context, githost.Push) error {
+		if hang {
+			select {}
+		}
+		return nil
+	}, nil, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	_ = http.Serve(ln, h)
 }
 
@@ -222,10 +232,51 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
+// reported are the pushes the replica reported, without their IDs.
 func (rp *replica) reported() []githost.Push {
+	pushes := rp.reportedWithIDs()
+	for i := range pushes {
+		pushes[i].ID = ""
+	}
+	return pushes
+}
+
+func (rp *replica) reportedWithIDs() []githost.Push {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	return slices.Clone(rp.pushes)
+}
+
+// replicaProcess starts a replica as a process of its own, to kill, and returns its URL (up to
+// githost.Prefix) and the process; with hang, it never reports a push it stored.
+func (e *env) replicaProcess(hang bool) (string, *exec.Cmd) {
+	t := e.t
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), replicaEnv+"=1", replicaDB+"="+e.db, replicaS3+"="+e.s3URL, replicaBkt+"="+e.bucket, replicaCache+"="+t.TempDir())
+	if hang {
+		cmd.Env = append(cmd.Env, replicaHang+"=1")
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "URL ")
+	if err != nil || !ok {
+		t.Fatalf("the replica process said %q (%v):\n%s", line, err, stderr.String())
+	}
+	return url + githost.Prefix, cmd
 }
 
 // git runs git in dir with a configuration of its own and returns its combined output.
@@ -539,28 +590,7 @@ func TestReplicaLosesItsCache(t *testing.T) {
 func TestReplicaKilledRightAfterAPush(t *testing.T) {
 	e := newEnv(t)
 	b := e.replica("", nil)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), replicaEnv+"=1", replicaDB+"="+e.db, replicaS3+"="+e.s3URL, replicaBkt+"="+e.bucket, replicaCache+"="+t.TempDir())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "URL ")
-	if err != nil || !ok {
-		t.Fatalf("the replica process said %q (%v):\n%s", line, err, stderr.String())
-	}
-	url += githost.Prefix
+	url, cmd := e.replicaProcess(false)
 
 	work, _ := workTree(t)
 	mustGit(t, work, "push", "-q", url+"killed", "main")
@@ -695,5 +725,172 @@ func TestCompaction(t *testing.T) {
 	}
 	if local, _ := filepath.Glob(filepath.Join(d.dir, "git", "compact.git", "objects", "pack", "*.pack")); len(local) <= packs {
 		t.Errorf("%s keeps %d packs, want the replaced ones kept a while beside the repository's %d", d.dir, len(local), packs)
+	}
+}
+
+// pendingMoves reads the pending moves of the repository name from the database.
+func (e *env) pendingMoves(name string) []gitrepo.Move {
+	t := e.t
+	t.Helper()
+	db, err := sql.Open("pgx", e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var text string
+	if err := db.QueryRow("SELECT pending::text FROM git_repositories WHERE name = $1", name).Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	var moves []gitrepo.Move
+	if err := json.Unmarshal([]byte(text), &moves); err != nil {
+		t.Fatal(err)
+	}
+	return moves
+}
+
+// diedAfterStoring pushes refs of work into the repository name through a replica process that
+// stores pushes and never reports them, and kills it (SIGKILL) once other serves the branch
+// branch at commit: the push is stored, unreported, unanswered. The push fails.
+func (e *env) diedAfterStoring(work, name string, other *replica, branch, commit string, refs ...string) {
+	t := e.t
+	t.Helper()
+	url, cmd := e.replicaProcess(true)
+	answered := make(chan string, 1)
+	go func() {
+		out, err := git(t, work, append([]string{"push", url + name}, refs...)...)
+		answered <- fmt.Sprintf("%v: %s", err, out)
+		if err == nil {
+			answered <- "acknowledged"
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); lsRemote(t, other.url+name)["refs/heads/"+branch] != commit; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the push through the replica process did not move %s to %s", branch, commit)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case out := <-answered:
+		t.Fatalf("a push that was not reported was answered: %s", out)
+	default:
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	out := <-answered
+	select {
+	case <-answered:
+		t.Fatalf("a push whose replica died before reporting it looked accepted: %s", out)
+	default:
+	}
+}
+
+// TestPushStoredByAReplicaThatDiedIsReported: a replica killed after storing a push and before
+// reporting it leaves the push's moves pending, each with an ID. The client pushes again,
+// through another replica: git finds the branch at the commit and answers "Everything
+// up-to-date", which the replica sends only once it has reported the pending move, exactly
+// once and with its ID, and refuses to send while it cannot record it. A different push through
+// another replica reports a dead replica's pending moves first, in order, then its own.
+func TestPushStoredByAReplicaThatDiedIsReported(t *testing.T) {
+	e := newEnv(t)
+	b := e.replica("", nil)
+	work, first := workTree(t)
+	mustGit(t, work, "push", "-q", b.url+"retried", "main")
+	if p := e.pendingMoves("retried"); len(p) != 0 {
+		t.Fatalf("a reported push left pending moves: %+v", p)
+	}
+	second := commit(t, work, "second.txt", "2\n")
+	e.diedAfterStoring(work, "retried", b, "main", second, "main")
+	pending := e.pendingMoves("retried")
+	if len(pending) != 1 || pending[0].ID == "" || pending[0] != (gitrepo.Move{ID: pending[0].ID, Branch: "main", Before: first, Commit: second}) {
+		t.Fatalf("the push stored and not reported left the pending moves %+v", pending)
+	}
+
+	// While the move cannot be recorded, the push again is refused.
+	b.mu.Lock()
+	b.refuse = errors.New("the store is down")
+	b.mu.Unlock()
+	if out, err := git(t, work, "push", b.url+"retried", "main"); err == nil {
+		t.Fatalf("the push again was acknowledged while the stored push could not be recorded:\n%s", out)
+	}
+	b.mu.Lock()
+	b.refuse = nil
+	b.mu.Unlock()
+	out, err := git(t, work, "push", b.url+"retried", "main")
+	if err != nil || !strings.Contains(out, "Everything up-to-date") {
+		t.Fatalf("the push again: %v\n%s", err, out)
+	}
+	got := b.reportedWithIDs()
+	if len(got) != 2 || got[0].ID == "" || got[0].ID == pending[0].ID {
+		t.Fatalf("B reported %+v: want its own push, with an ID, and the pending move", got)
+	}
+	if want := (githost.Push{Repository: "retried", Branch: "main", Commit: second, Before: first, ID: pending[0].ID}); got[1] != want {
+		t.Fatalf("B reported %+v for the push again, want %+v", got[1], want)
+	}
+	if p := e.pendingMoves("retried"); len(p) != 0 {
+		t.Fatalf("pending moves left once reported: %+v", p)
+	}
+	if out := mustGit(t, work, "push", b.url+"retried", "main"); !strings.Contains(out, "Everything up-to-date") {
+		t.Fatalf("the push once more: %s", out)
+	}
+	if got := b.reportedWithIDs(); len(got) != 2 {
+		t.Fatalf("the push once more reported %+v again", got[2:])
+	}
+
+	// A push of a branch and a tag stored and not reported, then another push: the first's
+	// moves are reported first, in order, then the other's.
+	third := commit(t, work, "third.txt", "3\n")
+	mustGit(t, work, "tag", "v3")
+	e.diedAfterStoring(work, "retried", b, "main", third, "main", "v3")
+	pending = e.pendingMoves("retried")
+	if len(pending) != 2 {
+		t.Fatalf("pending moves %+v, want main's and v3's", pending)
+	}
+	mustGit(t, work, "checkout", "-q", "-b", "feature")
+	fourth := commit(t, work, "fourth.txt", "4\n")
+	mustGit(t, work, "push", "-q", b.url+"retried", "feature")
+	got = b.reportedWithIDs()[2:]
+	want := []githost.Push{
+		{Repository: "retried", Branch: "main", Commit: third, Before: second, ID: pending[0].ID},
+		{Repository: "retried", Tag: "v3", Commit: third, ID: pending[1].ID},
+		{Repository: "retried", Branch: "feature", Commit: fourth},
+	}
+	if len(got) == 3 {
+		want[2].ID = got[2].ID
+	}
+	if !slices.Equal(got, want) || got[2].ID == "" || got[2].ID == pending[0].ID || got[2].ID == pending[1].ID || pending[0].ID == pending[1].ID {
+		t.Fatalf("B reported\n%+v\nwant\n%+v\n(each with an ID of its own)", got, want)
+	}
+	if p := e.pendingMoves("retried"); len(p) != 0 {
+		t.Fatalf("pending moves left once reported: %+v", p)
+	}
+	checkClone(t, b.url+"retried", third)
+}
+
+// TestTableOfAnEarlierVersion: the table of repositories as an earlier version created it,
+// without pending moves, gains them when a replica opens it, and its repositories are kept.
+func TestTableOfAnEarlierVersion(t *testing.T) {
+	e := newEnv(t)
+	a := e.replica("", nil)
+	work, first := workTree(t)
+	mustGit(t, work, "push", "-q", a.url+"old", "main")
+	db, err := sql.Open("pgx", e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("ALTER TABLE git_repositories DROP COLUMN pending"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.replica("", nil)
+	checkClone(t, b.url+"old", first)
+	second := commit(t, work, "second.txt", "2\n")
+	mustGit(t, work, "push", "-q", b.url+"old", "main")
+	if got, want := b.reported(), []githost.Push{{Repository: "old", Branch: "main", Commit: second, Before: first}}; !slices.Equal(got, want) {
+		t.Fatalf("B reported %+v, want %+v", got, want)
+	}
+	if p := e.pendingMoves("old"); len(p) != 0 {
+		t.Fatalf("pending moves left once reported: %+v", p)
 	}
 }
