@@ -181,20 +181,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	backend(gitPath, path, s.logger).ServeHTTP(w, pathInfo(r, path, endpoint))
 }
 
+// ensure creates the repository at path if it does not exist, and reports whether it did; when it
+// cannot, it answers the push and reports not ok.
+func (s *Server) ensure(w http.ResponseWriter, name, path string) (created, ok bool) {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return false, true
+	}
+	if err := create(path); err != nil {
+		s.logger.Error("create a hosted repository", "repository", name, "err", err)
+		http.Error(w, "Creating the repository failed", http.StatusInternalServerError)
+		return false, false
+	}
+	return true, true
+}
+
 // push runs a push into the repository at path, creating it first if it is new, and reports the
 // branches and tags the push moved, branches first, each in name order. Pushes to one repository run one at a time, so that each sees what
 // it moved. A new repository that the push left without refs (it failed, or sent nothing) is
 // removed again: only a push that stores something creates a repository.
 func (s *Server) push(w http.ResponseWriter, r *http.Request, gitPath, name, path string) {
 	defer s.lock(path)()
-	created := false
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := create(path); err != nil {
-			s.logger.Error("create a hosted repository", "repository", name, "err", err)
-			http.Error(w, "Creating the repository failed", http.StatusInternalServerError)
-			return
-		}
-		created = true
+	created, ok := s.ensure(w, name, path)
+	if !ok {
+		return
 	}
 	before := readRefs(path)
 	// The refs as they are, to put back if the push cannot be recorded.

@@ -2,7 +2,6 @@ package githost
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -54,14 +53,9 @@ func (s *Server) pushShared(w http.ResponseWriter, r *http.Request, shared gitre
 	// Moves reported but not cleared (the database failed just then) stay pending, to be
 	// reported again, with what this push stores.
 	prior := up.Pending()
-	created := false
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := create(path); err != nil {
-			s.logger.Error("create a hosted repository", "repository", name, "err", err)
-			http.Error(w, "Creating the repository failed", http.StatusInternalServerError)
-			return
-		}
-		created = true
+	created, ok := s.ensure(w, name, path)
+	if !ok {
+		return
 	}
 	// Staging repositories left by a replica that died during a push: no other push into this
 	// copy runs.
