@@ -84,13 +84,17 @@ func (s *Server) routes() http.Handler {
 // answers them.
 func (s *Server) Authenticate(r *http.Request, body []byte) (context.Context, model.Service, error) {
 	if s.authenticator == nil {
-		t := s.tenants[s.cfg.AccountID]
+		t, err := s.tenant(r.Context(), s.cfg.AccountID)
+		if err != nil {
+			return nil, nil, err
+		}
 		return auth.WithPrincipal(r.Context(), auth.Root(t.account)), t.service, nil
 	}
 	sum := sha256.Sum256(body)
-	p, _, err := s.authenticator.Authenticate(r, auth.Surface{Service: serviceCodePipeline, Region: s.cfg.Region, Skew: apiSkew,
+	p, sig, err := s.authenticator.Authenticate(r, auth.Surface{Service: serviceCodePipeline, Region: s.cfg.Region, Skew: apiSkew,
 		VerifyOptions: auth.VerifyOptions{PayloadHash: hex.EncodeToString(sum[:])}})
 	if err != nil {
+		s.refused(r, "codepipeline", sig.AccessKeyID, err)
 		return nil, nil, apiRefusal(err)
 	}
 	t, err := s.tenant(r.Context(), p.Account)
@@ -112,6 +116,18 @@ func (s *Server) Authorize(ctx context.Context, op string, in any) error {
 		return &model.Error{Code: "AccessDeniedException", Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	return nil
+}
+
+// refused logs a request refused for who sent it: the surface, the access key it named (never
+// its secret), why, and where it came from.
+func (s *Server) refused(r *http.Request, surface, accessKeyID string, err error) {
+	var refused *auth.Error
+	reason := err.Error()
+	if errors.As(err, &refused) {
+		reason = refused.Kind
+	}
+	s.cfg.Logger.Info("request refused: authentication", "surface", surface, "access_key_id", accessKeyID,
+		"reason", reason, "remote", r.RemoteAddr, "path", r.URL.Path)
 }
 
 // apiRefusal words a refused signature as AWS's JSON services do.
@@ -166,6 +182,7 @@ func (s *Server) signedIn(handler func(*tenant) http.Handler, authorize func(r *
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.principal(r)
 		if err != nil {
+			s.refused(r, "sluice", "", err)
 			refuse(w, err)
 			return
 		}
