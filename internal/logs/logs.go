@@ -40,13 +40,14 @@ type Backend interface {
 // GET /_sluice/logs/{id}.
 type Store struct {
 	b Backend
-	// Wait blocks between two reads of a followed log until the log of id may have grown, and
-	// returns an error once ctx ends. Nil, it waits for the poll interval (200 ms): a notifier
-	// may wake followers sooner (see PostgresOptions.Flushed), but as a wake-up may come between
-	// a read and the Wait that follows it, a notifier's Wait must return after a while even if
-	// it was not woken. Set it before the store is used.
-	Wait func(ctx context.Context, id string) error
-	// poll is how often a followed log is checked for more when Wait is nil.
+	// Follow, if set, hears that the log of id may have grown, for as long as one request
+	// follows it (stop ends the hearing): a notifier told of every flush (see
+	// PostgresOptions.Flushed) wakes followers on any replica at once. Without it, or when
+	// nothing is heard, a followed log is read again every poll interval. Set it before the
+	// store is used.
+	Follow func(id string) (wake <-chan string, stop func())
+	// poll is how often a followed log is read again when nothing woke its follower: 200 ms, or
+	// ten times that when Follow wakes them.
 	poll time.Duration
 }
 
@@ -82,16 +83,20 @@ func (s *Store) Create(id string) (io.WriteCloser, error) {
 // Close releases the store's backend.
 func (s *Store) Close() error { return s.b.Close() }
 
-// wait blocks until the followed log of id may have grown, or ctx ends.
-func (s *Store) wait(ctx context.Context, id string) error {
-	if s.Wait != nil {
-		return s.Wait(ctx, id)
+// wait blocks until the followed log may have grown: wake said so, or the poll interval passed;
+// or until ctx ends.
+func (s *Store) wait(ctx context.Context, wake <-chan string) error {
+	poll := s.poll
+	if wake != nil {
+		poll *= 10
 	}
-	t := time.NewTimer(s.poll)
+	t := time.NewTimer(poll)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-wake:
+		return nil
 	case <-t.C:
 		return nil
 	}
@@ -137,6 +142,12 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	flusher, _ := w.(http.Flusher)
+	var wake <-chan string
+	if s.Follow != nil {
+		var stop func()
+		wake, stop = s.Follow(id)
+		defer stop()
+	}
 	for first := true; ; first = false {
 		// Whether the log ended is read before copying, so nothing written before the end is missed.
 		if !first {
@@ -156,7 +167,7 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if done && err == nil {
 			return
 		}
-		if s.wait(ctx, id) != nil {
+		if s.wait(ctx, wake) != nil {
 			return
 		}
 	}

@@ -37,7 +37,7 @@ var backends = []backend{
 	{"postgres", func(t *testing.T) func(t *testing.T) *Store {
 		url := storetest.PostgresURL(t)
 		return func(t *testing.T) *Store {
-			s, err := OpenPostgres(context.Background(), url)
+			s, err := OpenPostgres(context.Background(), url, PostgresOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

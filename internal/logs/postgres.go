@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS action_log_chunks (
 // OpenPostgres returns the store of the logs kept in the PostgreSQL database at url
 // (postgres://…), in the schema its search_path names, creating the tables it needs. Closing
 // the store closes its connections.
-func OpenPostgres(ctx context.Context, url string) (*Store, error) {
+func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*Store, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -82,7 +82,7 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxIdleTime(time.Minute)
-	b, err := NewPostgres(ctx, db, PostgresOptions{})
+	b, err := NewPostgres(ctx, db, opts)
 	if err != nil {
 		db.Close()
 		return nil, err

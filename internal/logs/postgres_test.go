@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ func TestPostgresReplicasStartTogether(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			s, err := OpenPostgres(context.Background(), url)
+			s, err := OpenPostgres(context.Background(), url, PostgresOptions{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -37,7 +38,7 @@ func TestPostgresReplicasStartTogether(t *testing.T) {
 func TestPostgresWritersOfOneLog(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	open := func() *Store {
-		s, err := OpenPostgres(context.Background(), url)
+		s, err := OpenPostgres(context.Background(), url, PostgresOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +76,7 @@ func TestPostgresWritersOfOneLog(t *testing.T) {
 }
 
 // TestPostgresNotifier: a backend on a connection pool of the caller's, whose flushes wake the
-// followers through Store.Wait instead of the poll timer.
+// followers through Store.Follow instead of the poll timer.
 func TestPostgresNotifier(t *testing.T) {
 	db, err := sql.Open("pgx", storetest.PostgresURL(t))
 	if err != nil {
@@ -83,15 +84,17 @@ func TestPostgresNotifier(t *testing.T) {
 	}
 	defer db.Close()
 	var mu sync.Mutex
-	waiting := map[string][]chan struct{}{}
+	following := map[string][]chan string{}
 	pg, err := NewPostgres(context.Background(), db, PostgresOptions{FlushInterval: 20 * time.Millisecond,
 		Flushed: func(id string) {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, c := range waiting[id] {
-				close(c)
+			for _, c := range following[id] {
+				select {
+				case c <- "":
+				default:
+				}
 			}
-			delete(waiting, id)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -99,21 +102,15 @@ func TestPostgresNotifier(t *testing.T) {
 	s := New(pg)
 	base := serve(t, s)
 	s.poll = time.Hour // Store's own timer would never wake a follower in time
-	s.Wait = func(ctx context.Context, id string) error {
-		c := make(chan struct{})
+	s.Follow = func(id string) (<-chan string, func()) {
+		c := make(chan string, 1)
 		mu.Lock()
-		waiting[id] = append(waiting[id], c)
+		following[id] = append(following[id], c)
 		mu.Unlock()
-		// A wake-up between the last read and now is missed: a notifier keeps a timer too.
-		fallback := time.NewTimer(time.Second)
-		defer fallback.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c:
-			return nil
-		case <-fallback.C:
-			return nil
+		return c, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			following[id] = slices.DeleteFunc(following[id], func(x chan string) bool { return x == c })
 		}
 	}
 	w := create(t, s, "feed")

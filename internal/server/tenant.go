@@ -180,7 +180,7 @@ func (s *Server) assemble(ctx context.Context, account, dir string, st store.Sto
 	if s.objects != nil {
 		arts = artifacts.NewLocal(s.objects, s.issuer, cfg.PublicURL, account, cfg.AccountID)
 	}
-	logStore, err := openLogs(ctx, cfg, account, dir)
+	logStore, err := s.openLogs(ctx, account, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -319,8 +319,10 @@ func (s *Server) openSharedGit(ctx context.Context, account string) (*shared.Sto
 }
 
 // openLogs opens where an account's build logs are kept: files under dir with the embedded store;
-// with PostgreSQL, the account's schema, so that every replica reads and follows them.
-func openLogs(ctx context.Context, cfg Config, account, dir string) (*logs.Store, error) {
+// with PostgreSQL, the account's schema, so that every replica reads and follows them, woken by
+// the notifier whenever a replica writes some out.
+func (s *Server) openLogs(ctx context.Context, account, dir string) (*logs.Store, error) {
+	cfg := s.cfg
 	if cfg.Database == "" {
 		return logs.Open(filepath.Join(dir, "logs"))
 	}
@@ -331,7 +333,21 @@ func openLogs(ctx context.Context, cfg Config, account, dir string) (*logs.Store
 			return nil, err
 		}
 	}
-	return logs.OpenPostgres(ctx, u)
+	n := notify.Scoped(s.notifier, s.namespace(account))
+	topic := func(id string) string { return "log/" + id }
+	st, err := logs.OpenPostgres(ctx, u, logs.PostgresOptions{Flushed: func(id string) {
+		// Told under the writer's lock: it must not wait.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = n.Notify(ctx, topic(id), notify.Resync)
+		}()
+	}})
+	if err != nil {
+		return nil, err
+	}
+	st.Follow = func(id string) (<-chan string, func()) { return n.Listen(topic(id)) }
+	return st, nil
 }
 
 // start starts a tenant's services, which run until the server stops serving: on every
