@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,5 +55,21 @@ func TestTagsAppearingOnARemoteStartPipelines(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := len(executions(t, srv.client, "tagged")); n != 1 {
 		t.Fatalf("%d executions, want 1: v1's (v0 was there before, v2-rc is excluded, and the branch push is not a tag)", n)
+	}
+
+	// The tags seen are kept in the store: a tag that appears while no server polls starts its
+	// pipeline when one polls again (another replica, or this one restarted).
+	srv.stop(syscall.SIGKILL)
+	later := widgets.commit("later", map[string]string{"name.txt": "widgets, later\n"})
+	widgets.git("tag", "v3")
+	widgets.push(remote, "main")
+	widgets.git("push", "-q", remote, "v3")
+	srv.start()
+	if e := executionAt(t, srv.client, "tagged", later); e.Status != types.PipelineExecutionStatusSucceeded {
+		t.Fatalf("execution of tag v3, pushed while the server was down: %s", e.Status)
+	}
+	time.Sleep(time.Second)
+	if n := len(executions(t, srv.client, "tagged")); n != 2 {
+		t.Fatalf("%d executions, want 2: v1's and v3's, each once", n)
 	}
 }

@@ -56,11 +56,14 @@ type WebhookEvent struct {
 	Action   string `json:"action"`
 }
 
-// Events is where source events wait until they are handled.
+// Events is where source events wait until they are handled, and where the tags polling
+// sources saw are kept.
 type Events interface {
 	AddSourceEvent(ctx context.Context, e store.SourceEvent) error
 	SourceEvents(ctx context.Context, limit int) ([]store.SourceEvent, error)
 	DeleteSourceEvent(ctx context.Context, id string) error
+	SourceTags(ctx context.Context, source string) ([]byte, bool, error)
+	SetSourceTags(ctx context.Context, source string, doc []byte) error
 }
 
 // eventBatch is how many recorded events one pass handles.

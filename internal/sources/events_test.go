@@ -41,6 +41,10 @@ func (m *memEvents) SourceEvents(context.Context, int) ([]store.SourceEvent, err
 
 func (m *memEvents) DeleteSourceEvent(context.Context, string) error { return nil }
 
+func (m *memEvents) SourceTags(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+
+func (m *memEvents) SetSourceTags(context.Context, string, []byte) error { return nil }
+
 // TestPushedWithAnID: a push with an ID (a repository replicas share) is recorded under it; the
 // same push reported again while its event waits is recorded again, under an id of its own,
 // rather than refused (which would refuse the client's push); a push without an ID is recorded

@@ -7,6 +7,7 @@ package sources
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,20 +36,14 @@ type Watcher struct {
 	logger    *slog.Logger
 	inbox     inbox
 	watched   watchedObjects
-	// tags are the tags each polling source of a remote repository last saw, by pipeline and
-	// action.
-	tags struct {
-		mu   sync.Mutex
-		seen map[string]map[string]string
-	}
+	// kept is where the tags each polling source of a remote repository last saw are kept.
+	kept Events
 }
 
 // New returns a watcher that records source events in events.
 func New(exec *executor.Executor, events Events, arts artifacts.Store, remotes *gitrepo.Remotes, accountID, region string, logger *slog.Logger) *Watcher {
-	w := &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger,
+	return &Watcher{exec: exec, arts: arts, remotes: remotes, accountID: accountID, region: region, logger: logger, kept: events,
 		inbox: inbox{events: events, wake: make(chan struct{}, 1), failing: map[string]time.Time{}}}
-	w.tags.seen = map[string]map[string]string{}
-	return w
 }
 
 // polls reports whether a source action polls for changes: the property's default is true.
@@ -210,8 +205,10 @@ func (w *Watcher) Poll(ctx context.Context) error {
 // pollTags starts a source action of a remote repository for each tag that appeared on the
 // remote, or moved, since the last poll, where the action's push filters take the tag. Tags of
 // hosted repositories start pipelines as they are pushed; a Git server's push webhook does the
-// same for remote ones at once. The tags seen are kept in memory: a server's first poll only
-// learns them, and tags that appear while no server polls start nothing.
+// same for remote ones at once. The tags seen are kept in the store, so that whichever replica
+// polls next, or this one after a restart, starts what appeared meanwhile; the first poll of a
+// source only learns them. A tag is started before the tags seen are kept: should the server
+// die between the two, the next poll starts it again, and a revision already run starts nothing.
 func (w *Watcher) pollTags(ctx context.Context, sa executor.SourceAction) error {
 	filters, declared := pushFilters(sa.Declaration.Triggers, *sa.Action.Name)
 	if !declared || !slices.ContainsFunc(filters, func(f model.GitPushFilter) bool { return f.Tags != nil }) {
@@ -230,23 +227,36 @@ func (w *Watcher) pollTags(ctx context.Context, sa executor.SourceAction) error 
 		return err
 	}
 	key := sa.Pipeline + "\x00" + *sa.Action.Name
-	w.tags.mu.Lock()
-	seen, known := w.tags.seen[key]
-	w.tags.seen[key] = tags
-	w.tags.mu.Unlock()
-	if !known {
-		w.logger.Debug("learned the tags of a remote source", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "tags", len(tags))
+	raw, known, err := w.kept.SourceTags(ctx, key)
+	if err != nil {
+		return err
+	}
+	var seen map[string]string
+	if known {
+		if err := json.Unmarshal(raw, &seen); err != nil {
+			return fmt.Errorf("read the tags %s of %s saw: %w", *sa.Action.Name, sa.Pipeline, err)
+		}
+	}
+	if known && maps.Equal(seen, tags) {
 		return nil
 	}
-	for _, tag := range slices.Sorted(maps.Keys(tags)) {
-		if commit := tags[tag]; seen[tag] != commit && pushMatches(filters, "", tag, unknownFiles) {
-			trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypePollForSourceChanges), TriggerDetail: sa.Action.Name}
-			if err := w.start(ctx, sa, commit, trigger); err != nil {
-				return err
+	if !known {
+		w.logger.Debug("learned the tags of a remote source", "pipeline", sa.Pipeline, "action", *sa.Action.Name, "tags", len(tags))
+	} else {
+		for _, tag := range slices.Sorted(maps.Keys(tags)) {
+			if commit := tags[tag]; seen[tag] != commit && pushMatches(filters, "", tag, unknownFiles) {
+				trigger := model.ExecutionTrigger{TriggerType: new(model.TriggerTypePollForSourceChanges), TriggerDetail: sa.Action.Name}
+				if err := w.start(ctx, sa, commit, trigger); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return nil
+	doc, err := json.Marshal(tags)
+	if err != nil {
+		return err
+	}
+	return w.kept.SetSourceTags(ctx, key, doc)
 }
 
 // head is a source's latest revision: the object's version id or the branch's tip; none for a git

@@ -194,6 +194,10 @@ type Runtime interface {
 	SourceEvents(ctx context.Context, limit int) ([]SourceEvent, error)
 	// DeleteSourceEvent removes a handled source event; a missing one is no error.
 	DeleteSourceEvent(ctx context.Context, id string) error
+	// SourceTags returns the document of the tags a polling source last saw, and false if it
+	// saw none yet; SetSourceTags replaces it.
+	SourceTags(ctx context.Context, source string) ([]byte, bool, error)
+	SetSourceTags(ctx context.Context, source string, doc []byte) error
 	// TouchJob marks a job handed out or in progress as alive at now, so that it is not handed
 	// out again, and clears its dispatch count: a job someone proved to work on is not one that no
 	// worker takes, however often a crash put it back. It reports false when the job has ended

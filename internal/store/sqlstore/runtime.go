@@ -304,6 +304,27 @@ func (s *DB) AddSourceEvent(ctx context.Context, e store.SourceEvent) error {
 	})
 }
 
+func (s *DB) SourceTags(ctx context.Context, source string) ([]byte, bool, error) {
+	var doc string
+	err := s.queryRow(ctx, `SELECT doc FROM source_tags WHERE source = ?`, source).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read the tags of source %s: %w", source, err)
+	}
+	return []byte(doc), true, nil
+}
+
+func (s *DB) SetSourceTags(ctx context.Context, source string, doc []byte) error {
+	return s.tx(ctx, func(tx txn) error {
+		if _, err := tx.exec(`INSERT INTO source_tags (source, doc) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET doc = excluded.doc`, source, string(doc)); err != nil {
+			return fmt.Errorf("keep the tags of source %s: %w", source, err)
+		}
+		return nil
+	})
+}
+
 func (s *DB) SourceEvents(ctx context.Context, limit int) ([]store.SourceEvent, error) {
 	events, err := scanAll(func(row scanner) (store.SourceEvent, error) {
 		var e store.SourceEvent

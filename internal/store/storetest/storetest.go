@@ -35,6 +35,7 @@ func Run(t *testing.T, newLocation NewLocation) {
 		"Tags":                       testTags,
 		"Secret":                     testSecret,
 		"Claim":                      testClaim,
+		"SourceTags":                 testSourceTags,
 		"SurvivesReopen":             testSurvivesReopen,
 		"Ready":                      testReady,
 	}
@@ -554,6 +555,21 @@ func testClaim(t *testing.T, open func() store.Store) {
 		t.Fatalf("claim by another account after reopening: %v, want ErrOtherAccount naming the owner", err)
 	}
 	must(t, s.Claim(ctx, "111111111111"))
+}
+
+func testSourceTags(t *testing.T, open func() store.Store) {
+	s := open()
+	if _, known, err := s.SourceTags(ctx, "p\x00Source"); err != nil || known {
+		t.Fatalf("tags of a source that saw none: known %v, %v", known, err)
+	}
+	must(t, s.SetSourceTags(ctx, "p\x00Source", []byte(`{"v1":"abc"}`)))
+	must(t, s.SetSourceTags(ctx, "p\x00Source", []byte(`{"v1":"abc","v2":"def"}`)))
+	must(t, s.SetSourceTags(ctx, "q\x00Source", []byte(`{}`)))
+	must(t, s.Close())
+	s = openStore(t, open)
+	if doc, known, err := s.SourceTags(ctx, "p\x00Source"); err != nil || !known || string(doc) != `{"v1":"abc","v2":"def"}` {
+		t.Fatalf("tags kept, after reopening: %s, known %v, %v", doc, known, err)
+	}
 }
 
 func testSurvivesReopen(t *testing.T, open func() store.Store) {
