@@ -226,7 +226,7 @@ func (w *Watcher) pollTags(ctx context.Context, sa executor.SourceAction) error 
 	if err != nil {
 		return err
 	}
-	key := sa.Pipeline + "\x00" + *sa.Action.Name
+	key := sa.Pipeline + "/" + *sa.Action.Name // names hold no "/"
 	raw, known, err := w.kept.SourceTags(ctx, key)
 	if err != nil {
 		return err

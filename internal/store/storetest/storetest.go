@@ -559,15 +559,15 @@ func testClaim(t *testing.T, open func() store.Store) {
 
 func testSourceTags(t *testing.T, open func() store.Store) {
 	s := open()
-	if _, known, err := s.SourceTags(ctx, "p\x00Source"); err != nil || known {
+	if _, known, err := s.SourceTags(ctx, "p/Source"); err != nil || known {
 		t.Fatalf("tags of a source that saw none: known %v, %v", known, err)
 	}
-	must(t, s.SetSourceTags(ctx, "p\x00Source", []byte(`{"v1":"abc"}`)))
-	must(t, s.SetSourceTags(ctx, "p\x00Source", []byte(`{"v1":"abc","v2":"def"}`)))
-	must(t, s.SetSourceTags(ctx, "q\x00Source", []byte(`{}`)))
+	must(t, s.SetSourceTags(ctx, "p/Source", []byte(`{"v1":"abc"}`)))
+	must(t, s.SetSourceTags(ctx, "p/Source", []byte(`{"v1":"abc","v2":"def"}`)))
+	must(t, s.SetSourceTags(ctx, "q/Source", []byte(`{}`)))
 	must(t, s.Close())
 	s = openStore(t, open)
-	if doc, known, err := s.SourceTags(ctx, "p\x00Source"); err != nil || !known || string(doc) != `{"v1":"abc","v2":"def"}` {
+	if doc, known, err := s.SourceTags(ctx, "p/Source"); err != nil || !known || string(doc) != `{"v1":"abc","v2":"def"}` {
 		t.Fatalf("tags kept, after reopening: %s, known %v, %v", doc, known, err)
 	}
 }
