@@ -146,6 +146,8 @@ type Server struct {
 	tenants map[string]*tenant
 	opening map[string]*opening
 	closed  bool
+	// openings are the accounts being opened, which Close waits for.
+	openings sync.WaitGroup
 	// serving is set while Serve runs, for the services of tenants opened meanwhile.
 	serving *serving
 }
@@ -350,6 +352,10 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	// An account being opened finds the server closed when it is done, and closes what it opened.
+	s.openings.Wait()
+	s.mu.Lock()
 	tenants := slices.Collect(maps.Values(s.tenants))
 	s.mu.Unlock()
 	var errs []error

@@ -85,7 +85,7 @@ func (s *Server) tenant(ctx context.Context, account string) (*tenant, error) {
 	if !ok {
 		o = &opening{done: make(chan struct{})}
 		s.opening[account] = o
-		go s.open(context.WithoutCancel(ctx), account, o)
+		s.openings.Go(func() { s.open(context.WithoutCancel(ctx), account, o) })
 	}
 	s.mu.Unlock()
 	select {
