@@ -26,6 +26,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.PrintDefaults()
 	}
 	endpoint := fs.String("endpoint", "http://127.0.0.1:4566", "the Sluice server's URL")
+	region := fs.String("region", "", "the server's region, which requests are signed for (default: the AWS configuration's, else us-east-1)")
 	follow := fs.Bool("follow", false, "keep printing the logs as they are written until the execution ends")
 	actionName := fs.String("action", "", "print only the action with this name")
 	if err := parseFlags(fs, args); err != nil {
@@ -36,7 +37,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return flag.ErrHelp
 	}
 	pipeline := fs.Arg(0)
-	awsCfg, err := loadAWSConfig(ctx, "", true)
+	awsCfg, err := loadAWSConfig(ctx, *region, true)
 	if err != nil {
 		return err
 	}

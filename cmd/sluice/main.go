@@ -89,6 +89,7 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 	fs := flag.NewFlagSet("connection-secret", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	endpoint := fs.String("endpoint", "http://127.0.0.1:4566", "the Sluice server's URL")
+	region := fs.String("region", "", "the server's region, which requests are signed for (default: the AWS configuration's, else us-east-1)")
 	id := fs.String("connection-id", "", "the connection's id, the last part of its ARN (the whole ARN works too)")
 	printURL := fs.Bool("url", false, "print the connection's webhook URL instead of its secret")
 	if err := parseFlags(fs, args); err != nil {
@@ -98,11 +99,11 @@ func runConnectionSecret(ctx context.Context, args []string, stdout, stderr io.W
 		*id = sources.ConnectionID(*id)
 	}
 	if *id == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: sluice connection-secret [--endpoint URL] --connection-id ID [--url]")
+		fmt.Fprintln(stderr, "usage: sluice connection-secret [--endpoint URL] [--region REGION] --connection-id ID [--url]")
 		fs.PrintDefaults()
 		return flag.ErrHelp
 	}
-	awsCfg, err := loadAWSConfig(ctx, "", true)
+	awsCfg, err := loadAWSConfig(ctx, *region, true)
 	if err != nil {
 		return err
 	}
