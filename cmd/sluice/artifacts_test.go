@@ -79,7 +79,13 @@ func startWorker(t *testing.T, bin, endpoint string, extra []string, category, p
 	args := append([]string{"worker", "--endpoint", endpoint, "--category", category, "--provider", provider, "--poll-interval", "100ms"}, extra...)
 	cmd := exec.Command(bin, append(args, "--", "sh", "-ec", script)...)
 	cmd.Env = append(os.Environ(), awsEnv...)
-	logPath := filepath.Join(t.TempDir(), "worker.log")
+	superviseWorker(t, cmd, filepath.Join(t.TempDir(), "worker.log"), provider+" worker")
+}
+
+// superviseWorker starts a `sluice worker` command logging to logPath, stops it with SIGINT when the
+// test ends, and shows its log, under name, if the test failed.
+func superviseWorker(t *testing.T, cmd *exec.Cmd, logPath, name string) {
+	t.Helper()
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +100,7 @@ func startWorker(t *testing.T, bin, endpoint string, extra []string, category, p
 		logFile.Close()
 		if t.Failed() {
 			log, _ := os.ReadFile(logPath)
-			t.Logf("%s worker log:\n%s", provider, log)
+			t.Logf("%s log:\n%s", name, log)
 		}
 	})
 }

@@ -528,24 +528,7 @@ func startWorkerAs(t *testing.T, bin, endpoint string, id identity, category, pr
 	t.Helper()
 	cmd := exec.Command(bin, "worker", "--endpoint", endpoint, "--category", category, "--provider", provider, "--poll-interval", "100ms", "--", "sh", "-ec", script)
 	cmd.Env = append(os.Environ(), id.env()...)
-	logPath := filepath.Join(t.TempDir(), "worker.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("%s's %s worker log:\n%s", id.user, provider, log)
-		}
-	})
+	superviseWorker(t, cmd, filepath.Join(t.TempDir(), "worker.log"), id.user+"'s "+provider+" worker")
 }
 
 // executionIDs lists the ids of a pipeline's executions.

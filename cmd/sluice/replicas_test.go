@@ -770,24 +770,7 @@ func (e *replicaEnv) startWorker(n int, script string) {
 	cmd := exec.Command(e.bin, "worker", "--endpoint", e.lb.url, "--s3-endpoint", e.moto, "--category", "Build",
 		"--provider", replicaProvider, "--poll-interval", "200ms", "--", "sh", "-ec", script)
 	cmd.Env = append(os.Environ(), append(awsEnv, "AWS_MAX_ATTEMPTS=10", "AWS_RETRY_MODE=standard", fmt.Sprintf("WORKER=%d", n))...)
-	logPath := filepath.Join(e.base, fmt.Sprintf("worker-%d.log", n))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("worker %d log:\n%s", n, log)
-		}
-	})
+	superviseWorker(t, cmd, filepath.Join(e.base, fmt.Sprintf("worker-%d.log", n)), fmt.Sprintf("worker %d", n))
 }
 
 // approve approves, through the balancer, each approval of "uploaded" that waits, until the

@@ -208,13 +208,8 @@ func (h *Handler) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		d.Refuse(http.StatusNotFound, "not a connection id", fmt.Sprintf("%q is not a connection id: the last part of the connection's ARN", id))
 		return
 	}
-	body, status, err := delivery.ReadBody(w, r, h.cfg.MaxBodyBytes)
-	if err != nil {
-		message := "The body could not be read"
-		if status == http.StatusRequestEntityTooLarge {
-			message = fmt.Sprintf("The body is larger than %d bytes", h.cfg.MaxBodyBytes)
-		}
-		d.Refuse(status, err.Error(), message)
+	body, ok := d.ReadBody(r, h.cfg.MaxBodyBytes)
+	if !ok {
 		return
 	}
 	secret, err := h.secret(r.Context(), id)

@@ -50,22 +50,27 @@ func Sign(newHash func() hash.Hash, secret string, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// ReadBody reads a request's body up to limit bytes. A body over the limit is refused before it
-// is read when its Content-Length says so: status is then 413, else 400 for a body that cannot
-// be read.
-func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, status int, err error) {
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("a body of %d bytes is over the limit of %d", r.ContentLength, limit)
+// ReadBody reads the delivery's body, up to limit bytes, or refuses the delivery and reports
+// false: 413 for a body over the limit (before it is read when its Content-Length says so), 400
+// for a body that cannot be read.
+func (o *Outcome) ReadBody(r *http.Request, limit int64) ([]byte, bool) {
+	tooLarge := func(reason string) ([]byte, bool) {
+		o.Refuse(http.StatusRequestEntityTooLarge, reason, fmt.Sprintf("The body is larger than %d bytes", limit))
+		return nil, false
 	}
-	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the limit of %d bytes", limit)
+	if r.ContentLength > limit {
+		return tooLarge(fmt.Sprintf("a body of %d bytes is over the limit of %d", r.ContentLength, limit))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(o.W, r.Body, limit))
+	var over *http.MaxBytesError
+	if errors.As(err, &over) {
+		return tooLarge(fmt.Sprintf("the body is over the limit of %d bytes", limit))
 	}
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
+		o.Refuse(http.StatusBadRequest, fmt.Sprintf("read the body: %v", err), "The body could not be read")
+		return nil, false
 	}
-	return body, 0, nil
+	return body, true
 }
 
 // WriteMessage answers with status and {"message": message}.

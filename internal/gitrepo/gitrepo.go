@@ -210,18 +210,26 @@ func (r *Remotes) lock(path string) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// open returns the repository to read rm from, fetching branch into its mirror first, and the
-// remote's tags too when tags is set.
-func (r *Remotes) open(ctx context.Context, rm Remote, branch string, tags bool) (*git.Repository, error) {
+// local opens the repository of rm as it is here, without fetching: the hosted repository
+// (brought up to date first if it is shared), or a remote's mirror as last fetched.
+func (r *Remotes) local(ctx context.Context, rm Remote) (*git.Repository, error) {
 	if rm.url == "" {
 		if err := r.sync(ctx, rm); err != nil {
 			return nil, err
 		}
-		repo, err := git.PlainOpen(rm.path)
-		if errors.Is(err, git.ErrRepositoryNotExists) {
-			return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
-		}
-		return repo, err
+	}
+	repo, err := git.PlainOpen(rm.path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
+	}
+	return repo, err
+}
+
+// open returns the repository to read rm from, fetching branch into its mirror first, and the
+// remote's tags too when tags is set.
+func (r *Remotes) open(ctx context.Context, rm Remote, branch string, tags bool) (*git.Repository, error) {
+	if rm.url == "" {
+		return r.local(ctx, rm)
 	}
 	defer r.lock(rm.path)()
 	repo, err := git.PlainOpen(rm.path)
@@ -439,15 +447,7 @@ func cloneArchive(ctx context.Context, path, branch string, commit plumbing.Hash
 // commit). The commits are read from the repository as it is here, without fetching: the hosted
 // repository (brought up to date first if it is shared), or a remote's mirror as last fetched.
 func (r *Remotes) ChangedFiles(ctx context.Context, rm Remote, before, after string) ([]string, error) {
-	if rm.url == "" {
-		if err := r.sync(ctx, rm); err != nil {
-			return nil, err
-		}
-	}
-	repo, err := git.PlainOpen(rm.path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		return nil, fmt.Errorf("%s: %w", rm.Describe(), ErrNoRepository)
-	}
+	repo, err := r.local(ctx, rm)
 	if err != nil {
 		return nil, err
 	}

@@ -84,3 +84,24 @@ func TestOneServerPerDataDirectory(t *testing.T) {
 	}
 	second.Close()
 }
+
+// A replica on PostgreSQL with the defaults a newcomer gets (artifacts and repositories under
+// --data) is refused, naming what to set; --data-shared, or S3 with a git bucket, lets it start.
+func TestReplicaOnPostgresNeedsSharedStorage(t *testing.T) {
+	database := "postgres://nobody@127.0.0.1:1/none"
+	_, err := New(context.Background(), Config{DataDir: t.TempDir(), Database: database, AccountID: "000000000000", Region: "us-east-1"})
+	for _, want := range []string{"--artifacts-s3-endpoint", "--git-s3-bucket", "--data-shared"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("a replica keeping artifacts on its own disk: %v, want a refusal naming %s", err, want)
+		}
+	}
+	for _, cfg := range []Config{
+		{DataShared: true},
+		{Artifacts: ArtifactsConfig{S3Endpoint: "http://127.0.0.1:1", GitBucket: "git"}},
+	} {
+		cfg.Database, cfg.AccountID, cfg.Region = database, "000000000000", "us-east-1"
+		if err := checkShared(cfg); err != nil {
+			t.Errorf("checkShared(%+v): %v", cfg, err)
+		}
+	}
+}

@@ -181,13 +181,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, status, err := delivery.ReadBody(w, r, h.cfg.MaxBodyBytes)
-	if err != nil {
-		message := "The body could not be read"
-		if status == http.StatusRequestEntityTooLarge {
-			message = fmt.Sprintf("The body is larger than %d bytes", h.cfg.MaxBodyBytes)
-		}
-		d.Refuse(status, err.Error(), message)
+	body, ok := d.ReadBody(r, h.cfg.MaxBodyBytes)
+	if !ok {
 		return
 	}
 	switch *def.Authentication {
